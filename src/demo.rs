@@ -1,0 +1,92 @@
+//! `klaxon serve --demo`: a small team so a newcomer sees something at once. Loaded only
+//! into an empty store, through the same commands a client would use.
+
+use chrono::{DurationRound, TimeDelta};
+
+use crate::domain::NewIncident;
+use crate::domain::Severity;
+use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
+use crate::store::{CommandError, ScheduleDraft, Store};
+
+/// Creates four users, two services, a schedule for each with daily shifts covering the
+/// next four weeks, a two-level policy, and one open incident.
+pub async fn load(store: &Store) -> Result<(), CommandError> {
+    if !store.users().is_empty() || !store.services().is_empty() {
+        return Ok(());
+    }
+    let alice = store
+        .create_user("Alice Nguyen", "alice@example.com", Some("+1 555 0100"))
+        .await?;
+    let bob = store
+        .create_user("Bob Martins", "bob@example.com", Some("+1 555 0101"))
+        .await?;
+    let carol = store
+        .create_user("Carol Smith", "carol@example.com", None)
+        .await?;
+    let dave = store
+        .create_user("Dave Okafor", "dave@example.com", None)
+        .await?;
+    let payments = store
+        .create_service("Payments API", Some("Card authorisation and payouts"))
+        .await?;
+    let web = store
+        .create_service("Web Frontend", Some("The customer-facing site"))
+        .await?;
+
+    let now = store.clock().now();
+    let today = now.duration_trunc(TimeDelta::days(1)).unwrap_or(now);
+    let shift = |users: [&str; 2]| -> Vec<RotationInput> {
+        (-1..28)
+            .map(|day: i64| RotationInput {
+                user_id: users[day.rem_euclid(2) as usize].to_owned(),
+                start: today + TimeDelta::days(day),
+                end: today + TimeDelta::days(day + 1),
+            })
+            .collect()
+    };
+    let policy = |first: &str, second: &str| PolicyInput {
+        initial_timeout_ms: 5 * 60 * 1000,
+        levels: vec![
+            LevelInput {
+                user_id: first.to_owned(),
+                timeout_ms: 10 * 60 * 1000,
+            },
+            LevelInput {
+                user_id: second.to_owned(),
+                timeout_ms: 15 * 60 * 1000,
+            },
+        ],
+    };
+    let (a, b, c, d) = (
+        alice.id.to_string(),
+        bob.id.to_string(),
+        carol.id.to_string(),
+        dave.id.to_string(),
+    );
+    let payments_primary = store
+        .create_schedule(ScheduleDraft {
+            name: "Payments primary".into(),
+            service_id: payments.id.to_string(),
+            rotation: shift([&a, &b]),
+            escalation_policy: policy(&c, &d),
+        })
+        .await?;
+    store
+        .create_schedule(ScheduleDraft {
+            name: "Web on-call".into(),
+            service_id: web.id.to_string(),
+            rotation: shift([&c, &d]),
+            escalation_policy: policy(&a, &b),
+        })
+        .await?;
+    let incident = NewIncident::parse(
+        "Card authorisations failing in eu-west",
+        Some("Error rate above 5% for 3 minutes"),
+        Severity::High,
+        Some("payments-auth-errors"),
+    )?;
+    store
+        .trigger(&payments_primary.id.to_string(), incident)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Domain events: the record of every accepted change. The in-memory state is the fold of
+//! these events, live and on replay; the journal stores exactly these values.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    EscalationStep, Incident, IncidentId, Notification, NotificationId, Schedule, ScheduleId,
+    Service, ServiceId, Timestamp, User, UserId,
+};
+
+/// One accepted change to Klaxon's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A user was created.
+    UserCreated {
+        /// The new user.
+        user: User,
+    },
+    /// A user's fields were replaced.
+    UserUpdated {
+        /// The user after the update.
+        user: User,
+    },
+    /// A user was deleted (kept as a tombstone for incident history).
+    UserDeleted {
+        /// Which.
+        id: UserId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A service was created.
+    ServiceCreated {
+        /// The new service.
+        service: Service,
+    },
+    /// A service's fields were replaced.
+    ServiceUpdated {
+        /// The service after the update.
+        service: Service,
+    },
+    /// A service was deleted.
+    ServiceDeleted {
+        /// Which.
+        id: ServiceId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A schedule was created.
+    ScheduleCreated {
+        /// The new schedule.
+        schedule: Schedule,
+    },
+    /// A schedule was replaced.
+    ScheduleUpdated {
+        /// The schedule after the update.
+        schedule: Schedule,
+    },
+    /// A schedule was deleted.
+    ScheduleDeleted {
+        /// Which.
+        id: ScheduleId,
+        /// When.
+        at: Timestamp,
+    },
+    /// An incident changed.
+    Incident(IncidentChange),
+}
+
+/// A change to one incident, at one instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentChange {
+    /// Which incident.
+    pub incident_id: IncidentId,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: IncidentChangeKind,
+}
+
+/// What happened to an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum IncidentChangeKind {
+    /// Opened, with its full initial state (assignment, first page, first deadline).
+    Triggered(Box<Incident>),
+    /// A repeated trigger with the same dedup key folded in.
+    AlertRepeated,
+    /// Someone acknowledged it.
+    Acknowledged,
+    /// It was resolved.
+    Resolved,
+    /// It moved up a level (timeout, manual, or nobody on call).
+    Escalated {
+        /// The history entry.
+        step: EscalationStep,
+        /// The page to the new assignee, if there is one.
+        notification: Option<Notification>,
+        /// When the new level times out, if it does.
+        deadline: Option<Timestamp>,
+    },
+    /// A page was confirmed delivered by its channel.
+    NotificationDelivered {
+        /// Which page.
+        notification_id: NotificationId,
+    },
+}
+
+impl IncidentChangeKind {
+    /// The page this change decided to send, if any: handed to the notifier once durable.
+    pub fn page(&self) -> Option<&Notification> {
+        match self {
+            Self::Triggered(incident) => incident.notifications.first(),
+            Self::Escalated { notification, .. } => notification.as_ref(),
+            _ => None,
+        }
+    }
+}

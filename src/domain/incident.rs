@@ -1,0 +1,736 @@
+//! The incident state machine: trigger, acknowledge, resolve, escalate (by hand or by
+//! timeout), deduplicated repeats, and notification delivery.
+//!
+//! Each command is a pure decision on the current [`Incident`] that returns the change to
+//! record (`Ok(None)` for a no-op); [`Incident::apply`] is the only code that mutates an
+//! incident, and it serves both live changes and replay from the journal.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::event::IncidentChangeKind;
+use super::{
+    DomainError, EscalationPolicy, IncidentId, NotificationId, Schedule, ScheduleId, ServiceId,
+    Timestamp, UserId, text,
+};
+
+/// How bad it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Can wait for office hours.
+    Low,
+    /// Needs attention soon.
+    Medium,
+    /// Wake someone up.
+    High,
+}
+
+/// Where an incident is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentState {
+    /// Open and unacknowledged: escalation timers run.
+    Triggered,
+    /// Someone is on it: no automatic escalation.
+    Acknowledged,
+    /// Over. Terminal, except that a new trigger opens a new incident.
+    Resolved,
+}
+
+/// Why an incident moved up a level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationReason {
+    /// The level's timeout passed without an acknowledgement.
+    Timeout,
+    /// Someone asked for it.
+    Manual,
+    /// Nobody was on call when it was triggered.
+    NoOneOnCall,
+}
+
+/// Why a page was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationReason {
+    /// The incident was triggered and this is the on-call responder.
+    Triggered,
+    /// The incident escalated to this person (timeout, or nobody on call).
+    Escalated,
+    /// Someone escalated by hand.
+    Manual,
+}
+
+impl NotificationReason {
+    /// The lower-case word the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Triggered => "triggered",
+            Self::Escalated => "escalated",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// One step up the escalation ladder, kept in the incident's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationStep {
+    /// Level before the step.
+    pub from_level: u32,
+    /// Level after the step.
+    pub to_level: u32,
+    /// Who the incident was assigned to by the step.
+    pub to: Option<UserId>,
+    /// Why.
+    pub reason: EscalationReason,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One page sent (or being sent) to a person about an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Stable id, used to record delivery.
+    pub id: NotificationId,
+    /// Who was paged.
+    pub user_id: UserId,
+    /// Which notifier channel carried it (`log`, ...).
+    pub channel: String,
+    /// Why it was sent.
+    pub reason: NotificationReason,
+    /// When it was decided.
+    pub at: Timestamp,
+    /// Whether the channel confirmed delivery. Starts false; delivery happens after the
+    /// change that decided the page is durable, so a crash can never lose a decided page.
+    pub delivered: bool,
+}
+
+/// What a page is sent with: decided outside the domain (ids and channels are not rules).
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// The id the new notification gets.
+    pub id: NotificationId,
+    /// The channel that will carry it.
+    pub channel: String,
+}
+
+/// An incident: something is wrong with a service and someone must act.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id.
+    pub id: IncidentId,
+    /// Creation order across all incidents (pagination cursors, newest-first lists).
+    pub seq: u64,
+    /// Short summary.
+    pub title: String,
+    /// Details.
+    pub description: Option<String>,
+    /// The broken service (the schedule's service at trigger time).
+    pub service_id: ServiceId,
+    /// The schedule that decided who was paged.
+    pub schedule_id: ScheduleId,
+    /// How bad.
+    pub severity: Severity,
+    /// Lifecycle state.
+    pub state: IncidentState,
+    /// When it was opened.
+    pub triggered_at: Timestamp,
+    /// When it was last acknowledged (cleared when escalated back to triggered).
+    pub acknowledged_at: Option<Timestamp>,
+    /// When it was resolved.
+    pub resolved_at: Option<Timestamp>,
+    /// Who must act now; `None` when nobody could be paged.
+    pub assigned_to: Option<UserId>,
+    /// 0 = the on-call responder; k = `escalation_policy.levels[k - 1]`.
+    pub escalation_level: u32,
+    /// The schedule's policy as it was at trigger time.
+    pub escalation_policy: EscalationPolicy,
+    /// Every level change, oldest first.
+    pub escalation_history: Vec<EscalationStep>,
+    /// Every page, oldest first.
+    pub notifications: Vec<Notification>,
+    /// Repeated triggers with this key on an open incident of the same service fold in.
+    pub dedup_key: Option<String>,
+    /// 1 + the number of deduplicated repeats.
+    pub alert_count: u32,
+    /// When the current level times out; `None` when acknowledged, resolved or at the last
+    /// level. The escalation engine fires at this instant, and a timer whose deadline no
+    /// longer matches is stale and does nothing.
+    pub escalation_deadline: Option<Timestamp>,
+}
+
+/// The validated client-supplied fields of a new incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewIncident {
+    /// Validated title.
+    pub title: String,
+    /// Validated description.
+    pub description: Option<String>,
+    /// Severity.
+    pub severity: Severity,
+    /// Validated dedup key.
+    pub dedup_key: Option<String>,
+}
+
+impl NewIncident {
+    /// Validates raw input.
+    pub fn parse(
+        title: &str,
+        description: Option<&str>,
+        severity: Severity,
+        dedup_key: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        Ok(Self {
+            title: text::name("title", title)?,
+            description: text::description("description", description)?,
+            severity,
+            dedup_key: text::dedup_key("dedupKey", dedup_key)?,
+        })
+    }
+}
+
+fn after(now: Timestamp, ms: u32) -> Timestamp {
+    now + Duration::milliseconds(i64::from(ms))
+}
+
+impl Incident {
+    /// Opens an incident on `schedule` at `now`, paging whoever is on call.
+    ///
+    /// Nobody on call: straight to level 1 (reason `NO_ONE_ON_CALL`), with level 1's
+    /// timeout counting from now. No level at all either: unassigned at level 0, no page.
+    pub fn trigger(
+        id: IncidentId,
+        seq: u64,
+        new: NewIncident,
+        schedule: &Schedule,
+        now: Timestamp,
+        page: Page,
+    ) -> Incident {
+        let policy = schedule.escalation_policy.clone();
+        let mut incident = Incident {
+            id,
+            seq,
+            title: new.title,
+            description: new.description,
+            service_id: schedule.service_id,
+            schedule_id: schedule.id,
+            severity: new.severity,
+            state: IncidentState::Triggered,
+            triggered_at: now,
+            acknowledged_at: None,
+            resolved_at: None,
+            assigned_to: None,
+            escalation_level: 0,
+            escalation_policy: policy,
+            escalation_history: Vec::new(),
+            notifications: Vec::new(),
+            dedup_key: new.dedup_key,
+            alert_count: 1,
+            escalation_deadline: None,
+        };
+        let (level, user, reason) = match schedule.on_call(now) {
+            Some(user) => (0, user, NotificationReason::Triggered),
+            None => match incident.escalation_policy.user_at(1) {
+                Some(user) => {
+                    incident.escalation_history.push(EscalationStep {
+                        from_level: 0,
+                        to_level: 1,
+                        to: Some(user),
+                        reason: EscalationReason::NoOneOnCall,
+                        at: now,
+                    });
+                    (1, user, NotificationReason::Escalated)
+                }
+                None => return incident,
+            },
+        };
+        incident.escalation_level = level;
+        incident.assigned_to = Some(user);
+        incident.notifications.push(Notification {
+            id: page.id,
+            user_id: user,
+            channel: page.channel,
+            reason,
+            at: now,
+            delivered: false,
+        });
+        incident.escalation_deadline = incident
+            .escalation_policy
+            .timeout_at(level)
+            .map(|ms| after(now, ms));
+        incident
+    }
+
+    /// Whether the incident still needs someone (not resolved).
+    pub fn is_open(&self) -> bool {
+        self.state != IncidentState::Resolved
+    }
+
+    /// Whether a manual escalation is possible now.
+    pub fn can_escalate(&self) -> bool {
+        self.is_open() && self.escalation_level < self.escalation_policy.last_level()
+    }
+
+    /// Someone is on it: automatic escalation stops. Idempotent; refused once resolved.
+    pub fn acknowledge(&self) -> Result<Option<IncidentChangeKind>, DomainError> {
+        match self.state {
+            IncidentState::Triggered => Ok(Some(IncidentChangeKind::Acknowledged)),
+            IncidentState::Acknowledged => Ok(None),
+            IncidentState::Resolved => Err(DomainError::InvalidState(format!(
+                "incident {} is resolved; a resolved incident cannot be acknowledged",
+                self.id
+            ))),
+        }
+    }
+
+    /// It is over. Idempotent.
+    pub fn resolve(&self) -> Option<IncidentChangeKind> {
+        self.is_open().then_some(IncidentChangeKind::Resolved)
+    }
+
+    /// A repeated trigger folded into this open incident (same service and dedup key).
+    pub fn repeat_alert(&self) -> Option<IncidentChangeKind> {
+        self.is_open().then_some(IncidentChangeKind::AlertRepeated)
+    }
+
+    /// Escalate by hand: next level, reassigned, paged, back to triggered, timer restarted.
+    pub fn escalate_manually(
+        &self,
+        now: Timestamp,
+        page: Page,
+    ) -> Result<IncidentChangeKind, DomainError> {
+        if !self.is_open() {
+            return Err(DomainError::InvalidState(format!(
+                "incident {} is resolved; a resolved incident cannot be escalated",
+                self.id
+            )));
+        }
+        if !self.can_escalate() {
+            return Err(DomainError::InvalidState(format!(
+                "incident {} is already at the last escalation level ({})",
+                self.id, self.escalation_level
+            )));
+        }
+        Ok(self.step_up(
+            EscalationReason::Manual,
+            NotificationReason::Manual,
+            now,
+            page,
+        ))
+    }
+
+    /// The timer armed for `deadline` fired. Only acts when that timer is still the live
+    /// one: the incident is triggered and its deadline is exactly `deadline`. A timer that
+    /// lost a race with an acknowledge, resolve or manual escalation is stale and does nothing.
+    pub fn escalate_on_timeout(
+        &self,
+        deadline: Timestamp,
+        now: Timestamp,
+        page: Page,
+    ) -> Option<IncidentChangeKind> {
+        let live = self.state == IncidentState::Triggered
+            && self.escalation_deadline == Some(deadline)
+            && self.can_escalate();
+        live.then(|| {
+            self.step_up(
+                EscalationReason::Timeout,
+                NotificationReason::Escalated,
+                now,
+                page,
+            )
+        })
+    }
+
+    fn step_up(
+        &self,
+        reason: EscalationReason,
+        page_reason: NotificationReason,
+        now: Timestamp,
+        page: Page,
+    ) -> IncidentChangeKind {
+        let to_level = self.escalation_level + 1;
+        let to = self.escalation_policy.user_at(to_level);
+        IncidentChangeKind::Escalated {
+            step: EscalationStep {
+                from_level: self.escalation_level,
+                to_level,
+                to,
+                reason,
+                at: now,
+            },
+            notification: to.map(|user_id| Notification {
+                id: page.id,
+                user_id,
+                channel: page.channel,
+                reason: page_reason,
+                at: now,
+                delivered: false,
+            }),
+            deadline: self
+                .escalation_policy
+                .timeout_at(to_level)
+                .map(|ms| after(now, ms)),
+        }
+    }
+
+    /// The notifier reported on a page. No-op for an unknown or already-delivered page.
+    pub fn record_delivery(
+        &self,
+        notification: NotificationId,
+        delivered: bool,
+    ) -> Option<IncidentChangeKind> {
+        let page = self.notifications.iter().find(|n| n.id == notification)?;
+        (!page.delivered && delivered).then_some(IncidentChangeKind::NotificationDelivered {
+            notification_id: notification,
+        })
+    }
+
+    /// Applies a recorded change. The one place an existing incident is mutated, used for
+    /// live changes and for replay alike.
+    pub fn apply(&mut self, at: Timestamp, change: &IncidentChangeKind) {
+        match change {
+            IncidentChangeKind::Triggered(incident) => *self = (**incident).clone(),
+            IncidentChangeKind::AlertRepeated => {
+                self.alert_count = self.alert_count.saturating_add(1)
+            }
+            IncidentChangeKind::Acknowledged => {
+                self.state = IncidentState::Acknowledged;
+                self.acknowledged_at = Some(at);
+                self.escalation_deadline = None;
+            }
+            IncidentChangeKind::Resolved => {
+                self.state = IncidentState::Resolved;
+                self.resolved_at = Some(at);
+                self.escalation_deadline = None;
+            }
+            IncidentChangeKind::Escalated {
+                step,
+                notification,
+                deadline,
+            } => {
+                self.state = IncidentState::Triggered;
+                self.acknowledged_at = None;
+                self.escalation_level = step.to_level;
+                self.assigned_to = step.to;
+                self.escalation_history.push(step.clone());
+                self.notifications.extend(notification.iter().cloned());
+                self.escalation_deadline = *deadline;
+            }
+            IncidentChangeKind::NotificationDelivered { notification_id } => {
+                if let Some(n) = self
+                    .notifications
+                    .iter_mut()
+                    .find(|n| n.id == *notification_id)
+                {
+                    n.delivered = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EscalationLevel, RotationEntry};
+    use chrono::{TimeZone, Utc};
+
+    struct Team {
+        alice: UserId,
+        bob: UserId,
+        carol: UserId,
+        schedule: Schedule,
+    }
+
+    fn t0() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    fn ms(n: i64) -> Duration {
+        Duration::milliseconds(n)
+    }
+
+    fn page() -> Page {
+        Page {
+            id: NotificationId::new(),
+            channel: "log".into(),
+        }
+    }
+
+    /// Alice on call around t0; Bob then Carol as levels 1 and 2.
+    fn team() -> Team {
+        let (alice, bob, carol) = (UserId::new(), UserId::new(), UserId::new());
+        let schedule = Schedule {
+            id: ScheduleId::new(),
+            name: "primary".into(),
+            service_id: ServiceId::new(),
+            rotation: vec![RotationEntry {
+                user_id: alice,
+                start: t0() - Duration::hours(1),
+                end: t0() + Duration::hours(1),
+            }],
+            escalation_policy: EscalationPolicy {
+                initial_timeout_ms: 1_000,
+                levels: vec![
+                    EscalationLevel {
+                        user_id: bob,
+                        timeout_ms: 2_000,
+                    },
+                    EscalationLevel {
+                        user_id: carol,
+                        timeout_ms: 3_000,
+                    },
+                ],
+            },
+            deleted_at: None,
+        };
+        Team {
+            alice,
+            bob,
+            carol,
+            schedule,
+        }
+    }
+
+    fn new_incident() -> NewIncident {
+        NewIncident::parse("db down", None, Severity::High, None).unwrap()
+    }
+
+    fn open(team: &Team, at: Timestamp) -> Incident {
+        Incident::trigger(
+            IncidentId::new(),
+            1,
+            new_incident(),
+            &team.schedule,
+            at,
+            page(),
+        )
+    }
+
+    fn applied(mut incident: Incident, at: Timestamp, change: IncidentChangeKind) -> Incident {
+        incident.apply(at, &change);
+        incident
+    }
+
+    #[test]
+    fn trigger_assigns_on_call_at_level_zero_and_pages_them() {
+        let team = team();
+        let inc = open(&team, t0());
+        assert_eq!(inc.state, IncidentState::Triggered);
+        assert_eq!(inc.escalation_level, 0);
+        assert_eq!(inc.assigned_to, Some(team.alice));
+        assert_eq!(inc.notifications.len(), 1);
+        assert_eq!(inc.notifications[0].user_id, team.alice);
+        assert_eq!(inc.notifications[0].reason, NotificationReason::Triggered);
+        assert!(inc.escalation_history.is_empty());
+        assert_eq!(inc.escalation_deadline, Some(t0() + ms(1_000)));
+        assert_eq!(inc.alert_count, 1);
+    }
+
+    #[test]
+    fn trigger_with_nobody_on_call_goes_to_level_one() {
+        let team = team();
+        let later = t0() + Duration::hours(5);
+        let inc = open(&team, later);
+        assert_eq!(inc.escalation_level, 1);
+        assert_eq!(inc.assigned_to, Some(team.bob));
+        assert_eq!(inc.escalation_history.len(), 1);
+        assert_eq!(
+            inc.escalation_history[0].reason,
+            EscalationReason::NoOneOnCall
+        );
+        assert_eq!(inc.escalation_history[0].from_level, 0);
+        assert_eq!(inc.escalation_history[0].to_level, 1);
+        // Level 1's timeout counts from the trigger.
+        assert_eq!(inc.escalation_deadline, Some(later + ms(2_000)));
+    }
+
+    #[test]
+    fn trigger_with_nobody_and_no_levels_stays_unassigned() {
+        let mut team = team();
+        team.schedule.escalation_policy.levels.clear();
+        let inc = open(&team, t0() + Duration::hours(5));
+        assert_eq!(inc.escalation_level, 0);
+        assert_eq!(inc.assigned_to, None);
+        assert!(inc.notifications.is_empty());
+        assert_eq!(inc.escalation_deadline, None);
+        assert_eq!(inc.state, IncidentState::Triggered);
+    }
+
+    #[test]
+    fn on_call_with_no_levels_has_no_timer() {
+        let mut team = team();
+        team.schedule.escalation_policy.levels.clear();
+        let inc = open(&team, t0());
+        assert_eq!(inc.assigned_to, Some(team.alice));
+        assert_eq!(inc.escalation_deadline, None);
+    }
+
+    #[test]
+    fn timeout_escalates_to_the_next_level() {
+        let team = team();
+        let inc = open(&team, t0());
+        let deadline = inc.escalation_deadline.unwrap();
+        let change = inc.escalate_on_timeout(deadline, deadline, page()).unwrap();
+        let inc = applied(inc, deadline, change);
+        assert_eq!(inc.escalation_level, 1);
+        assert_eq!(inc.assigned_to, Some(team.bob));
+        assert_eq!(inc.escalation_history[0].reason, EscalationReason::Timeout);
+        assert_eq!(inc.notifications.len(), 2);
+        assert_eq!(inc.notifications[1].user_id, team.bob);
+        assert_eq!(inc.notifications[1].reason, NotificationReason::Escalated);
+        assert_eq!(inc.escalation_deadline, Some(deadline + ms(2_000)));
+    }
+
+    #[test]
+    fn last_level_stays_there() {
+        let team = team();
+        let mut inc = open(&team, t0());
+        for _ in 0..2 {
+            let d = inc.escalation_deadline.unwrap();
+            let change = inc.escalate_on_timeout(d, d, page()).unwrap();
+            inc = applied(inc, d, change);
+        }
+        assert_eq!(inc.escalation_level, 2);
+        assert_eq!(inc.assigned_to, Some(team.carol));
+        assert_eq!(inc.escalation_deadline, None);
+        assert!(inc.escalate_on_timeout(t0(), t0(), page()).is_none());
+    }
+
+    #[test]
+    fn acknowledge_stops_escalation() {
+        let team = team();
+        let inc = open(&team, t0());
+        let deadline = inc.escalation_deadline.unwrap();
+        let inc = applied(inc, t0(), inc_ack(&team));
+        assert_eq!(inc.state, IncidentState::Acknowledged);
+        assert_eq!(inc.acknowledged_at, Some(t0()));
+        assert_eq!(inc.escalation_deadline, None);
+        assert!(
+            inc.escalate_on_timeout(deadline, deadline, page())
+                .is_none()
+        );
+    }
+
+    fn inc_ack(_team: &Team) -> IncidentChangeKind {
+        IncidentChangeKind::Acknowledged
+    }
+
+    #[test]
+    fn acknowledge_twice_is_a_no_op() {
+        let team = team();
+        let inc = applied(open(&team, t0()), t0(), IncidentChangeKind::Acknowledged);
+        assert_eq!(inc.acknowledge(), Ok(None));
+    }
+
+    #[test]
+    fn acknowledge_resolved_is_invalid_state() {
+        let team = team();
+        let inc = applied(open(&team, t0()), t0(), IncidentChangeKind::Resolved);
+        assert!(matches!(
+            inc.acknowledge(),
+            Err(DomainError::InvalidState(_))
+        ));
+    }
+
+    #[test]
+    fn resolve_from_triggered_or_acknowledged_and_twice_is_a_no_op() {
+        let team = team();
+        let triggered = open(&team, t0());
+        assert_eq!(triggered.resolve(), Some(IncidentChangeKind::Resolved));
+        let acked = applied(triggered, t0(), IncidentChangeKind::Acknowledged);
+        assert_eq!(acked.resolve(), Some(IncidentChangeKind::Resolved));
+        let resolved = applied(acked, t0() + ms(5), IncidentChangeKind::Resolved);
+        assert_eq!(resolved.resolved_at, Some(t0() + ms(5)));
+        assert_eq!(resolved.escalation_deadline, None);
+        assert_eq!(resolved.resolve(), None);
+    }
+
+    #[test]
+    fn manual_escalate_from_acknowledged_retriggers_and_restarts_timer() {
+        let team = team();
+        let inc = applied(open(&team, t0()), t0(), IncidentChangeKind::Acknowledged);
+        let now = t0() + ms(500);
+        let change = inc.escalate_manually(now, page()).unwrap();
+        let inc = applied(inc, now, change);
+        assert_eq!(inc.state, IncidentState::Triggered);
+        assert_eq!(inc.acknowledged_at, None);
+        assert_eq!(inc.escalation_level, 1);
+        assert_eq!(inc.assigned_to, Some(team.bob));
+        assert_eq!(inc.escalation_history[0].reason, EscalationReason::Manual);
+        assert_eq!(inc.notifications[1].reason, NotificationReason::Manual);
+        assert_eq!(inc.escalation_deadline, Some(now + ms(2_000)));
+    }
+
+    #[test]
+    fn manual_escalate_at_last_level_is_invalid_state() {
+        let team = team();
+        let mut inc = open(&team, t0());
+        for _ in 0..2 {
+            let change = inc.escalate_manually(t0(), page()).unwrap();
+            inc = applied(inc, t0(), change);
+        }
+        assert!(matches!(
+            inc.escalate_manually(t0(), page()),
+            Err(DomainError::InvalidState(_))
+        ));
+    }
+
+    #[test]
+    fn manual_escalate_resolved_is_invalid_state() {
+        let team = team();
+        let inc = applied(open(&team, t0()), t0(), IncidentChangeKind::Resolved);
+        assert!(matches!(
+            inc.escalate_manually(t0(), page()),
+            Err(DomainError::InvalidState(_))
+        ));
+    }
+
+    #[test]
+    fn stale_timer_after_manual_escalation_does_nothing() {
+        let team = team();
+        let inc = open(&team, t0());
+        let old_deadline = inc.escalation_deadline.unwrap();
+        let change = inc.escalate_manually(t0() + ms(10), page()).unwrap();
+        let inc = applied(inc, t0() + ms(10), change);
+        assert!(
+            inc.escalate_on_timeout(old_deadline, old_deadline, page())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn repeated_alert_counts_only_while_open() {
+        let team = team();
+        let inc = open(&team, t0());
+        let inc = applied(inc.clone(), t0(), inc.repeat_alert().unwrap());
+        assert_eq!(inc.alert_count, 2);
+        assert_eq!(inc.notifications.len(), 1, "a repeat pages nobody");
+        let resolved = applied(inc, t0(), IncidentChangeKind::Resolved);
+        assert_eq!(resolved.repeat_alert(), None);
+    }
+
+    #[test]
+    fn delivery_is_recorded_once() {
+        let team = team();
+        let inc = open(&team, t0());
+        let id = inc.notifications[0].id;
+        let change = inc.record_delivery(id, true).unwrap();
+        let inc = applied(inc, t0(), change);
+        assert!(inc.notifications[0].delivered);
+        assert_eq!(inc.record_delivery(id, true), None);
+        assert_eq!(inc.record_delivery(NotificationId::new(), true), None);
+    }
+
+    #[test]
+    fn new_incident_validates_title() {
+        assert!(NewIncident::parse(" ", None, Severity::Low, None).is_err());
+        assert!(NewIncident::parse(&"t".repeat(201), None, Severity::Low, None).is_err());
+        let n = NewIncident::parse(" x ", Some("  "), Severity::Low, Some(" ")).unwrap();
+        assert_eq!(
+            (n.title.as_str(), n.description, n.dedup_key),
+            ("x", None, None)
+        );
+    }
+}

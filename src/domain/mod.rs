@@ -1,0 +1,26 @@
+//! The pure rules of on-call: who is on call, how an incident moves through its lifecycle,
+//! and the events that record every change.
+//!
+//! Nothing in here does I/O, reads a clock, or knows about HTTP or GraphQL: callers pass
+//! `now` in, and get back either a decision (an [`event::Event`]) or a [`DomainError`].
+
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod incident;
+pub mod schedule;
+pub mod text;
+pub mod user;
+
+pub use error::DomainError;
+pub use event::{Event, IncidentChange, IncidentChangeKind};
+pub use ids::{IncidentId, NotificationId, ScheduleId, ServiceId, UserId};
+pub use incident::{
+    EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,
+    NotificationReason, Severity,
+};
+pub use schedule::{EscalationLevel, EscalationPolicy, RotationEntry, Schedule};
+pub use user::{Service, User};
+
+/// Timestamps everywhere in Klaxon: UTC, kept to the millisecond (the precision the API prints).
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,164 @@
+//! Background work: the escalation engine (deadline timers) and the notifier (pages).
+//!
+//! The engine owns every pending escalation deadline in one ordered set and sleeps until
+//! the earliest; it never polls. It decides nothing itself: a due timer asks the store to
+//! escalate, and the domain ignores a timer whose deadline is no longer the incident's.
+
+pub mod notifier;
+
+use std::collections::{BTreeSet, HashMap};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::clock::instant_of;
+use crate::domain::{IncidentId, Timestamp};
+use crate::store::Store;
+pub use notifier::{LogNotifier, Notifier, PageJob};
+
+/// What the store tells the engine after each durable incident change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerCommand {
+    /// The incident now times out at this instant (replaces any earlier deadline).
+    Arm(IncidentId, Timestamp),
+    /// The incident has no deadline any more.
+    Disarm(IncidentId),
+}
+
+/// Pending deadlines: an ordered set for "what is next", a map for "replace or cancel".
+#[derive(Debug, Default)]
+struct Deadlines {
+    queue: BTreeSet<(Timestamp, IncidentId)>,
+    by_incident: HashMap<IncidentId, Timestamp>,
+}
+
+impl Deadlines {
+    fn apply(&mut self, command: TimerCommand) {
+        match command {
+            TimerCommand::Arm(id, at) => {
+                if let Some(old) = self.by_incident.insert(id, at) {
+                    self.queue.remove(&(old, id));
+                }
+                self.queue.insert((at, id));
+            }
+            TimerCommand::Disarm(id) => {
+                if let Some(old) = self.by_incident.remove(&id) {
+                    self.queue.remove(&(old, id));
+                }
+            }
+        }
+    }
+
+    fn next(&self) -> Option<Timestamp> {
+        self.queue.first().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns every deadline at or before `now`, earliest first.
+    fn take_due(&mut self, now: Timestamp) -> Vec<(Timestamp, IncidentId)> {
+        let mut due = Vec::new();
+        while let Some(&(at, id)) = self.queue.first() {
+            if at > now {
+                break;
+            }
+            self.queue.pop_first();
+            self.by_incident.remove(&id);
+            due.push((at, id));
+        }
+        due
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Runs the escalation engine until `shutdown` flips or the store goes away.
+///
+/// Due escalations run as short tasks, so one slow journal write never delays the next
+/// deadline; they are started in deadline order.
+pub async fn run_escalations(
+    store: Store,
+    mut commands: mpsc::UnboundedReceiver<TimerCommand>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut deadlines = Deadlines::default();
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        let wake = deadlines
+            .next()
+            .map(|at| instant_of(store.clock().as_ref(), at));
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            received = commands.recv_many(&mut batch, 1024) => {
+                if received == 0 {
+                    break;
+                }
+                for command in batch.drain(..) {
+                    deadlines.apply(command);
+                }
+            }
+            _ = sleep_until(wake) => {
+                let now = store.clock().now();
+                for (deadline, id) in deadlines.take_due(now) {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = store.escalate_on_timeout(id, deadline).await {
+                            tracing::error!(incident = %id, %error, "timed escalation failed");
+                        }
+                    });
+                }
+            }
+        }
+    }
+    tracing::debug!(pending = deadlines.len(), "escalation engine stopped");
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    fn t(ms: i64) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + TimeDelta::milliseconds(ms)
+    }
+
+    #[test]
+    fn rearming_replaces_the_old_deadline() {
+        let mut d = Deadlines::default();
+        let id = IncidentId::new();
+        d.apply(TimerCommand::Arm(id, t(100)));
+        d.apply(TimerCommand::Arm(id, t(300)));
+        assert_eq!(d.len(), 1);
+        assert!(d.take_due(t(200)).is_empty());
+        assert_eq!(d.take_due(t(300)), vec![(t(300), id)]);
+    }
+
+    #[test]
+    fn disarm_cancels() {
+        let mut d = Deadlines::default();
+        let id = IncidentId::new();
+        d.apply(TimerCommand::Arm(id, t(100)));
+        d.apply(TimerCommand::Disarm(id));
+        assert!(d.take_due(t(1_000)).is_empty());
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn due_deadlines_come_out_in_deadline_order() {
+        let mut d = Deadlines::default();
+        let ids: Vec<_> = (0..3).map(|_| IncidentId::new()).collect();
+        d.apply(TimerCommand::Arm(ids[0], t(30)));
+        d.apply(TimerCommand::Arm(ids[1], t(10)));
+        d.apply(TimerCommand::Arm(ids[2], t(20)));
+        let due: Vec<_> = d.take_due(t(25)).into_iter().map(|(_, id)| id).collect();
+        assert_eq!(due, vec![ids[1], ids[2]]);
+        assert_eq!(d.next(), Some(t(30)));
+    }
+}

@@ -1,0 +1,347 @@
+//! Mutations: each turns its input into a store command and maps the error once.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
+
+use super::error::api_error;
+use super::scalars::DateTime;
+use super::types::{IncidentObject, ScheduleObject, ServiceObject, Severity, UserObject, store};
+use crate::domain::NewIncident;
+use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
+use crate::store::{ScheduleDraft, SchedulePatch, UserPatch};
+
+/// The seed's default: the on-call responder has five minutes.
+const DEFAULT_INITIAL_TIMEOUT_MS: i32 = 5 * 60 * 1000;
+
+/// A new user.
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    /// 1 to 200 characters.
+    pub name: String,
+    /// An email address.
+    pub email: String,
+    /// Optional phone number.
+    pub phone: Option<String>,
+}
+
+/// Changes to a user; omitted fields stay as they are, `phone: null` clears the phone.
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    /// New name.
+    pub name: Option<String>,
+    /// New email.
+    pub email: Option<String>,
+    /// New phone, or null to clear it.
+    pub phone: MaybeUndefined<String>,
+}
+
+/// A new service.
+#[derive(InputObject)]
+pub struct CreateServiceInput {
+    /// 1 to 200 characters.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// Changes to a service; omitted fields stay, `description: null` clears it.
+#[derive(InputObject)]
+pub struct UpdateServiceInput {
+    /// New name.
+    pub name: Option<String>,
+    /// New description, or null to clear it.
+    pub description: MaybeUndefined<String>,
+}
+
+/// One explicit shift; `endTime` must be after `startTime`.
+#[derive(InputObject)]
+pub struct RotationEntryInput {
+    /// Who is on call.
+    pub user_id: ID,
+    /// First instant covered.
+    pub start_time: DateTime,
+    /// First instant no longer covered.
+    pub end_time: DateTime,
+}
+
+/// One escalation level.
+#[derive(InputObject)]
+pub struct EscalationLevelInput {
+    /// Who is paged at this level.
+    pub user_id: ID,
+    /// How long this level waits before escalating further: 1 ms to 7 days.
+    pub timeout_ms: i32,
+}
+
+/// An escalation policy: at most 20 levels.
+#[derive(InputObject)]
+pub struct EscalationPolicyInput {
+    /// How long the on-call responder has before level 1 is paged: 1 ms to 7 days.
+    pub initial_timeout_ms: i32,
+    /// The levels after the on-call responder, in order.
+    #[graphql(default)]
+    pub escalation_levels: Vec<EscalationLevelInput>,
+}
+
+/// A new schedule.
+#[derive(InputObject)]
+pub struct CreateScheduleInput {
+    /// 1 to 200 characters.
+    pub name: String,
+    /// The service it covers.
+    pub service_id: ID,
+    /// Explicit shifts.
+    #[graphql(default)]
+    pub rotation: Vec<RotationEntryInput>,
+    /// Defaults to a 5-minute initial timeout and no further levels.
+    pub escalation_policy: Option<EscalationPolicyInput>,
+}
+
+/// Changes to a schedule; given parts replace the old ones wholesale. Open incidents keep
+/// the policy they were triggered with.
+#[derive(InputObject)]
+pub struct UpdateScheduleInput {
+    /// New name.
+    pub name: Option<String>,
+    /// Move to another service.
+    pub service_id: Option<ID>,
+    /// Replacement rotation.
+    pub rotation: Option<Vec<RotationEntryInput>>,
+    /// Replacement policy.
+    pub escalation_policy: Option<EscalationPolicyInput>,
+}
+
+/// A new incident (or a repeat of an open one with the same `dedupKey`).
+#[derive(InputObject)]
+pub struct TriggerIncidentInput {
+    /// Short summary, 1 to 200 characters.
+    pub title: String,
+    /// Details.
+    pub description: Option<String>,
+    /// The schedule whose on-call responder is paged.
+    pub schedule_id: ID,
+    /// Defaults to MEDIUM.
+    #[graphql(default_with = "Severity::Medium")]
+    pub severity: Severity,
+    /// Repeats with the same key on an open incident of the same service fold into it.
+    pub dedup_key: Option<String>,
+}
+
+fn rotation(input: Vec<RotationEntryInput>) -> Vec<RotationInput> {
+    input
+        .into_iter()
+        .map(|e| RotationInput {
+            user_id: e.user_id.0,
+            start: e.start_time.0,
+            end: e.end_time.0,
+        })
+        .collect()
+}
+
+fn policy(input: EscalationPolicyInput) -> PolicyInput {
+    PolicyInput {
+        initial_timeout_ms: i64::from(input.initial_timeout_ms),
+        levels: input
+            .escalation_levels
+            .into_iter()
+            .map(|l| LevelInput {
+                user_id: l.user_id.0,
+                timeout_ms: i64::from(l.timeout_ms),
+            })
+            .collect(),
+    }
+}
+
+fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// Mutation root.
+#[derive(Default)]
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Creates a user.
+    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<UserObject> {
+        store(ctx)
+            .create_user(&input.name, &input.email, input.phone.as_deref())
+            .await
+            .map(UserObject)
+            .map_err(api_error)
+    }
+
+    /// Updates a user.
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateUserInput,
+    ) -> Result<UserObject> {
+        let patch = UserPatch {
+            name: input.name,
+            email: input.email,
+            phone: maybe(input.phone),
+        };
+        store(ctx)
+            .update_user(&id, patch)
+            .await
+            .map(UserObject)
+            .map_err(api_error)
+    }
+
+    /// Deletes a user. Fails with INVALID_STATE while a schedule still names them.
+    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        store(ctx)
+            .delete_user(&id)
+            .await
+            .map(|id| ID(id.to_string()))
+            .map_err(api_error)
+    }
+
+    /// Creates a service.
+    async fn create_service(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateServiceInput,
+    ) -> Result<ServiceObject> {
+        store(ctx)
+            .create_service(&input.name, input.description.as_deref())
+            .await
+            .map(ServiceObject)
+            .map_err(api_error)
+    }
+
+    /// Updates a service.
+    async fn update_service(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateServiceInput,
+    ) -> Result<ServiceObject> {
+        let description = maybe(input.description);
+        store(ctx)
+            .update_service(
+                &id,
+                input.name.as_deref(),
+                description.as_ref().map(|d| d.as_deref()),
+            )
+            .await
+            .map(ServiceObject)
+            .map_err(api_error)
+    }
+
+    /// Deletes a service. Fails with INVALID_STATE while it has schedules.
+    async fn delete_service(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        store(ctx)
+            .delete_service(&id)
+            .await
+            .map(|id| ID(id.to_string()))
+            .map_err(api_error)
+    }
+
+    /// Creates a schedule.
+    async fn create_schedule(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateScheduleInput,
+    ) -> Result<ScheduleObject> {
+        let draft = ScheduleDraft {
+            name: input.name,
+            service_id: input.service_id.0,
+            rotation: rotation(input.rotation),
+            escalation_policy: input.escalation_policy.map(policy).unwrap_or(PolicyInput {
+                initial_timeout_ms: i64::from(DEFAULT_INITIAL_TIMEOUT_MS),
+                levels: Vec::new(),
+            }),
+        };
+        store(ctx)
+            .create_schedule(draft)
+            .await
+            .map(ScheduleObject)
+            .map_err(api_error)
+    }
+
+    /// Updates a schedule.
+    async fn update_schedule(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateScheduleInput,
+    ) -> Result<ScheduleObject> {
+        let patch = SchedulePatch {
+            name: input.name,
+            service_id: input.service_id.map(|s| s.0),
+            rotation: input.rotation.map(rotation),
+            escalation_policy: input.escalation_policy.map(policy),
+        };
+        store(ctx)
+            .update_schedule(&id, patch)
+            .await
+            .map(ScheduleObject)
+            .map_err(api_error)
+    }
+
+    /// Deletes a schedule. Fails with INVALID_STATE while it has open incidents.
+    async fn delete_schedule(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        store(ctx)
+            .delete_schedule(&id)
+            .await
+            .map(|id| ID(id.to_string()))
+            .map_err(api_error)
+    }
+
+    /// Opens an incident and pages whoever is on call for the schedule. With a `dedupKey`
+    /// that matches an open incident of the same service, returns that incident with its
+    /// `alertCount` raised instead (no new page).
+    async fn trigger_incident(
+        &self,
+        ctx: &Context<'_>,
+        input: TriggerIncidentInput,
+    ) -> Result<IncidentObject> {
+        let new = NewIncident::parse(
+            &input.title,
+            input.description.as_deref(),
+            input.severity.into(),
+            input.dedup_key.as_deref(),
+        )
+        .map_err(api_error)?;
+        store(ctx)
+            .trigger(&input.schedule_id, new)
+            .await
+            .map(IncidentObject)
+            .map_err(api_error)
+    }
+
+    /// Stops automatic escalation. A no-op on an acknowledged incident; INVALID_STATE on a
+    /// resolved one.
+    async fn acknowledge_incident(&self, ctx: &Context<'_>, id: ID) -> Result<IncidentObject> {
+        store(ctx)
+            .acknowledge(&id)
+            .await
+            .map(IncidentObject)
+            .map_err(api_error)
+    }
+
+    /// Resolves an incident. A no-op on a resolved one.
+    async fn resolve_incident(&self, ctx: &Context<'_>, id: ID) -> Result<IncidentObject> {
+        store(ctx)
+            .resolve(&id)
+            .await
+            .map(IncidentObject)
+            .map_err(api_error)
+    }
+
+    /// Next level, reassigned, paged, back to TRIGGERED, timer restarted. INVALID_STATE at
+    /// the last level or on a resolved incident.
+    async fn escalate_incident(&self, ctx: &Context<'_>, id: ID) -> Result<IncidentObject> {
+        store(ctx)
+            .escalate(&id)
+            .await
+            .map(IncidentObject)
+            .map_err(api_error)
+    }
+}

@@ -1,0 +1,432 @@
+//! GraphQL object types: thin views over domain values. They resolve relations through the
+//! [`Store`] and hold no rules of their own.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
+
+use super::error::{code, coded};
+use super::scalars::DateTime;
+use crate::domain::{
+    self, EscalationPolicy, EscalationStep, Incident, Notification, RotationEntry, Schedule,
+    ServiceId, UserId,
+};
+use crate::store::{IncidentUpdate, Store, UpdateKind};
+
+pub(crate) fn store<'a>(ctx: &Context<'a>) -> &'a Store {
+    // Data is inserted once when the schema is built; its absence is a programming error
+    // that every test would catch, reported as INTERNAL rather than a panic.
+    ctx.data_unchecked::<Store>()
+}
+
+fn user_of(ctx: &Context<'_>, id: UserId) -> Result<UserObject> {
+    store(ctx)
+        .state()
+        .user_any(id)
+        .map(UserObject)
+        .ok_or_else(|| coded(code::INTERNAL, format!("user {id} is missing")))
+}
+
+fn service_of(ctx: &Context<'_>, id: ServiceId) -> Result<ServiceObject> {
+    store(ctx)
+        .state()
+        .service_any(id)
+        .map(ServiceObject)
+        .ok_or_else(|| coded(code::INTERNAL, format!("service {id} is missing")))
+}
+
+/// How bad an incident is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Severity", remote = "domain::Severity")]
+pub enum Severity {
+    /// Can wait for office hours.
+    Low,
+    /// Needs attention soon.
+    Medium,
+    /// Wake someone up.
+    High,
+}
+
+/// Where an incident is in its lifecycle.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "IncidentState", remote = "domain::IncidentState")]
+pub enum IncidentState {
+    /// Open, nobody has acknowledged it; escalation timers run.
+    Triggered,
+    /// Someone is on it; no automatic escalation.
+    Acknowledged,
+    /// Over.
+    Resolved,
+}
+
+/// Why an incident moved up a level.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "EscalationReason", remote = "domain::EscalationReason")]
+pub enum EscalationReason {
+    /// The level's timeout passed without an acknowledgement.
+    Timeout,
+    /// Someone escalated it by hand.
+    Manual,
+    /// Nobody was on call when it was triggered.
+    NoOneOnCall,
+}
+
+/// What happened to an incident, in a subscription event.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum IncidentEventKind {
+    /// Opened.
+    Triggered,
+    /// Acknowledged.
+    Acknowledged,
+    /// Resolved.
+    Resolved,
+    /// Moved up a level (timeout, manual, or nobody on call).
+    Escalated,
+    /// A repeated trigger with the same dedup key folded in; `alertCount` went up.
+    Deduplicated,
+}
+
+impl From<UpdateKind> for IncidentEventKind {
+    fn from(kind: UpdateKind) -> Self {
+        match kind {
+            UpdateKind::Triggered => Self::Triggered,
+            UpdateKind::Acknowledged => Self::Acknowledged,
+            UpdateKind::Resolved => Self::Resolved,
+            UpdateKind::Escalated => Self::Escalated,
+            UpdateKind::Deduplicated => Self::Deduplicated,
+        }
+    }
+}
+
+/// A person who can be on call.
+pub struct UserObject(pub Arc<domain::User>);
+
+#[Object(name = "User")]
+impl UserObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+}
+
+/// Something that can break, with schedules of people on call for it.
+pub struct ServiceObject(pub Arc<domain::Service>);
+
+#[Object(name = "Service")]
+impl ServiceObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// The service's schedules, by name.
+    async fn schedules(&self, ctx: &Context<'_>) -> Vec<ScheduleObject> {
+        store(ctx)
+            .schedules_of(self.0.id)
+            .into_iter()
+            .map(ScheduleObject)
+            .collect()
+    }
+}
+
+/// One explicit shift: `user` is on call from `startTime` (inclusive) to `endTime` (exclusive).
+pub struct RotationEntryObject(pub RotationEntry);
+
+#[Object(name = "RotationEntry")]
+impl RotationEntryObject {
+    async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
+        user_of(ctx, self.0.user_id)
+    }
+    async fn start_time(&self) -> DateTime {
+        DateTime(self.0.start)
+    }
+    async fn end_time(&self) -> DateTime {
+        DateTime(self.0.end)
+    }
+}
+
+/// One escalation level: page `user`, wait `timeoutMs` for an acknowledgement.
+pub struct EscalationLevelObject(pub domain::EscalationLevel);
+
+#[Object(name = "EscalationLevel")]
+impl EscalationLevelObject {
+    async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
+        user_of(ctx, self.0.user_id)
+    }
+    async fn timeout_ms(&self) -> i32 {
+        // Validated to at most 7 days, which fits an Int.
+        i32::try_from(self.0.timeout_ms).unwrap_or(i32::MAX)
+    }
+}
+
+/// How an unacknowledged incident climbs: the on-call responder has `initialTimeoutMs`,
+/// then each level in turn.
+pub struct EscalationPolicyObject(pub EscalationPolicy);
+
+#[Object(name = "EscalationPolicy")]
+impl EscalationPolicyObject {
+    async fn initial_timeout_ms(&self) -> i32 {
+        i32::try_from(self.0.initial_timeout_ms).unwrap_or(i32::MAX)
+    }
+    async fn escalation_levels(&self) -> Vec<EscalationLevelObject> {
+        self.0
+            .levels
+            .iter()
+            .cloned()
+            .map(EscalationLevelObject)
+            .collect()
+    }
+}
+
+/// Who is on call for a service, and how to escalate.
+pub struct ScheduleObject(pub Arc<Schedule>);
+
+#[Object(name = "Schedule")]
+impl ScheduleObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn service(&self, ctx: &Context<'_>) -> Result<ServiceObject> {
+        service_of(ctx, self.0.service_id)
+    }
+    /// Explicit shifts; where entries overlap, the first in the list wins.
+    async fn rotation(&self) -> Vec<RotationEntryObject> {
+        self.0
+            .rotation
+            .iter()
+            .cloned()
+            .map(RotationEntryObject)
+            .collect()
+    }
+    async fn escalation_policy(&self) -> EscalationPolicyObject {
+        EscalationPolicyObject(self.0.escalation_policy.clone())
+    }
+    /// Who is on call at `at` (default: now); null when nobody is.
+    async fn on_call(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<UserObject> {
+        store(ctx).on_call(&self.0, at.map(|a| a.0)).map(UserObject)
+    }
+}
+
+/// One step up the escalation ladder.
+pub struct EscalationEventObject(pub EscalationStep);
+
+#[Object(name = "EscalationEvent")]
+impl EscalationEventObject {
+    async fn from_level(&self) -> i32 {
+        self.0.from_level as i32
+    }
+    async fn to_level(&self) -> i32 {
+        self.0.to_level as i32
+    }
+    /// Who the step assigned the incident to.
+    async fn to(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        self.0.to.map(|id| user_of(ctx, id)).transpose()
+    }
+    async fn reason(&self) -> EscalationReason {
+        self.0.reason.into()
+    }
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
+    }
+}
+
+/// One page sent to a person about an incident.
+pub struct NotificationObject(pub Notification);
+
+#[Object(name = "Notification")]
+impl NotificationObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
+        user_of(ctx, self.0.user_id)
+    }
+    /// The notifier channel that carries the page (`log`, ...).
+    async fn channel(&self) -> &str {
+        &self.0.channel
+    }
+    /// `triggered`, `escalated` or `manual`.
+    async fn reason(&self) -> &str {
+        self.0.reason.as_str()
+    }
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
+    }
+    /// Whether the channel confirmed delivery. Pages are sent right after the change that
+    /// decided them is recorded, so this turns true a moment after the change.
+    async fn delivered(&self) -> bool {
+        self.0.delivered
+    }
+}
+
+/// Something is wrong with a service and someone must act.
+pub struct IncidentObject(pub Arc<Incident>);
+
+#[Object(name = "Incident")]
+impl IncidentObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    async fn service(&self, ctx: &Context<'_>) -> Result<ServiceObject> {
+        service_of(ctx, self.0.service_id)
+    }
+    async fn schedule(&self, ctx: &Context<'_>) -> Result<ScheduleObject> {
+        let id = self.0.schedule_id;
+        store(ctx)
+            .state()
+            .schedule_any(id)
+            .map(ScheduleObject)
+            .ok_or_else(|| coded(code::INTERNAL, format!("schedule {id} is missing")))
+    }
+    async fn severity(&self) -> Severity {
+        self.0.severity.into()
+    }
+    async fn state(&self) -> IncidentState {
+        self.0.state.into()
+    }
+    async fn triggered_at(&self) -> DateTime {
+        DateTime(self.0.triggered_at)
+    }
+    async fn acknowledged_at(&self) -> Option<DateTime> {
+        self.0.acknowledged_at.map(DateTime)
+    }
+    async fn resolved_at(&self) -> Option<DateTime> {
+        self.0.resolved_at.map(DateTime)
+    }
+    /// Who must act now; null when nobody could be paged.
+    async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        self.0.assigned_to.map(|id| user_of(ctx, id)).transpose()
+    }
+    /// 0 = the on-call responder; k = escalationPolicy.escalationLevels[k-1]
+    async fn escalation_level(&self) -> i32 {
+        self.0.escalation_level as i32
+    }
+    /// The schedule's policy as it was when the incident was triggered.
+    async fn escalation_policy(&self) -> EscalationPolicyObject {
+        EscalationPolicyObject(self.0.escalation_policy.clone())
+    }
+    async fn escalation_history(&self) -> Vec<EscalationEventObject> {
+        self.0
+            .escalation_history
+            .iter()
+            .cloned()
+            .map(EscalationEventObject)
+            .collect()
+    }
+    async fn notifications(&self) -> Vec<NotificationObject> {
+        self.0
+            .notifications
+            .iter()
+            .cloned()
+            .map(NotificationObject)
+            .collect()
+    }
+    async fn dedup_key(&self) -> Option<&str> {
+        self.0.dedup_key.as_deref()
+    }
+    /// How many triggers this incident absorbed (1 + deduplicated repeats).
+    async fn alert_count(&self) -> i32 {
+        i32::try_from(self.0.alert_count).unwrap_or(i32::MAX)
+    }
+    /// When the current level times out and the incident escalates; null when
+    /// acknowledged, resolved, or at the last level.
+    async fn next_escalation_at(&self) -> Option<DateTime> {
+        self.0.escalation_deadline.map(DateTime)
+    }
+    /// Whether `escalateIncident` would succeed now.
+    async fn can_escalate(&self) -> bool {
+        self.0.can_escalate()
+    }
+}
+
+/// A change to an incident, delivered to subscribers in the order it happened.
+pub struct IncidentEventObject(pub IncidentUpdate);
+
+#[Object(name = "IncidentEvent")]
+impl IncidentEventObject {
+    async fn kind(&self) -> IncidentEventKind {
+        self.0.kind.into()
+    }
+    /// The incident as it was right after this change.
+    async fn incident(&self) -> IncidentObject {
+        IncidentObject(self.0.incident.clone())
+    }
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
+    }
+}
+
+/// Relay-style pagination state.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// More incidents follow `endCursor`.
+    pub has_next_page: bool,
+    /// This page started after a cursor.
+    pub has_previous_page: bool,
+    /// Cursor of the first node.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last node; pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// One incident in a connection.
+pub struct IncidentEdge(pub Arc<Incident>);
+
+#[Object]
+impl IncidentEdge {
+    /// Pass as `after` to continue after this incident.
+    async fn cursor(&self) -> String {
+        cursor_of(&self.0)
+    }
+    async fn node(&self) -> IncidentObject {
+        IncidentObject(self.0.clone())
+    }
+}
+
+/// The opaque cursor of an incident.
+pub fn cursor_of(incident: &Incident) -> String {
+    incident.seq.to_string()
+}
+
+/// A page of incidents, newest first.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct IncidentConnection {
+    #[graphql(skip)]
+    pub incidents: Vec<Arc<Incident>>,
+    /// Pagination state.
+    pub page_info: PageInfo,
+    /// How many incidents match, across all pages.
+    pub total_count: i32,
+}
+
+#[ComplexObject]
+impl IncidentConnection {
+    async fn nodes(&self) -> Vec<IncidentObject> {
+        self.incidents.iter().cloned().map(IncidentObject).collect()
+    }
+    async fn edges(&self) -> Vec<IncidentEdge> {
+        self.incidents.iter().cloned().map(IncidentEdge).collect()
+    }
+}

@@ -1,0 +1,117 @@
+//! The HTTP edge: one axum router for GraphQL (POST), GraphiQL (GET), WebSocket
+//! subscriptions, the seed's REST adapter, health, and the web UI.
+
+pub mod rest;
+pub mod web;
+pub mod ws;
+
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::{Semaphore, watch};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::graphql::KlaxonSchema;
+use crate::graphql::error::code;
+use crate::store::Store;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The executable schema.
+    pub schema: KlaxonSchema,
+    /// The store, for the REST adapter.
+    pub store: Store,
+    /// One permit per open WebSocket connection.
+    pub ws_connections: Arc<Semaphore>,
+    /// Subscriptions allowed on one connection.
+    pub subscriptions_per_connection: usize,
+    /// Flips to true when the server is shutting down: WebSockets close.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(ws::upgrade))
+        .route("/healthz", get(health))
+        .nest("/api", rest::router())
+        .merge(web::router())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let body = serde_json::json!({
+        "status": "ok",
+        "incidentsOpen": state.store.state().open.read().map(|o| o.len()).unwrap_or(0),
+    });
+    axum::Json(body).into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Klaxon GraphiQL")
+            .finish(),
+    )
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn request_error(message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code::BAD_USER_INPUT } }]
+    });
+    json(StatusCode::BAD_REQUEST, body.to_string())
+}
+
+/// `POST /graphql`: one JSON GraphQL request. The body is read within [`MAX_BODY_BYTES`]
+/// and parsed here, so a malformed body gets a GraphQL-shaped `BAD_USER_INPUT` error.
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with("application/graphql-response+json")
+        });
+    if !is_json {
+        return request_error(
+            "send the GraphQL request as JSON with Content-Type: application/json",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return request_error(&format!(
+                "the body is not a GraphQL request ({{\"query\": ..., \"variables\": ...}}): {e}"
+            ));
+        }
+    };
+    let response = state.schema.execute(request).await;
+    match serde_json::to_string(&response) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialize a GraphQL response");
+            json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": code::INTERNAL}}]}).to_string(),
+            )
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Where accepted events go before anyone is told about them.
+//!
+//! The store appends each event here and waits for the answer before it applies the event
+//! to memory, answers the client, or publishes it. [`MemoryJournal`] (`--in-memory`)
+//! accepts everything at once and keeps nothing.
+
+use futures_util::future::BoxFuture;
+
+use crate::domain::Event;
+
+/// The journal could not make an event durable; the change was not applied.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalError(pub String);
+
+/// A durable, ordered log of events.
+pub trait Journal: Send + Sync + 'static {
+    /// Appends `event`; resolves once it is durable (or refused).
+    fn append<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), JournalError>>;
+}
+
+/// A journal that keeps nothing: for `--in-memory` and tests.
+#[derive(Debug, Default)]
+pub struct MemoryJournal;
+
+impl Journal for MemoryJournal {
+    fn append<'a>(&'a self, _event: &'a Event) -> BoxFuture<'a, Result<(), JournalError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

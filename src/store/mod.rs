@@ -1,0 +1,820 @@
+//! Commands and reads over Klaxon's state.
+//!
+//! Every command runs the same way: validate → decide (pure domain rule) → append the event
+//! to the journal → [`State::apply`] → effects (arm or disarm the escalation timer, hand new
+//! pages to the notifier, publish to subscribers). Changes to one incident are serialized by
+//! its slot's write lock, held from the decision to the publication, so a timer and a person
+//! can never interleave. Configuration changes (users, services, schedules) are serialized
+//! by one lock, which keeps "still referenced" checks true until their change is applied.
+
+pub mod journal;
+pub mod state;
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc};
+
+use crate::clock::SharedClock;
+use crate::domain::incident::Page;
+use crate::domain::schedule::{PolicyInput, RotationInput, parse_policy, parse_rotation};
+use crate::domain::user::UserFields;
+use crate::domain::{
+    DomainError, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId, IncidentState,
+    NewIncident, NotificationId, Schedule, ScheduleId, Service, ServiceId, Severity, Timestamp,
+    User, UserId, text,
+};
+use crate::engine::{PageJob, TimerCommand};
+pub use journal::{Journal, JournalError, MemoryJournal};
+pub use state::State;
+
+/// How many incident updates the broadcast channel buffers for slow subscribers before
+/// they are told they lagged.
+pub const UPDATE_BUFFER: usize = 16_384;
+/// Lock stripes for dedup keys: triggers with the same key serialize, others rarely meet.
+const DEDUP_STRIPES: usize = 64;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The domain refused it (bad input, unknown id, impossible move).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The journal could not record it; nothing changed.
+    #[error("the change could not be recorded durably: {0}")]
+    Journal(#[from] JournalError),
+}
+
+/// What kind of change an [`IncidentUpdate`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// Opened.
+    Triggered,
+    /// Acknowledged.
+    Acknowledged,
+    /// Resolved.
+    Resolved,
+    /// Moved up a level.
+    Escalated,
+    /// A repeated trigger folded in (alert count went up).
+    Deduplicated,
+}
+
+/// A published change to an incident, with its state right after the change.
+#[derive(Clone, Debug)]
+pub struct IncidentUpdate {
+    /// What happened.
+    pub kind: UpdateKind,
+    /// The incident after it happened (shared, never cloned per subscriber).
+    pub incident: Arc<Incident>,
+    /// When it happened.
+    pub at: Timestamp,
+}
+
+/// Filters for listing incidents.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    /// Only this state.
+    pub state: Option<IncidentState>,
+    /// Only this service.
+    pub service_id: Option<ServiceId>,
+    /// Only this severity.
+    pub severity: Option<Severity>,
+    /// Case-insensitive substring of the title or description.
+    pub search: Option<String>,
+}
+
+impl IncidentFilter {
+    fn matches(&self, incident: &Incident, needle: Option<&str>) -> bool {
+        self.state.is_none_or(|s| incident.state == s)
+            && self.service_id.is_none_or(|s| incident.service_id == s)
+            && self.severity.is_none_or(|s| incident.severity == s)
+            && needle.is_none_or(|needle| {
+                contains_ignore_case(&incident.title, needle)
+                    || incident
+                        .description
+                        .as_deref()
+                        .is_some_and(|d| contains_ignore_case(d, needle))
+            })
+    }
+
+    fn only_state(&self) -> bool {
+        self.service_id.is_none() && self.severity.is_none() && self.search.is_none()
+    }
+}
+
+fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
+    haystack.to_lowercase().contains(lower_needle)
+}
+
+/// One page of incidents, newest first.
+#[derive(Clone, Debug)]
+pub struct IncidentPage {
+    /// The incidents on this page.
+    pub nodes: Vec<Arc<Incident>>,
+    /// How many incidents match the filter in all.
+    pub total_count: u64,
+    /// Whether more follow the last one.
+    pub has_next_page: bool,
+}
+
+/// A user update: `None` keeps a field; `phone: Some(None)` clears the phone.
+#[derive(Clone, Debug, Default)]
+pub struct UserPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New email.
+    pub email: Option<String>,
+    /// New phone, or `Some(None)` to clear it.
+    pub phone: Option<Option<String>>,
+}
+
+/// A schedule as the client describes it, before validation.
+#[derive(Clone, Debug)]
+pub struct ScheduleDraft {
+    /// Display name.
+    pub name: String,
+    /// Raw service id.
+    pub service_id: String,
+    /// Raw rotation entries.
+    pub rotation: Vec<RotationInput>,
+    /// Raw policy.
+    pub escalation_policy: PolicyInput,
+}
+
+/// A schedule update; `None` keeps a field.
+#[derive(Clone, Debug, Default)]
+pub struct SchedulePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New service.
+    pub service_id: Option<String>,
+    /// Replacement rotation.
+    pub rotation: Option<Vec<RotationInput>>,
+    /// Replacement policy.
+    pub escalation_policy: Option<PolicyInput>,
+}
+
+/// The handle every edge uses: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: State,
+    journal: Arc<dyn Journal>,
+    clock: SharedClock,
+    /// Lossy fan-out to subscribers: a slow one lags, nobody else waits.
+    updates: broadcast::Sender<IncidentUpdate>,
+    /// Lossless: the escalation engine must see every arm and disarm.
+    timers: mpsc::UnboundedSender<TimerCommand>,
+    /// Lossless: every decided page reaches the notifier.
+    pages: mpsc::UnboundedSender<PageJob>,
+    /// The channel name recorded on pages.
+    channel: String,
+    /// Serializes configuration changes so referential checks stay true until applied.
+    config: tokio::sync::Mutex<()>,
+    /// Serializes triggers per dedup key, so two concurrent repeats open one incident.
+    dedup_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// The receiving ends a [`Store`] feeds, for the engine and notifier tasks.
+pub struct StoreOutlets {
+    /// Timer commands for the escalation engine.
+    pub timers: mpsc::UnboundedReceiver<TimerCommand>,
+    /// Pages for the notifier.
+    pub pages: mpsc::UnboundedReceiver<PageJob>,
+}
+
+impl Store {
+    /// A store over `state` (empty, or replayed from `journal`).
+    pub fn new(
+        state: State,
+        journal: Arc<dyn Journal>,
+        clock: SharedClock,
+        channel: impl Into<String>,
+    ) -> (Self, StoreOutlets) {
+        let (timers_tx, timers_rx) = mpsc::unbounded_channel();
+        let (pages_tx, pages_rx) = mpsc::unbounded_channel();
+        let (updates, _) = broadcast::channel(UPDATE_BUFFER);
+        let shared = Shared {
+            state,
+            journal,
+            clock,
+            updates,
+            timers: timers_tx,
+            pages: pages_tx,
+            channel: channel.into(),
+            config: tokio::sync::Mutex::new(()),
+            dedup_locks: (0..DEDUP_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        };
+        let store = Self {
+            shared: Arc::new(shared),
+        };
+        (
+            store,
+            StoreOutlets {
+                timers: timers_rx,
+                pages: pages_rx,
+            },
+        )
+    }
+
+    /// The serving state, for reads.
+    pub fn state(&self) -> &State {
+        &self.shared.state
+    }
+
+    /// The clock every decision uses.
+    pub fn clock(&self) -> &SharedClock {
+        &self.shared.clock
+    }
+
+    /// A new receiver of incident updates.
+    pub fn subscribe(&self) -> broadcast::Receiver<IncidentUpdate> {
+        self.shared.updates.subscribe()
+    }
+
+    /// Re-arms every pending escalation and re-queues every undelivered page; called once
+    /// at start-up after replay.
+    pub fn resume(&self) {
+        for slot in self.state().incidents.iter() {
+            let incident = slot.current();
+            if let Some(deadline) = incident.escalation_deadline {
+                let _ = self
+                    .shared
+                    .timers
+                    .send(TimerCommand::Arm(incident.id, deadline));
+            }
+            for page in incident.notifications.iter().filter(|n| !n.delivered) {
+                let _ = self.shared.pages.send(PageJob {
+                    incident_id: incident.id,
+                    notification: page.clone(),
+                });
+            }
+        }
+    }
+
+    fn page(&self) -> Page {
+        Page {
+            id: NotificationId::new(),
+            channel: self.shared.channel.clone(),
+        }
+    }
+
+    async fn commit(&self, event: Event) -> Result<Option<state::Applied>, CommandError> {
+        self.shared.journal.append(&event).await?;
+        Ok(self.shared.state.apply(&event))
+    }
+
+    // ---- users ----------------------------------------------------------------------
+
+    /// Creates a user.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        email: &str,
+        phone: Option<&str>,
+    ) -> Result<Arc<User>, CommandError> {
+        let user = UserFields::parse(name, email, phone)?.into_user(UserId::new());
+        let _config = self.shared.config.lock().await;
+        self.commit(Event::UserCreated { user: user.clone() })
+            .await?;
+        Ok(Arc::new(user))
+    }
+
+    /// Updates a user's fields.
+    pub async fn update_user(&self, id: &str, patch: UserPatch) -> Result<Arc<User>, CommandError> {
+        let id: UserId = id.parse()?;
+        let _config = self.shared.config.lock().await;
+        let current = self
+            .state()
+            .user(id)
+            .ok_or_else(|| DomainError::not_found("user", id))?;
+        let phone = match &patch.phone {
+            Some(phone) => phone.as_deref(),
+            None => current.phone.as_deref(),
+        };
+        let fields = UserFields::parse(
+            patch.name.as_deref().unwrap_or(&current.name),
+            patch.email.as_deref().unwrap_or(&current.email),
+            phone,
+        )?;
+        let user = fields.into_user(id);
+        self.commit(Event::UserUpdated { user: user.clone() })
+            .await?;
+        Ok(Arc::new(user))
+    }
+
+    /// Deletes a user no schedule refers to.
+    pub async fn delete_user(&self, id: &str) -> Result<UserId, CommandError> {
+        let id: UserId = id.parse()?;
+        let _config = self.shared.config.lock().await;
+        if self.state().user(id).is_none() {
+            return Err(DomainError::not_found("user", id).into());
+        }
+        let referrers: Vec<String> = self
+            .schedules()
+            .iter()
+            .filter(|s| s.users().any(|u| u == id))
+            .map(|s| format!("'{}' ({})", s.name, s.id))
+            .collect();
+        if !referrers.is_empty() {
+            return Err(DomainError::InvalidState(format!(
+                "user {id} is still in the rotation or escalation policy of schedule {}; remove them there first",
+                referrers.join(", ")
+            ))
+            .into());
+        }
+        let at = self.shared.clock.now();
+        self.commit(Event::UserDeleted { id, at }).await?;
+        Ok(id)
+    }
+
+    /// Live users, by name.
+    pub fn users(&self) -> Vec<Arc<User>> {
+        let mut users: Vec<_> = self
+            .state()
+            .users
+            .iter()
+            .filter(|u| u.deleted_at.is_none())
+            .map(|u| u.clone())
+            .collect();
+        users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        users
+    }
+
+    // ---- services -------------------------------------------------------------------
+
+    /// Creates a service.
+    pub async fn create_service(
+        &self,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Arc<Service>, CommandError> {
+        let service = Service::parse(ServiceId::new(), name, description)?;
+        let _config = self.shared.config.lock().await;
+        self.commit(Event::ServiceCreated {
+            service: service.clone(),
+        })
+        .await?;
+        Ok(Arc::new(service))
+    }
+
+    /// Updates a service; `description: Some(None)` clears it.
+    pub async fn update_service(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        description: Option<Option<&str>>,
+    ) -> Result<Arc<Service>, CommandError> {
+        let id: ServiceId = id.parse()?;
+        let _config = self.shared.config.lock().await;
+        let current = self
+            .state()
+            .service(id)
+            .ok_or_else(|| DomainError::not_found("service", id))?;
+        let service = Service::parse(
+            id,
+            name.unwrap_or(&current.name),
+            description.unwrap_or(current.description.as_deref()),
+        )?;
+        self.commit(Event::ServiceUpdated {
+            service: service.clone(),
+        })
+        .await?;
+        Ok(Arc::new(service))
+    }
+
+    /// Deletes a service that has no schedules.
+    pub async fn delete_service(&self, id: &str) -> Result<ServiceId, CommandError> {
+        let id: ServiceId = id.parse()?;
+        let _config = self.shared.config.lock().await;
+        if self.state().service(id).is_none() {
+            return Err(DomainError::not_found("service", id).into());
+        }
+        let schedules = self.schedules_of(id);
+        if !schedules.is_empty() {
+            let names: Vec<_> = schedules
+                .iter()
+                .map(|s| format!("'{}' ({})", s.name, s.id))
+                .collect();
+            return Err(DomainError::InvalidState(format!(
+                "service {id} still has schedule {}; delete or move them first",
+                names.join(", ")
+            ))
+            .into());
+        }
+        let at = self.shared.clock.now();
+        self.commit(Event::ServiceDeleted { id, at }).await?;
+        Ok(id)
+    }
+
+    /// Live services, by name.
+    pub fn services(&self) -> Vec<Arc<Service>> {
+        let mut services: Vec<_> = self
+            .state()
+            .services
+            .iter()
+            .filter(|s| s.deleted_at.is_none())
+            .map(|s| s.clone())
+            .collect();
+        services.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        services
+    }
+
+    // ---- schedules ------------------------------------------------------------------
+
+    fn live_service(&self, field: &str, raw: &str) -> Result<ServiceId, DomainError> {
+        let id: ServiceId = raw.parse().map_err(|_| {
+            DomainError::invalid(
+                field,
+                format!(
+                    "'{}' is not a service id",
+                    raw.chars().take(64).collect::<String>()
+                ),
+            )
+        })?;
+        self.state()
+            .service(id)
+            .map(|s| s.id)
+            .ok_or_else(|| DomainError::not_found("service", id))
+    }
+
+    fn user_exists(&self) -> impl Fn(UserId) -> bool + '_ {
+        |id| self.state().user(id).is_some()
+    }
+
+    /// Creates a schedule.
+    pub async fn create_schedule(
+        &self,
+        draft: ScheduleDraft,
+    ) -> Result<Arc<Schedule>, CommandError> {
+        let name = text::name("name", &draft.name)?;
+        let _config = self.shared.config.lock().await;
+        let service_id = self.live_service("serviceId", &draft.service_id)?;
+        let exists = self.user_exists();
+        let rotation = parse_rotation(&draft.rotation, &exists)?;
+        let escalation_policy = parse_policy(&draft.escalation_policy, &exists)?;
+        let schedule = Schedule {
+            id: ScheduleId::new(),
+            name,
+            service_id,
+            rotation,
+            escalation_policy,
+            deleted_at: None,
+        };
+        self.commit(Event::ScheduleCreated {
+            schedule: schedule.clone(),
+        })
+        .await?;
+        Ok(Arc::new(schedule))
+    }
+
+    /// Replaces the given parts of a schedule. Open incidents keep the policy they copied.
+    pub async fn update_schedule(
+        &self,
+        id: &str,
+        patch: SchedulePatch,
+    ) -> Result<Arc<Schedule>, CommandError> {
+        let id: ScheduleId = id.parse()?;
+        let _config = self.shared.config.lock().await;
+        let current = self
+            .state()
+            .schedule(id)
+            .ok_or_else(|| DomainError::not_found("schedule", id))?;
+        let mut schedule = (*current).clone();
+        if let Some(name) = &patch.name {
+            schedule.name = text::name("name", name)?;
+        }
+        if let Some(service) = &patch.service_id {
+            schedule.service_id = self.live_service("serviceId", service)?;
+        }
+        let exists = self.user_exists();
+        if let Some(rotation) = &patch.rotation {
+            schedule.rotation = parse_rotation(rotation, &exists)?;
+        }
+        if let Some(policy) = &patch.escalation_policy {
+            schedule.escalation_policy = parse_policy(policy, &exists)?;
+        }
+        self.commit(Event::ScheduleUpdated {
+            schedule: schedule.clone(),
+        })
+        .await?;
+        Ok(Arc::new(schedule))
+    }
+
+    /// Deletes a schedule with no open incidents.
+    pub async fn delete_schedule(&self, id: &str) -> Result<ScheduleId, CommandError> {
+        let id: ScheduleId = id.parse()?;
+        let _config = self.shared.config.lock().await;
+        if self.state().schedule(id).is_none() {
+            return Err(DomainError::not_found("schedule", id).into());
+        }
+        let open: Vec<IncidentId> = self
+            .open_incidents()
+            .iter()
+            .filter(|i| i.schedule_id == id)
+            .map(|i| i.id)
+            .collect();
+        if !open.is_empty() {
+            let ids: Vec<String> = open.iter().take(5).map(|i| i.to_string()).collect();
+            return Err(DomainError::InvalidState(format!(
+                "schedule {id} has {} open incident(s) ({}); resolve them first",
+                open.len(),
+                ids.join(", ")
+            ))
+            .into());
+        }
+        let at = self.shared.clock.now();
+        self.commit(Event::ScheduleDeleted { id, at }).await?;
+        Ok(id)
+    }
+
+    /// Live schedules, by name.
+    pub fn schedules(&self) -> Vec<Arc<Schedule>> {
+        let mut schedules: Vec<_> = self
+            .state()
+            .schedules
+            .iter()
+            .filter(|s| s.deleted_at.is_none())
+            .map(|s| s.clone())
+            .collect();
+        schedules.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        schedules
+    }
+
+    /// Live schedules of one service, by name.
+    pub fn schedules_of(&self, service: ServiceId) -> Vec<Arc<Schedule>> {
+        let mut schedules = self.schedules();
+        schedules.retain(|s| s.service_id == service);
+        schedules
+    }
+
+    /// Who is on call for `schedule` at `at` (default now).
+    pub fn on_call(&self, schedule: &Schedule, at: Option<Timestamp>) -> Option<Arc<User>> {
+        let at = at.unwrap_or_else(|| self.shared.clock.now());
+        schedule
+            .on_call(at)
+            .and_then(|id| self.state().user_any(id))
+    }
+
+    // ---- incidents ------------------------------------------------------------------
+
+    /// Opens an incident on a schedule, or folds it into the open incident with the same
+    /// dedup key on the same service.
+    pub async fn trigger(
+        &self,
+        schedule_id: &str,
+        new: NewIncident,
+    ) -> Result<Arc<Incident>, CommandError> {
+        let schedule_id: ScheduleId = schedule_id.parse()?;
+        let schedule = self
+            .state()
+            .schedule(schedule_id)
+            .ok_or_else(|| DomainError::not_found("schedule", schedule_id))?;
+        let _dedup = match &new.dedup_key {
+            Some(key) => {
+                let guard = self.dedup_lock(schedule.service_id, key).lock().await;
+                let existing = self
+                    .state()
+                    .dedup
+                    .get(&(schedule.service_id, key.clone()))
+                    .map(|id| *id);
+                if let Some(existing) = existing {
+                    let incident = self
+                        .transition(existing, |incident, _| Ok(incident.repeat_alert()))
+                        .await?;
+                    if incident.is_open() {
+                        return Ok(incident);
+                    }
+                }
+                Some(guard)
+            }
+            None => None,
+        };
+        let now = self.shared.clock.now();
+        let seq = self.state().allocate_seq();
+        let incident = Incident::trigger(IncidentId::new(), seq, new, &schedule, now, self.page());
+        if incident.assigned_to.is_none() {
+            tracing::warn!(
+                incident = %incident.id,
+                schedule = %schedule.id,
+                "nobody is on call and the escalation policy has no levels: the incident is unassigned"
+            );
+        }
+        let change = IncidentChange {
+            incident_id: incident.id,
+            at: now,
+            kind: IncidentChangeKind::Triggered(Box::new(incident)),
+        };
+        let Some(applied) = self.commit(Event::Incident(change.clone())).await? else {
+            return Err(
+                DomainError::InvalidState("the incident could not be opened".into()).into(),
+            );
+        };
+        self.after_commit(&change, &applied.incident);
+        Ok(applied.incident)
+    }
+
+    fn dedup_lock(&self, service: ServiceId, key: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        // DefaultHasher::new() is deterministic, so one key always maps to one stripe.
+        let mut hasher = std::hash::DefaultHasher::new();
+        service.hash(&mut hasher);
+        key.hash(&mut hasher);
+        let stripe = (hasher.finish() as usize) % self.shared.dedup_locks.len();
+        &self.shared.dedup_locks[stripe]
+    }
+
+    /// Acknowledges an incident. No-op when already acknowledged.
+    pub async fn acknowledge(&self, id: &str) -> Result<Arc<Incident>, CommandError> {
+        let id: IncidentId = id.parse()?;
+        self.transition(id, |incident, _| incident.acknowledge())
+            .await
+    }
+
+    /// Resolves an incident. No-op when already resolved.
+    pub async fn resolve(&self, id: &str) -> Result<Arc<Incident>, CommandError> {
+        let id: IncidentId = id.parse()?;
+        self.transition(id, |incident, _| Ok(incident.resolve()))
+            .await
+    }
+
+    /// Escalates an incident by hand.
+    pub async fn escalate(&self, id: &str) -> Result<Arc<Incident>, CommandError> {
+        let id: IncidentId = id.parse()?;
+        let page = self.page();
+        self.transition(id, |incident, now| {
+            incident.escalate_manually(now, page).map(Some)
+        })
+        .await
+    }
+
+    /// The escalation engine's timer for `deadline` fired.
+    pub async fn escalate_on_timeout(
+        &self,
+        id: IncidentId,
+        deadline: Timestamp,
+    ) -> Result<Arc<Incident>, CommandError> {
+        let page = self.page();
+        self.transition(id, |incident, now| {
+            Ok(incident.escalate_on_timeout(deadline, now, page))
+        })
+        .await
+    }
+
+    /// The notifier delivered a page.
+    pub async fn record_delivery(
+        &self,
+        id: IncidentId,
+        notification: NotificationId,
+    ) -> Result<Arc<Incident>, CommandError> {
+        self.transition(id, |incident, _| {
+            Ok(incident.record_delivery(notification, true))
+        })
+        .await
+    }
+
+    /// Runs one serialized change on one incident: lock, decide on the latest state,
+    /// record, apply, effects, unlock. A `None` decision is a no-op: nothing recorded or
+    /// published, and the current state is returned.
+    async fn transition<F>(&self, id: IncidentId, decide: F) -> Result<Arc<Incident>, CommandError>
+    where
+        F: FnOnce(&Incident, Timestamp) -> Result<Option<IncidentChangeKind>, DomainError>,
+    {
+        let slot = self
+            .state()
+            .incidents
+            .get(&id)
+            .map(|slot| slot.clone())
+            .ok_or_else(|| DomainError::not_found("incident", id))?;
+        let _serialized = slot.write.lock().await;
+        let current = slot.current();
+        let now = self.shared.clock.now();
+        let Some(kind) = decide(&current, now)? else {
+            return Ok(current);
+        };
+        let change = IncidentChange {
+            incident_id: id,
+            at: now,
+            kind,
+        };
+        let applied = self
+            .commit(Event::Incident(change.clone()))
+            .await?
+            .map(|a| a.incident)
+            .unwrap_or(current);
+        self.after_commit(&change, &applied);
+        Ok(applied)
+    }
+
+    /// The effects of a durable incident change: timer, pages, publication.
+    fn after_commit(&self, change: &IncidentChange, incident: &Arc<Incident>) {
+        let timer = match incident.escalation_deadline {
+            Some(deadline) => TimerCommand::Arm(incident.id, deadline),
+            None => TimerCommand::Disarm(incident.id),
+        };
+        let _ = self.shared.timers.send(timer);
+        if let Some(page) = change.kind.page() {
+            let _ = self.shared.pages.send(PageJob {
+                incident_id: incident.id,
+                notification: page.clone(),
+            });
+        }
+        let kind = match &change.kind {
+            IncidentChangeKind::Triggered(_) => UpdateKind::Triggered,
+            IncidentChangeKind::Acknowledged => UpdateKind::Acknowledged,
+            IncidentChangeKind::Resolved => UpdateKind::Resolved,
+            IncidentChangeKind::Escalated { .. } => UpdateKind::Escalated,
+            IncidentChangeKind::AlertRepeated => UpdateKind::Deduplicated,
+            IncidentChangeKind::NotificationDelivered { .. } => return,
+        };
+        // No subscribers is not an error.
+        let _ = self.shared.updates.send(IncidentUpdate {
+            kind,
+            incident: incident.clone(),
+            at: change.at,
+        });
+    }
+
+    /// The latest state of an incident.
+    pub fn incident(&self, id: IncidentId) -> Option<Arc<Incident>> {
+        self.state().incident(id)
+    }
+
+    /// Open incidents, newest first.
+    pub fn open_incidents(&self) -> Vec<Arc<Incident>> {
+        let ids: Vec<IncidentId> = state::read(&self.state().open)
+            .values()
+            .rev()
+            .copied()
+            .collect();
+        ids.into_iter().filter_map(|id| self.incident(id)).collect()
+    }
+
+    /// A page of incidents matching `filter`, newest first, strictly older than the
+    /// cursor `after` (an incident `seq`).
+    pub fn incidents(
+        &self,
+        filter: &IncidentFilter,
+        first: usize,
+        after: Option<u64>,
+    ) -> IncidentPage {
+        let state = self.state();
+        let open_only = matches!(
+            filter.state,
+            Some(IncidentState::Triggered | IncidentState::Acknowledged)
+        );
+        let index = if open_only { &state.open } else { &state.order };
+        let index = state::read(index);
+        let upper = after.unwrap_or(u64::MAX);
+        let mut nodes = Vec::with_capacity(first.min(64));
+        let mut has_next_page = false;
+        let mut matched: u64 = 0;
+        let count_all = !filter.only_state();
+        let needle = filter.search.as_deref().map(str::to_lowercase);
+        let needle = needle.as_deref();
+        for id in index.range(..upper).rev().map(|(_, id)| *id) {
+            let Some(incident) = state.incident(id) else {
+                continue;
+            };
+            if !filter.matches(&incident, needle) {
+                continue;
+            }
+            matched += 1;
+            if nodes.len() < first {
+                nodes.push(incident);
+            } else {
+                has_next_page = true;
+                if !count_all {
+                    break;
+                }
+            }
+        }
+        let total_count = if count_all {
+            // Full count of everything matching, irrespective of the cursor.
+            if after.is_none() {
+                matched
+            } else {
+                index
+                    .values()
+                    .filter_map(|id| state.incident(*id))
+                    .filter(|i| filter.matches(i, needle))
+                    .count() as u64
+            }
+        } else {
+            match filter.state {
+                Some(s) => state.count(s),
+                None => index.len() as u64,
+            }
+        };
+        IncidentPage {
+            nodes,
+            total_count,
+            has_next_page,
+        }
+    }
+}

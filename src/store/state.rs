@@ -1,0 +1,250 @@
+//! The serving state: DashMaps of entities plus the incident indexes, and
+//! [`State::apply`], the fold that turns one event into the next state. Live changes and
+//! journal replay both go through `apply`; nothing else writes these maps.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::domain::{
+    Event, Incident, IncidentChange, IncidentChangeKind, IncidentId, IncidentState, Schedule,
+    ScheduleId, Service, ServiceId, User, UserId,
+};
+
+/// One incident's cell.
+#[derive(Debug)]
+pub struct IncidentSlot {
+    /// Serializes every change to this incident (people, timers, notifier). A tokio mutex,
+    /// because the holder awaits the journal while it decides and records a change.
+    pub write: Arc<tokio::sync::Mutex<()>>,
+    /// The latest committed state. A std lock, held only to swap or clone the `Arc`, never
+    /// across an await; readers never wait for a journal write.
+    current: RwLock<Arc<Incident>>,
+}
+
+impl IncidentSlot {
+    fn new(incident: Arc<Incident>) -> Self {
+        Self {
+            write: Arc::new(tokio::sync::Mutex::new(())),
+            current: RwLock::new(incident),
+        }
+    }
+
+    /// The latest committed state.
+    pub fn current(&self) -> Arc<Incident> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, incident: Arc<Incident>) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = incident,
+            Err(poisoned) => *poisoned.into_inner() = incident,
+        }
+    }
+}
+
+/// What applying an incident change produced.
+pub struct Applied {
+    /// The incident after the change.
+    pub incident: Arc<Incident>,
+    /// For a newly triggered incident: its write lock, taken before the incident became
+    /// visible, so no other change to it can be published before its `TRIGGERED`.
+    pub new_slot_guard: Option<OwnedMutexGuard<()>>,
+}
+
+/// All entities, indexed for the reads the API serves.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Users, including deleted ones (tombstones keep incident history resolvable).
+    pub users: DashMap<UserId, Arc<User>>,
+    /// Services, including deleted ones.
+    pub services: DashMap<ServiceId, Arc<Service>>,
+    /// Schedules, including deleted ones.
+    pub schedules: DashMap<ScheduleId, Arc<Schedule>>,
+    /// Every incident ever triggered.
+    pub incidents: DashMap<IncidentId, Arc<IncidentSlot>>,
+    /// All incidents by creation order (`seq`): newest-first lists and cursors.
+    pub order: RwLock<BTreeMap<u64, IncidentId>>,
+    /// Open (unresolved) incidents by creation order: the board's list.
+    pub open: RwLock<BTreeMap<u64, IncidentId>>,
+    /// Open incidents by (service, dedup key).
+    pub dedup: DashMap<(ServiceId, String), IncidentId>,
+    /// Incidents per state: TRIGGERED, ACKNOWLEDGED, RESOLVED.
+    counts: [AtomicU64; 3],
+    /// The highest incident `seq` seen, so new incidents sort after replayed ones.
+    pub max_seq: AtomicU64,
+}
+
+fn state_index(state: IncidentState) -> usize {
+    match state {
+        IncidentState::Triggered => 0,
+        IncidentState::Acknowledged => 1,
+        IncidentState::Resolved => 2,
+    }
+}
+
+impl State {
+    /// A fresh incident `seq`, after every one allocated or replayed so far.
+    pub fn allocate_seq(&self) -> u64 {
+        self.max_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Number of incidents in `state`.
+    pub fn count(&self, state: IncidentState) -> u64 {
+        self.counts[state_index(state)].load(Ordering::Relaxed)
+    }
+
+    /// Applies one event. Returns what an incident change produced.
+    pub fn apply(&self, event: &Event) -> Option<Applied> {
+        match event {
+            Event::UserCreated { user } | Event::UserUpdated { user } => {
+                self.users.insert(user.id, Arc::new(user.clone()));
+            }
+            Event::UserDeleted { id, at } => {
+                if let Some(mut entry) = self.users.get_mut(id) {
+                    let mut user = (**entry).clone();
+                    user.deleted_at = Some(*at);
+                    *entry = Arc::new(user);
+                }
+            }
+            Event::ServiceCreated { service } | Event::ServiceUpdated { service } => {
+                self.services.insert(service.id, Arc::new(service.clone()));
+            }
+            Event::ServiceDeleted { id, at } => {
+                if let Some(mut entry) = self.services.get_mut(id) {
+                    let mut service = (**entry).clone();
+                    service.deleted_at = Some(*at);
+                    *entry = Arc::new(service);
+                }
+            }
+            Event::ScheduleCreated { schedule } | Event::ScheduleUpdated { schedule } => {
+                self.schedules
+                    .insert(schedule.id, Arc::new(schedule.clone()));
+            }
+            Event::ScheduleDeleted { id, at } => {
+                if let Some(mut entry) = self.schedules.get_mut(id) {
+                    let mut schedule = (**entry).clone();
+                    schedule.deleted_at = Some(*at);
+                    *entry = Arc::new(schedule);
+                }
+            }
+            Event::Incident(change) => return self.apply_incident(change),
+        }
+        None
+    }
+
+    fn apply_incident(&self, change: &IncidentChange) -> Option<Applied> {
+        if let IncidentChangeKind::Triggered(incident) = &change.kind {
+            let incident = Arc::new((**incident).clone());
+            let slot = Arc::new(IncidentSlot::new(incident.clone()));
+            // A fresh mutex: try_lock always succeeds.
+            let guard = slot.write.clone().try_lock_owned().ok();
+            self.index_new(&incident);
+            self.incidents.insert(incident.id, slot);
+            return Some(Applied {
+                incident,
+                new_slot_guard: guard,
+            });
+        }
+        let slot = self.incidents.get(&change.incident_id)?.clone();
+        let before = slot.current();
+        let mut next = (*before).clone();
+        next.apply(change.at, &change.kind);
+        let next = Arc::new(next);
+        self.reindex(&before, &next);
+        slot.set(next.clone());
+        Some(Applied {
+            incident: next,
+            new_slot_guard: None,
+        })
+    }
+
+    fn index_new(&self, incident: &Incident) {
+        self.max_seq.fetch_max(incident.seq, Ordering::Relaxed);
+        self.counts[state_index(incident.state)].fetch_add(1, Ordering::Relaxed);
+        write(&self.order).insert(incident.seq, incident.id);
+        if incident.is_open() {
+            write(&self.open).insert(incident.seq, incident.id);
+            if let Some(key) = &incident.dedup_key {
+                self.dedup
+                    .insert((incident.service_id, key.clone()), incident.id);
+            }
+        }
+    }
+
+    fn reindex(&self, before: &Incident, after: &Incident) {
+        if before.state != after.state {
+            self.counts[state_index(before.state)].fetch_sub(1, Ordering::Relaxed);
+            self.counts[state_index(after.state)].fetch_add(1, Ordering::Relaxed);
+        }
+        if before.is_open() && !after.is_open() {
+            write(&self.open).remove(&after.seq);
+            if let Some(key) = &after.dedup_key {
+                self.dedup
+                    .remove_if(&(after.service_id, key.clone()), |_, id| *id == after.id);
+            }
+        }
+    }
+
+    /// A live (not deleted) user.
+    pub fn user(&self, id: UserId) -> Option<Arc<User>> {
+        live(self.users.get(&id).map(|u| u.clone()), |u| {
+            u.deleted_at.is_none()
+        })
+    }
+
+    /// A user, deleted or not (for incident history).
+    pub fn user_any(&self, id: UserId) -> Option<Arc<User>> {
+        self.users.get(&id).map(|u| u.clone())
+    }
+
+    /// A live service.
+    pub fn service(&self, id: ServiceId) -> Option<Arc<Service>> {
+        live(self.services.get(&id).map(|s| s.clone()), |s| {
+            s.deleted_at.is_none()
+        })
+    }
+
+    /// A service, deleted or not.
+    pub fn service_any(&self, id: ServiceId) -> Option<Arc<Service>> {
+        self.services.get(&id).map(|s| s.clone())
+    }
+
+    /// A live schedule.
+    pub fn schedule(&self, id: ScheduleId) -> Option<Arc<Schedule>> {
+        live(self.schedules.get(&id).map(|s| s.clone()), |s| {
+            s.deleted_at.is_none()
+        })
+    }
+
+    /// A schedule, deleted or not.
+    pub fn schedule_any(&self, id: ScheduleId) -> Option<Arc<Schedule>> {
+        self.schedules.get(&id).map(|s| s.clone())
+    }
+
+    /// The latest state of an incident.
+    pub fn incident(&self, id: IncidentId) -> Option<Arc<Incident>> {
+        self.incidents.get(&id).map(|slot| slot.current())
+    }
+}
+
+fn live<T>(value: Option<Arc<T>>, is_live: impl Fn(&T) -> bool) -> Option<Arc<T>> {
+    value.filter(|v| is_live(v))
+}
+
+/// Index locks are held for a map operation only; a poisoned lock still holds a valid map.
+pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// See [`write`].
+pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
