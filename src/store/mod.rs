@@ -193,10 +193,11 @@ impl Store {
         journal: Arc<dyn Journal>,
         clock: SharedClock,
         channel: impl Into<String>,
+        update_buffer: usize,
     ) -> (Self, StoreOutlets) {
         let (timers_tx, timers_rx) = mpsc::unbounded_channel();
         let (pages_tx, pages_rx) = mpsc::unbounded_channel();
-        let (updates, _) = broadcast::channel(UPDATE_BUFFER);
+        let (updates, _) = broadcast::channel(update_buffer.max(1));
         let shared = Shared {
             state,
             journal,
