@@ -56,6 +56,7 @@ async fn health(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({
         "status": "ok",
         "incidentsOpen": state.store.state().open.read().map(|o| o.len()).unwrap_or(0),
+        "subscribers": state.store.subscriber_count(),
     });
     axum::Json(body).into_response()
 }

@@ -238,6 +238,11 @@ impl Store {
         self.shared.updates.subscribe()
     }
 
+    /// How many subscribers are receiving incident updates.
+    pub fn subscriber_count(&self) -> usize {
+        self.shared.updates.receiver_count()
+    }
+
     /// Re-arms every pending escalation and re-queues every undelivered page; called once
     /// at start-up after replay.
     pub fn resume(&self) {

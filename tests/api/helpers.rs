@@ -212,8 +212,32 @@ impl TestApp {
         .await
     }
 
+    /// Subscribes, and waits until the server has registered the subscription, so no
+    /// event published after this returns can be missed.
     pub async fn subscribe(&self, protocol: Protocol, query: &str, variables: Value) -> Subscriber {
-        Subscriber::connect(self.addr, protocol, query, variables).await
+        let before = self.subscribers().await;
+        let subscriber = Subscriber::connect(self.addr, protocol, query, variables).await;
+        for _ in 0..200 {
+            if self.subscribers().await > before {
+                return subscriber;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A refused subscription never registers; the caller checks its error.
+        subscriber
+    }
+
+    async fn subscribers(&self) -> u64 {
+        let health: Value = self
+            .http
+            .get(self.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .json()
+            .await
+            .expect("json");
+        health["subscribers"].as_u64().unwrap_or(0)
     }
 
     /// Stops the server gracefully and waits for it.
