@@ -329,7 +329,7 @@ async fn deep_expensive_and_alias_heavy_documents_are_refused() {
     )
     .await;
     let wide: String = (0..60)
-        .map(|i| format!("p{i}: incidents(first: 500) {{ nodes {{ id title }} }} "))
+        .map(|i| format!("p{i}: incidents(first: 500) {{ nodes {{ id title service {{ name schedules {{ name }} }} }} }} "))
         .collect();
     refused(&app, &format!("{{ {wide} }}"), json!({}), "BAD_USER_INPUT").await;
 }

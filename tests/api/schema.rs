@@ -53,3 +53,27 @@ fragment TypeRef on __Type {
   kind name
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
 }"#;
+
+#[tokio::test]
+async fn queries_run_over_get_but_mutations_do_not() {
+    let app = crate::helpers::spawn_app().await;
+    let body: serde_json::Value = app
+        .http
+        .get(app.url("/graphql?query=%7B%20users%20%7B%20id%20%7D%20%7D"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["users"], serde_json::json!([]));
+    let mutation = app
+        .http
+        .get(app.url("/graphql?query=mutation%20%7B%20createService(input%3A%7Bname%3A%22x%22%7D)%20%7B%20id%20%7D%20%7D"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mutation.status(), 400);
+    let services = app.data("{ services { id } }", serde_json::json!({})).await;
+    assert_eq!(services["services"], serde_json::json!([]));
+}
