@@ -1,0 +1,226 @@
+//! `klaxon-bench`: Klaxon's load driver. Starts a fresh `klaxon` server per workload (or
+//! targets `--url`), drives it, and prints throughput and latency percentiles per
+//! workload as an aligned table, and as JSON with `--json`.
+//!
+//! # Layout
+//! - `http`: a lean HTTP/1.1 keep-alive client over pre-serialized requests (like wrk).
+//! - `ws`: a minimal WebSocket client speaking graphql-transport-ws.
+//! - `server`: spawning or targeting the server, setup through GraphQL, `/healthz`, VmRSS.
+//! - `workloads`: trigger, oncall-read, ack-resolve, fanout, escalation-precision, memory.
+//! - `stats`: percentiles and the table.
+
+mod http;
+mod server;
+mod stats;
+mod workloads;
+mod ws;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+use server::Server;
+use stats::Report;
+use workloads::Plan;
+
+/// Load driver for Klaxon: throughput and latency per workload.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Workloads to run, in order (default: all).
+    #[arg(value_enum)]
+    workloads: Vec<Workload>,
+    /// Drive a running server instead of starting one per workload.
+    #[arg(long)]
+    url: Option<String>,
+    /// The running server's pid, for `memory` with `--url`.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The server binary to start (default: `klaxon` next to this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Extra arguments for each started server, e.g. "--data-dir /tmp/k" for a durable one.
+    #[arg(long, default_value = "--in-memory", allow_hyphen_values = true)]
+    server_args: String,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds per timed HTTP workload (trigger, oncall-read).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// CI smoke: 2 s per workload and small sizes. Checks that everything runs, not speed.
+    #[arg(long)]
+    smoke: bool,
+    /// Incidents acknowledged then resolved (default 30000; smoke 1000).
+    #[arg(long)]
+    ack_incidents: Option<usize>,
+    /// Subscriber counts for fanout, comma-separated (default 1000,10000; smoke 100).
+    #[arg(long, value_delimiter = ',')]
+    subscribers: Option<Vec<usize>>,
+    /// Mutations per fanout size (default 20; smoke 5).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Pending escalations (default 100000; smoke 1000).
+    #[arg(long)]
+    pending: Option<usize>,
+    /// Spread of the escalation deadlines, in ms (default 60000; smoke 1000).
+    #[arg(long)]
+    spread_ms: Option<u32>,
+    /// Earliest escalation timeout, in ms: room to trigger them all first (default 20000; smoke 1000).
+    #[arg(long)]
+    escalation_base_ms: Option<u32>,
+    /// Open incidents for memory (default 100000; smoke 1000).
+    #[arg(long)]
+    memory_incidents: Option<usize>,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Driver threads (the server gets the rest of the machine).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    Trigger,
+    OncallRead,
+    AckResolve,
+    Fanout,
+    EscalationPrecision,
+    Memory,
+}
+
+impl Cli {
+    fn plan(&self) -> Plan {
+        let pick = |value: Option<usize>, full: usize, smoke: usize| {
+            value.unwrap_or(if self.smoke { smoke } else { full })
+        };
+        Plan {
+            clients: self.clients,
+            duration: Duration::from_secs_f64(if self.smoke { 2.0 } else { self.duration }),
+            ack_incidents: pick(self.ack_incidents, 30_000, 1_000),
+            subscribers: self.subscribers.clone().unwrap_or(if self.smoke {
+                vec![100]
+            } else {
+                vec![1_000, 10_000]
+            }),
+            rounds: pick(self.rounds, 20, 5),
+            pending: pick(self.pending, 100_000, 1_000),
+            spread_ms: self
+                .spread_ms
+                .unwrap_or(if self.smoke { 1_000 } else { 60_000 }),
+            escalation_base_ms: self.escalation_base_ms.unwrap_or(if self.smoke {
+                1_000
+            } else {
+                20_000
+            }),
+            memory_incidents: pick(self.memory_incidents, 100_000, 1_000),
+        }
+    }
+
+    fn server(&self) -> anyhow::Result<Server> {
+        if let Some(url) = &self.url {
+            return Server::target(url, self.server_pid);
+        }
+        let bin = match &self.server_bin {
+            Some(bin) => bin.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("no directory for this binary")?
+                .join("klaxon"),
+        };
+        Server::spawn(&bin, &self.server_args)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    raise_open_files_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .enable_all()
+        .build()?;
+    let reports = runtime.block_on(run(&cli))?;
+    print!("{}", stats::table(&reports));
+    if let Some(path) = &cli.json {
+        let document = json!({
+            "machine": {
+                "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+                "os": std::env::consts::OS,
+                "arch": std::env::consts::ARCH,
+            },
+            "smoke": cli.smoke,
+            "server_args": cli.server_args,
+            "target_url": cli.url,
+            "workloads": reports,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    let failed: u64 = reports.iter().map(|r| r.errors).sum();
+    if failed > 0 {
+        eprintln!("klaxon-bench: {failed} operations failed (see the errors column)");
+    }
+    Ok(())
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
+    let plan = cli.plan();
+    let workloads = if cli.workloads.is_empty() {
+        Workload::value_variants().to_vec()
+    } else {
+        cli.workloads.clone()
+    };
+    let mut reports = Vec::new();
+    for workload in workloads {
+        let sizes = match workload {
+            Workload::Fanout => plan.subscribers.clone(),
+            _ => vec![0],
+        };
+        for size in sizes {
+            // A fresh server per workload, so one's leftovers never weigh on the next.
+            let server = cli.server()?;
+            eprintln!(
+                "klaxon-bench: {workload:?} {}",
+                if size > 0 {
+                    size.to_string()
+                } else {
+                    String::new()
+                }
+            );
+            let report = match workload {
+                Workload::Trigger => workloads::trigger(&server, &plan).await,
+                Workload::OncallRead => workloads::oncall_read(&server, &plan).await,
+                Workload::AckResolve => workloads::ack_resolve(&server, &plan).await,
+                Workload::Fanout => workloads::fanout(&server, &plan, size).await,
+                Workload::EscalationPrecision => {
+                    workloads::escalation_precision(&server, &plan).await
+                }
+                Workload::Memory => workloads::memory(&server, &plan).await,
+            }
+            .with_context(|| format!("workload {workload:?} failed"))?;
+            reports.push(report);
+        }
+    }
+    Ok(reports)
+}
+
+/// Thousands of WebSockets need thousands of descriptors: lift the soft limit to the hard
+/// one (a spawned server inherits it).
+fn raise_open_files_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
