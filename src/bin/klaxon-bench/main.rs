@@ -69,7 +69,8 @@ struct Cli {
     /// Spread of the escalation deadlines, in ms (default 60000; smoke 1000).
     #[arg(long)]
     spread_ms: Option<u32>,
-    /// Earliest escalation timeout, in ms: room to trigger them all first (default 20000; smoke 1000).
+    /// Earliest escalation timeout, in ms: room to trigger them all before the first
+    /// deadline (default 20000; smoke 1000).
     #[arg(long)]
     escalation_base_ms: Option<u32>,
     /// Open incidents for memory (default 100000; smoke 1000).
@@ -160,9 +161,10 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
             .with_context(|| format!("could not write {}", path.display()))?;
     }
+    // A failed operation means something broke (slowness never fails a run).
     let failed: u64 = reports.iter().map(|r| r.errors).sum();
     if failed > 0 {
-        eprintln!("klaxon-bench: {failed} operations failed (see the errors column)");
+        anyhow::bail!("{failed} operations failed (see the errors column)");
     }
     Ok(())
 }
