@@ -1,6 +1,7 @@
 //! The HTTP edge: one axum router for GraphQL (POST), GraphiQL (GET), WebSocket
 //! subscriptions, the seed's REST adapter, health, and the web UI.
 
+pub mod calendar;
 pub mod rest;
 pub mod web;
 pub mod ws;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health))
+        .route("/schedules/{id}/calendar.ics", get(calendar::calendar))
         .nest("/api", rest::router())
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

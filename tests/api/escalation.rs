@@ -125,6 +125,8 @@ async fn core_with_team(initial_ms: i64, level_ms: i64) -> (Core, String) {
         .create_schedule(ScheduleDraft {
             name: "Primary".into(),
             service_id: service.id.to_string(),
+            time_zone: None,
+            rotations: vec![],
             rotation: vec![RotationInput {
                 user_id: alice.id.to_string(),
                 start: origin() - TimeDelta::hours(1),
@@ -134,11 +136,13 @@ async fn core_with_team(initial_ms: i64, level_ms: i64) -> (Core, String) {
                 initial_timeout_ms: initial_ms,
                 levels: vec![
                     LevelInput {
-                        user_id: bob.id.to_string(),
+                        user_id: Some(bob.id.to_string()),
+                        schedule_id: None,
                         timeout_ms: level_ms,
                     },
                     LevelInput {
-                        user_id: carol.id.to_string(),
+                        user_id: Some(carol.id.to_string()),
+                        schedule_id: None,
                         timeout_ms: level_ms,
                     },
                 ],

@@ -6,5 +6,6 @@ mod escalation;
 mod helpers;
 mod lifecycle;
 mod rest;
+mod schedules;
 mod schema;
 mod subscriptions;

@@ -160,6 +160,8 @@ async fn a_lagging_subscriber_gets_an_error_and_its_stream_ends_while_others_con
         .create_schedule(ScheduleDraft {
             name: "P".into(),
             service_id: service.id.to_string(),
+            time_zone: None,
+            rotations: vec![],
             rotation: vec![RotationInput {
                 user_id: user.id.to_string(),
                 start: now,
