@@ -42,7 +42,8 @@ struct Cli {
     /// The server binary to start (default: `klaxon` next to this binary).
     #[arg(long)]
     server_bin: Option<PathBuf>,
-    /// Extra arguments for each started server, e.g. "--data-dir /tmp/k" for a durable one.
+    /// Arguments for each started server after `serve --listen 127.0.0.1:0`; `{dir}`
+    /// becomes a fresh empty directory per server, e.g. "--data-dir {dir}".
     #[arg(long, default_value = "--in-memory", allow_hyphen_values = true)]
     server_args: String,
     /// Concurrent HTTP clients.
@@ -139,7 +140,15 @@ impl Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    raise_open_files_limit();
+    let open_files = raise_open_files_limit();
+    let widest = cli.plan().subscribers.iter().copied().max().unwrap_or(0) as u64;
+    if open_files.is_some_and(|limit| limit < widest + 256) {
+        eprintln!(
+            "klaxon-bench: the open-files limit ({}) is too low for {widest} WebSockets; \
+             raise the hard limit (ulimit -Hn) or pass smaller --subscribers",
+            open_files.unwrap_or(0)
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.threads.max(1))
         .enable_all()
@@ -211,18 +220,27 @@ async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
 }
 
 /// Thousands of WebSockets need thousands of descriptors: lift the soft limit to the hard
-/// one (a spawned server inherits it).
-fn raise_open_files_limit() {
+/// one (a spawned server inherits it). Returns the soft limit now in force.
+fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
     unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
         }
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
+    Some(limit.rlim_cur as u64)
 }

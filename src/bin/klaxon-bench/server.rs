@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,14 +23,34 @@ pub struct Server {
     pub pid: Option<u32>,
     /// The process, when this driver started it; killed on drop.
     child: Option<Child>,
+    /// A fresh directory substituted for `{dir}` in the server's arguments; removed on drop.
+    dir: Option<PathBuf>,
 }
 
 impl Server {
     /// Starts `bin serve --listen 127.0.0.1:0 ARGS..` and waits for its ready line.
+    /// `{dir}` in `args` becomes a fresh empty directory (e.g. `--data-dir {dir}`), so
+    /// every workload starts a durable server from nothing.
     pub fn spawn(bin: &Path, args: &str) -> anyhow::Result<Server> {
+        static SERVERS: AtomicUsize = AtomicUsize::new(0);
+        let dir = args.contains("{dir}").then(|| {
+            let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+            std::env::temp_dir().join(format!("klaxon-bench-{}-{n}", std::process::id()))
+        });
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
+        let args: Vec<String> = args
+            .split_whitespace()
+            .map(|arg| match &dir {
+                Some(dir) => arg.replace("{dir}", &dir.to_string_lossy()),
+                None => arg.to_owned(),
+            })
+            .collect();
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args.split_whitespace())
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -52,15 +73,28 @@ impl Server {
         });
         let url = match ready_rx.recv_timeout(Duration::from_secs(60)) {
             Ok(url) => url,
-            Err(_) => {
+            Err(waited) => {
                 let _ = child.kill();
-                bail!("{} did not print its ready line within 60 s", bin.display());
+                let _ = child.wait();
+                if let Some(dir) = &dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                match waited {
+                    mpsc::RecvTimeoutError::Timeout => {
+                        bail!("{} did not print its ready line within 60 s", bin.display())
+                    }
+                    mpsc::RecvTimeoutError::Disconnected => bail!(
+                        "{} exited before it was ready (its errors are above)",
+                        bin.display()
+                    ),
+                }
             }
         };
         Ok(Server {
             addr: parse_url(&url)?,
             pid: Some(child.id()),
             child: Some(child),
+            dir,
         })
     }
 
@@ -70,6 +104,7 @@ impl Server {
             addr: parse_url(url)?,
             pid,
             child: None,
+            dir: None,
         })
     }
 
@@ -173,6 +208,9 @@ impl Drop for Server {
         if let Some(child) = self.child.as_mut() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
