@@ -7,7 +7,9 @@
 //! can never interleave. Configuration changes (users, services, schedules) are serialized
 //! by one lock, which keeps "still referenced" checks true until their change is applied.
 
+pub mod codec;
 pub mod journal;
+pub mod sqlite;
 pub mod state;
 
 use std::sync::Arc;
