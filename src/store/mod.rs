@@ -9,6 +9,8 @@
 
 pub mod codec;
 pub mod journal;
+#[cfg(test)]
+mod replay_tests;
 pub mod sqlite;
 pub mod state;
 
