@@ -222,3 +222,50 @@ proptest! {
         prop_assert_eq!(&fingerprint(&replayed), &served);
     }
 }
+
+#[test]
+fn a_timer_from_before_the_restart_does_not_repeat_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let clock = || Arc::new(SteppingClock(AtomicI64::new(0)));
+    let (id, old_deadline) = runtime.block_on(async {
+        let (journal, state, _) = SqliteJournal::open(&options(dir.path())).unwrap();
+        let (store, _outlets) = Store::new(state, Arc::new(journal), clock(), "log");
+        run(
+            &store,
+            &[
+                Command::CreateUser,
+                Command::CreateUser,
+                Command::CreateService,
+                Command::CreateSchedule {
+                    on_call: true,
+                    levels: 2,
+                },
+                Command::Trigger {
+                    schedule: 0,
+                    dedup: None,
+                },
+            ],
+        )
+        .await;
+        let incident = store.open_incidents()[0].clone();
+        let deadline = incident.escalation_deadline.unwrap();
+        store
+            .escalate_on_timeout(incident.id, deadline)
+            .await
+            .unwrap();
+        (incident.id, deadline)
+    });
+    runtime.block_on(async {
+        let (journal, state, _) = SqliteJournal::open(&options(dir.path())).unwrap();
+        let (store, _outlets) = Store::new(state, Arc::new(journal), clock(), "log");
+        // The timer that already fired before the "crash" fires again after replay.
+        let incident = store.escalate_on_timeout(id, old_deadline).await.unwrap();
+        assert_eq!(incident.escalation_level, 1);
+        assert_eq!(incident.escalation_history.len(), 1);
+        assert_eq!(incident.notifications.len(), 2);
+    });
+}
