@@ -271,6 +271,9 @@ impl Generator {
             id: ScheduleId::new(),
             name: "Checkout primary".into(),
             service_id: service.id,
+            time_zone: "UTC".into(),
+            rotations: Vec::new(),
+            overrides: Vec::new(),
             rotation: vec![RotationEntry {
                 user_id: alice.id,
                 start: now - TimeDelta::days(1),
@@ -279,7 +282,8 @@ impl Generator {
             escalation_policy: EscalationPolicy {
                 initial_timeout_ms: 300_000,
                 levels: vec![EscalationLevel {
-                    user_id: bob.id,
+                    user_id: Some(bob.id),
+                    schedule_id: None,
                     timeout_ms: 600_000,
                 }],
             },
@@ -326,6 +330,7 @@ impl Generator {
                         id: NotificationId::new(),
                         channel: "log".into(),
                     },
+                    &|level: &EscalationLevel| level.user_id,
                 );
                 self.open = Some((incident.id, 1));
                 Event::Incident(IncidentChange {

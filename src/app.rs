@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::engine::{LogNotifier, Notifier, notifier::run_pages, run_escalations};
@@ -39,6 +40,8 @@ pub struct Config {
     pub max_ws_connections: usize,
     /// Most concurrent subscriptions on one WebSocket connection.
     pub max_subscriptions_per_connection: usize,
+    /// Incident updates buffered per subscriber before it is dropped as lagged.
+    pub update_buffer: usize,
     /// In memory, or journaled to a data directory.
     pub storage: Storage,
 }
@@ -51,8 +54,57 @@ impl Default for Config {
             limits: QueryLimits::default(),
             max_ws_connections: 20_000,
             max_subscriptions_per_connection: 100,
+            update_buffer: crate::store::UPDATE_BUFFER,
             storage: Storage::InMemory,
         }
+    }
+}
+
+/// The store with its background tasks running: the escalation engine and the notifier.
+pub struct Core {
+    /// The store the tasks serve.
+    pub store: Store,
+    stop: watch::Sender<bool>,
+    engine: JoinHandle<()>,
+    pages: JoinHandle<()>,
+}
+
+impl Core {
+    /// Starts the engine and notifier over `state` (empty or replayed), then re-arms every
+    /// pending escalation and re-queues every undelivered page.
+    pub fn start(state: State, journal: Arc<dyn Journal>, config: &Config) -> Core {
+        let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
+        let (store, outlets) = Store::new(
+            state,
+            journal,
+            config.clock.clone(),
+            notifier.channel(),
+            config.update_buffer,
+        );
+        // Queued before the engine starts, so it sees every replayed deadline at once and
+        // the overdue ones fire as one batch, in deadline order.
+        store.resume();
+        let (stop, stop_rx) = watch::channel(false);
+        let engine = tokio::spawn(run_escalations(store.clone(), outlets.timers, stop_rx));
+        let pages = tokio::spawn(run_pages(store.clone(), notifier, outlets.pages));
+        Core {
+            store,
+            stop,
+            engine,
+            pages,
+        }
+    }
+
+    /// Flips to true when [`Core::stop`] is called.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Stops the background tasks.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        self.engine.abort();
+        self.pages.abort();
     }
 }
 
@@ -97,34 +149,25 @@ pub async fn serve(
     on_ready: impl FnOnce(&Running),
 ) -> std::io::Result<()> {
     let (journal, state) = open_storage(&config.storage).await?;
-    let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
-    let (store, outlets) = Store::new(state, journal, config.clock.clone(), notifier.channel());
-    // Queued before the engine starts, so it sees every replayed deadline at once and the
-    // overdue ones fire as one batch, in deadline order.
-    store.resume();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let engine = tokio::spawn(run_escalations(
-        store.clone(),
-        outlets.timers,
-        stop_rx.clone(),
-    ));
-    let pages = tokio::spawn(run_pages(store.clone(), notifier, outlets.pages));
+    let core = Core::start(state, journal, &config);
+    let store = core.store.clone();
     if config.demo {
         if let Err(e) = crate::demo::load(&store).await {
             tracing::error!(error = %e, "could not load the demo team");
         }
     }
 
+    let (closing_tx, closing_rx) = watch::channel(false);
     let state = AppState {
         schema: build_schema(store.clone(), config.limits),
         store: store.clone(),
         ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
         subscriptions_per_connection: config.max_subscriptions_per_connection,
-        shutdown: stop_rx,
+        shutdown: closing_rx,
     };
     let running = Running {
         addr: listener.local_addr()?,
-        store: store.clone(),
+        store,
     };
     on_ready(&running);
 
@@ -132,12 +175,11 @@ pub async fn serve(
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: closing WebSockets, finishing in-flight requests");
-        let _ = stop_tx.send(true);
+        let _ = closing_tx.send(true);
     };
     axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .await?;
-    engine.abort();
-    pages.abort();
+    core.stop();
     Ok(())
 }

@@ -1,15 +1,16 @@
 //! `klaxon serve --demo`: a small team so a newcomer sees something at once. Loaded only
 //! into an empty store, through the same commands a client would use.
 
-use chrono::{DurationRound, TimeDelta};
+use chrono::{DurationRound, NaiveTime, TimeDelta};
 
 use crate::domain::NewIncident;
 use crate::domain::Severity;
+use crate::domain::oncall::{RotationDraft, ShiftUnit, resolve_local};
 use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
 use crate::store::{CommandError, ScheduleDraft, Store};
 
-/// Creates four users, two services, a schedule for each with daily shifts covering the
-/// next four weeks, a two-level policy, and one open incident.
+/// Creates four users, two services, a schedule for each (a daily Berlin rotation; explicit
+/// daily entries for the next four weeks), a two-level policy, and one open incident.
 pub async fn load(store: &Store) -> Result<(), CommandError> {
     if !store.users().is_empty() || !store.services().is_empty() {
         return Ok(());
@@ -48,15 +49,25 @@ pub async fn load(store: &Store) -> Result<(), CommandError> {
         initial_timeout_ms: 5 * 60 * 1000,
         levels: vec![
             LevelInput {
-                user_id: first.to_owned(),
+                user_id: Some(first.to_owned()),
+                schedule_id: None,
                 timeout_ms: 10 * 60 * 1000,
             },
             LevelInput {
-                user_id: second.to_owned(),
+                user_id: Some(second.to_owned()),
+                schedule_id: None,
                 timeout_ms: 15 * 60 * 1000,
             },
         ],
     };
+    let berlin_nine = resolve_local(
+        chrono_tz::Europe::Berlin,
+        (now - TimeDelta::days(1))
+            .date_naive()
+            .and_time(NaiveTime::MIN)
+            + TimeDelta::hours(9),
+    )
+    .unwrap_or(today);
     let (a, b, c, d) = (
         alice.id.to_string(),
         bob.id.to_string(),
@@ -67,7 +78,18 @@ pub async fn load(store: &Store) -> Result<(), CommandError> {
         .create_schedule(ScheduleDraft {
             name: "Payments primary".into(),
             service_id: payments.id.to_string(),
-            rotation: shift([&a, &b]),
+            time_zone: Some("Europe/Berlin".into()),
+            rotation: Vec::new(),
+            // Daily handoff at 09:00 Berlin time, kept across daylight saving.
+            rotations: vec![RotationDraft {
+                name: "Daily follow-the-sun".into(),
+                time_zone: "Europe/Berlin".into(),
+                start: berlin_nine,
+                shift_length: 1,
+                shift_unit: ShiftUnit::Day,
+                participants: vec![a.clone(), b.clone()],
+                restriction: None,
+            }],
             escalation_policy: policy(&c, &d),
         })
         .await?;
@@ -75,6 +97,8 @@ pub async fn load(store: &Store) -> Result<(), CommandError> {
         .create_schedule(ScheduleDraft {
             name: "Web on-call".into(),
             service_id: web.id.to_string(),
+            time_zone: None,
+            rotations: Vec::new(),
             rotation: shift([&c, &d]),
             escalation_policy: policy(&a, &b),
         })

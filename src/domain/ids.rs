@@ -75,6 +75,16 @@ id_type!(
     "incident"
 );
 id_type!(
+    /// Identifies a recurring rotation layer of a schedule.
+    RotationId,
+    "rotation"
+);
+id_type!(
+    /// Identifies a schedule override.
+    OverrideId,
+    "override"
+);
+id_type!(
     /// Identifies one page sent for an incident.
     NotificationId,
     "notification"

@@ -9,6 +9,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::event::IncidentChangeKind;
+use super::schedule::LevelTarget;
 use super::{
     DomainError, EscalationPolicy, IncidentId, NotificationId, Schedule, ScheduleId, ServiceId,
     Timestamp, UserId, text,
@@ -199,6 +200,7 @@ impl Incident {
     ///
     /// Nobody on call: straight to level 1 (reason `NO_ONE_ON_CALL`), with level 1's
     /// timeout counting from now. No level at all either: unassigned at level 0, no page.
+    /// `who` says whom a level pages now (a user, or a schedule's on-call user).
     pub fn trigger(
         id: IncidentId,
         seq: u64,
@@ -206,6 +208,7 @@ impl Incident {
         schedule: &Schedule,
         now: Timestamp,
         page: Page,
+        who: LevelTarget<'_>,
     ) -> Incident {
         let policy = schedule.escalation_policy.clone();
         let mut incident = Incident {
@@ -230,13 +233,14 @@ impl Incident {
             escalation_deadline: None,
         };
         let (level, user, reason) = match schedule.on_call(now) {
-            Some(user) => (0, user, NotificationReason::Triggered),
-            None => match incident.escalation_policy.user_at(1) {
-                Some(user) => {
+            Some(user) => (0, Some(user), NotificationReason::Triggered),
+            None => match incident.escalation_policy.level(1) {
+                Some(first) => {
+                    let user = who(first);
                     incident.escalation_history.push(EscalationStep {
                         from_level: 0,
                         to_level: 1,
-                        to: Some(user),
+                        to: user,
                         reason: EscalationReason::NoOneOnCall,
                         at: now,
                     });
@@ -246,15 +250,17 @@ impl Incident {
             },
         };
         incident.escalation_level = level;
-        incident.assigned_to = Some(user);
-        incident.notifications.push(Notification {
-            id: page.id,
-            user_id: user,
-            channel: page.channel,
-            reason,
-            at: now,
-            delivered: false,
-        });
+        incident.assigned_to = user;
+        incident
+            .notifications
+            .extend(user.map(|user_id| Notification {
+                id: page.id,
+                user_id,
+                channel: page.channel,
+                reason,
+                at: now,
+                delivered: false,
+            }));
         incident.escalation_deadline = incident
             .escalation_policy
             .timeout_at(level)
@@ -299,6 +305,7 @@ impl Incident {
         &self,
         now: Timestamp,
         page: Page,
+        who: LevelTarget<'_>,
     ) -> Result<IncidentChangeKind, DomainError> {
         if !self.is_open() {
             return Err(DomainError::InvalidState(format!(
@@ -317,6 +324,7 @@ impl Incident {
             NotificationReason::Manual,
             now,
             page,
+            who,
         ))
     }
 
@@ -328,6 +336,7 @@ impl Incident {
         deadline: Timestamp,
         now: Timestamp,
         page: Page,
+        who: LevelTarget<'_>,
     ) -> Option<IncidentChangeKind> {
         let live = self.state == IncidentState::Triggered
             && self.escalation_deadline == Some(deadline)
@@ -338,6 +347,7 @@ impl Incident {
                 NotificationReason::Escalated,
                 now,
                 page,
+                who,
             )
         })
     }
@@ -348,9 +358,10 @@ impl Incident {
         page_reason: NotificationReason,
         now: Timestamp,
         page: Page,
+        who: LevelTarget<'_>,
     ) -> IncidentChangeKind {
         let to_level = self.escalation_level + 1;
-        let to = self.escalation_policy.user_at(to_level);
+        let to = self.escalation_policy.level(to_level).and_then(who);
         IncidentChangeKind::Escalated {
             step: EscalationStep {
                 from_level: self.escalation_level,
@@ -433,7 +444,8 @@ impl Incident {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EscalationLevel, RotationEntry};
+    use crate::domain::RotationEntry;
+    use crate::domain::schedule::EscalationLevel;
     use chrono::{TimeZone, Utc};
 
     struct Team {
@@ -451,6 +463,11 @@ mod tests {
         Duration::milliseconds(n)
     }
 
+    /// Levels in these tests name users directly.
+    fn direct(level: &EscalationLevel) -> Option<UserId> {
+        level.user_id
+    }
+
     fn page() -> Page {
         Page {
             id: NotificationId::new(),
@@ -465,6 +482,9 @@ mod tests {
             id: ScheduleId::new(),
             name: "primary".into(),
             service_id: ServiceId::new(),
+            time_zone: "UTC".into(),
+            rotations: vec![],
+            overrides: vec![],
             rotation: vec![RotationEntry {
                 user_id: alice,
                 start: t0() - Duration::hours(1),
@@ -474,11 +494,13 @@ mod tests {
                 initial_timeout_ms: 1_000,
                 levels: vec![
                     EscalationLevel {
-                        user_id: bob,
+                        user_id: Some(bob),
+                        schedule_id: None,
                         timeout_ms: 2_000,
                     },
                     EscalationLevel {
-                        user_id: carol,
+                        user_id: Some(carol),
+                        schedule_id: None,
                         timeout_ms: 3_000,
                     },
                 ],
@@ -505,6 +527,7 @@ mod tests {
             &team.schedule,
             at,
             page(),
+            &direct,
         )
     }
 
@@ -572,7 +595,9 @@ mod tests {
         let team = team();
         let inc = open(&team, t0());
         let deadline = inc.escalation_deadline.unwrap();
-        let change = inc.escalate_on_timeout(deadline, deadline, page()).unwrap();
+        let change = inc
+            .escalate_on_timeout(deadline, deadline, page(), &direct)
+            .unwrap();
         let inc = applied(inc, deadline, change);
         assert_eq!(inc.escalation_level, 1);
         assert_eq!(inc.assigned_to, Some(team.bob));
@@ -589,13 +614,16 @@ mod tests {
         let mut inc = open(&team, t0());
         for _ in 0..2 {
             let d = inc.escalation_deadline.unwrap();
-            let change = inc.escalate_on_timeout(d, d, page()).unwrap();
+            let change = inc.escalate_on_timeout(d, d, page(), &direct).unwrap();
             inc = applied(inc, d, change);
         }
         assert_eq!(inc.escalation_level, 2);
         assert_eq!(inc.assigned_to, Some(team.carol));
         assert_eq!(inc.escalation_deadline, None);
-        assert!(inc.escalate_on_timeout(t0(), t0(), page()).is_none());
+        assert!(
+            inc.escalate_on_timeout(t0(), t0(), page(), &direct)
+                .is_none()
+        );
     }
 
     #[test]
@@ -608,7 +636,7 @@ mod tests {
         assert_eq!(inc.acknowledged_at, Some(t0()));
         assert_eq!(inc.escalation_deadline, None);
         assert!(
-            inc.escalate_on_timeout(deadline, deadline, page())
+            inc.escalate_on_timeout(deadline, deadline, page(), &direct)
                 .is_none()
         );
     }
@@ -652,7 +680,7 @@ mod tests {
         let team = team();
         let inc = applied(open(&team, t0()), t0(), IncidentChangeKind::Acknowledged);
         let now = t0() + ms(500);
-        let change = inc.escalate_manually(now, page()).unwrap();
+        let change = inc.escalate_manually(now, page(), &direct).unwrap();
         let inc = applied(inc, now, change);
         assert_eq!(inc.state, IncidentState::Triggered);
         assert_eq!(inc.acknowledged_at, None);
@@ -668,11 +696,11 @@ mod tests {
         let team = team();
         let mut inc = open(&team, t0());
         for _ in 0..2 {
-            let change = inc.escalate_manually(t0(), page()).unwrap();
+            let change = inc.escalate_manually(t0(), page(), &direct).unwrap();
             inc = applied(inc, t0(), change);
         }
         assert!(matches!(
-            inc.escalate_manually(t0(), page()),
+            inc.escalate_manually(t0(), page(), &direct),
             Err(DomainError::InvalidState(_))
         ));
     }
@@ -682,7 +710,7 @@ mod tests {
         let team = team();
         let inc = applied(open(&team, t0()), t0(), IncidentChangeKind::Resolved);
         assert!(matches!(
-            inc.escalate_manually(t0(), page()),
+            inc.escalate_manually(t0(), page(), &direct),
             Err(DomainError::InvalidState(_))
         ));
     }
@@ -692,10 +720,12 @@ mod tests {
         let team = team();
         let inc = open(&team, t0());
         let old_deadline = inc.escalation_deadline.unwrap();
-        let change = inc.escalate_manually(t0() + ms(10), page()).unwrap();
+        let change = inc
+            .escalate_manually(t0() + ms(10), page(), &direct)
+            .unwrap();
         let inc = applied(inc, t0() + ms(10), change);
         assert!(
-            inc.escalate_on_timeout(old_deadline, old_deadline, page())
+            inc.escalate_on_timeout(old_deadline, old_deadline, page(), &direct)
                 .is_none()
         );
     }

@@ -8,13 +8,14 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod incident;
+pub mod oncall;
 pub mod schedule;
 pub mod text;
 pub mod user;
 
 pub use error::DomainError;
 pub use event::{Event, IncidentChange, IncidentChangeKind};
-pub use ids::{IncidentId, NotificationId, ScheduleId, ServiceId, UserId};
+pub use ids::{IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId};
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,
     NotificationReason, Severity,

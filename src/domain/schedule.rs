@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::oncall::{Rotation, ScheduleOverride};
 use super::{DomainError, ScheduleId, ServiceId, Timestamp, UserId, text};
 
 /// Most escalation levels a policy may have.
@@ -28,11 +29,15 @@ impl RotationEntry {
     }
 }
 
-/// One level of an escalation policy: page `user_id`, wait `timeout_ms` for an acknowledgement.
+/// One level of an escalation policy: page a user (or whoever is on call for a schedule at
+/// that moment), wait `timeout_ms` for an acknowledgement. Exactly one target is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationLevel {
-    /// Who is paged at this level.
-    pub user_id: UserId,
+    /// The user paged at this level.
+    pub user_id: Option<UserId>,
+    /// Or: the schedule whose on-call user is paged at this level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<ScheduleId>,
     /// How long the level waits before escalating further, 1 ms ..= 7 days.
     pub timeout_ms: u32,
 }
@@ -65,17 +70,26 @@ impl EscalationPolicy {
         }
     }
 
-    /// Who level `level` (>= 1) pages.
-    pub fn user_at(&self, level: u32) -> Option<UserId> {
+    /// Level `level` (>= 1).
+    pub fn level(&self, level: u32) -> Option<&EscalationLevel> {
         let index = (level as usize).checked_sub(1)?;
-        self.levels.get(index).map(|l| l.user_id)
+        self.levels.get(index)
     }
 
-    /// Every user the policy names.
+    /// Every user the policy names directly.
     pub fn users(&self) -> impl Iterator<Item = UserId> + '_ {
-        self.levels.iter().map(|l| l.user_id)
+        self.levels.iter().filter_map(|l| l.user_id)
+    }
+
+    /// Every schedule the policy names.
+    pub fn schedules(&self) -> impl Iterator<Item = ScheduleId> + '_ {
+        self.levels.iter().filter_map(|l| l.schedule_id)
     }
 }
+
+/// Says whom an escalation level pages right now: its user, or the on-call user of its
+/// schedule (resolved by the caller, who can see other schedules).
+pub type LevelTarget<'a> = &'a dyn Fn(&EscalationLevel) -> Option<UserId>;
 
 /// Who is on call for a service, and how to escalate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,8 +100,17 @@ pub struct Schedule {
     pub name: String,
     /// The service this schedule covers.
     pub service_id: ServiceId,
+    /// The schedule's display zone (IANA), e.g. for calendars.
+    #[serde(default = "utc")]
+    pub time_zone: String,
     /// Explicit shifts. Where entries overlap, the first in list order wins (as in the seed).
     pub rotation: Vec<RotationEntry>,
+    /// Recurring rotation layers; a later layer wins where both cover.
+    #[serde(default)]
+    pub rotations: Vec<Rotation>,
+    /// Overrides; they beat every layer, a later one wins.
+    #[serde(default)]
+    pub overrides: Vec<ScheduleOverride>,
     /// Copied onto each incident at trigger time.
     pub escalation_policy: EscalationPolicy,
     /// Set when deleted (see [`super::User::deleted_at`]).
@@ -95,20 +118,32 @@ pub struct Schedule {
     pub deleted_at: Option<Timestamp>,
 }
 
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
 impl Schedule {
-    /// Who is on call at `at`: the user of the first rotation entry covering it.
+    /// Who is on call at `at`: overrides, then rotation layers, then explicit entries
+    /// (see [`super::oncall`]).
     pub fn on_call(&self, at: Timestamp) -> Option<UserId> {
-        self.rotation
-            .iter()
-            .find(|entry| entry.covers(at))
-            .map(|entry| entry.user_id)
+        self.resolve_at(at).map(|(user, _)| user)
     }
 
-    /// Every user the schedule refers to (rotation and escalation levels).
+    /// Every user the schedule refers to (entries, rotations, overrides, levels).
     pub fn users(&self) -> impl Iterator<Item = UserId> + '_ {
         self.rotation
             .iter()
             .map(|e| e.user_id)
+            .chain(
+                self.rotations
+                    .iter()
+                    .flat_map(|r| r.participants.iter().copied()),
+            )
+            .chain(
+                self.overrides
+                    .iter()
+                    .flat_map(|o| std::iter::once(o.user_id).chain(o.replaces)),
+            )
             .chain(self.escalation_policy.users())
     }
 }
@@ -127,8 +162,10 @@ pub struct RotationInput {
 /// An escalation level as a client sent it.
 #[derive(Clone, Debug)]
 pub struct LevelInput {
-    /// Raw user id.
-    pub user_id: String,
+    /// Raw user id (or empty when `schedule_id` is given).
+    pub user_id: Option<String>,
+    /// Raw schedule id: page whoever is on call there.
+    pub schedule_id: Option<String>,
     /// Raw timeout.
     pub timeout_ms: i64,
 }
@@ -199,10 +236,12 @@ pub fn parse_rotation(
         .collect()
 }
 
-/// Validates an escalation policy: timeouts within 1 ms..=7 days, at most 20 known users.
+/// Validates an escalation policy: timeouts within 1 ms..=7 days, at most 20 levels, each
+/// naming a known user or a known schedule.
 pub fn parse_policy(
     input: &PolicyInput,
     user_exists: &dyn Fn(UserId) -> bool,
+    schedule_exists: &dyn Fn(ScheduleId) -> bool,
 ) -> Result<EscalationPolicy, DomainError> {
     let initial_timeout_ms = text::timeout_ms(
         "escalationPolicy.initialTimeoutMs",
@@ -223,8 +262,34 @@ pub fn parse_policy(
         .enumerate()
         .map(|(i, level)| {
             let prefix = format!("escalationPolicy.escalationLevels[{i}]");
+            let (user_id, schedule_id) = match (&level.user_id, &level.schedule_id) {
+                (Some(user), None) => (
+                    Some(known_user(&format!("{prefix}.userId"), user, user_exists)?),
+                    None,
+                ),
+                (None, Some(schedule)) => {
+                    let field = format!("{prefix}.scheduleId");
+                    let id: ScheduleId = schedule.parse().map_err(|_| {
+                        DomainError::invalid(
+                            &field,
+                            format!("'{}' is not a schedule id", clip_id(schedule)),
+                        )
+                    })?;
+                    if !schedule_exists(id) {
+                        return Err(DomainError::not_found("schedule", id));
+                    }
+                    (None, Some(id))
+                }
+                _ => {
+                    return Err(DomainError::invalid(
+                        prefix,
+                        "give exactly one of userId and scheduleId",
+                    ));
+                }
+            };
             Ok(EscalationLevel {
-                user_id: known_user(&format!("{prefix}.userId"), &level.user_id, user_exists)?,
+                user_id,
+                schedule_id,
                 timeout_ms: text::timeout_ms(&format!("{prefix}.timeoutMs"), level.timeout_ms)?,
             })
         })
@@ -249,7 +314,10 @@ mod tests {
             id: ScheduleId::new(),
             name: "s".into(),
             service_id: ServiceId::new(),
+            time_zone: "UTC".into(),
             rotation,
+            rotations: vec![],
+            overrides: vec![],
             escalation_policy: EscalationPolicy {
                 initial_timeout_ms: 1000,
                 levels: vec![],
@@ -319,11 +387,13 @@ mod tests {
             initial_timeout_ms: 100,
             levels: vec![
                 EscalationLevel {
-                    user_id: UserId::new(),
+                    user_id: Some(UserId::new()),
+                    schedule_id: None,
                     timeout_ms: 200,
                 },
                 EscalationLevel {
-                    user_id: UserId::new(),
+                    user_id: Some(UserId::new()),
+                    schedule_id: None,
                     timeout_ms: 300,
                 },
             ],
@@ -331,8 +401,8 @@ mod tests {
         assert_eq!(p.timeout_at(0), Some(100));
         assert_eq!(p.timeout_at(1), Some(200));
         assert_eq!(p.timeout_at(2), None);
-        assert_eq!(p.user_at(0), None);
-        assert_eq!(p.user_at(2), Some(p.levels[1].user_id));
+        assert_eq!(p.level(0), None);
+        assert_eq!(p.level(2), Some(&p.levels[1]));
     }
 
     #[test]
@@ -366,28 +436,35 @@ mod tests {
     fn policy_rejects_too_many_levels_and_absurd_timeouts() {
         let user = UserId::new().to_string();
         let level = |ms| LevelInput {
-            user_id: user.clone(),
+            user_id: Some(user.clone()),
+            schedule_id: None,
             timeout_ms: ms,
         };
         let many = PolicyInput {
             initial_timeout_ms: 1000,
             levels: (0..21).map(|_| level(1000)).collect(),
         };
-        assert!(parse_policy(&many, &|_| true).is_err());
+        assert!(parse_policy(&many, &|_| true, &|_| true).is_err());
         let absurd = PolicyInput {
             initial_timeout_ms: 1000,
             levels: vec![level(8 * 24 * 3_600_000)],
         };
-        assert!(parse_policy(&absurd, &|_| true).is_err());
+        assert!(parse_policy(&absurd, &|_| true, &|_| true).is_err());
         let negative = PolicyInput {
             initial_timeout_ms: -1,
             levels: vec![],
         };
-        assert!(parse_policy(&negative, &|_| true).is_err());
+        assert!(parse_policy(&negative, &|_| true, &|_| true).is_err());
         let twenty = PolicyInput {
             initial_timeout_ms: 1000,
             levels: (0..20).map(|_| level(1000)).collect(),
         };
-        assert_eq!(parse_policy(&twenty, &|_| true).unwrap().levels.len(), 20);
+        assert_eq!(
+            parse_policy(&twenty, &|_| true, &|_| true)
+                .unwrap()
+                .levels
+                .len(),
+            20
+        );
     }
 }

@@ -11,37 +11,46 @@ use std::collections::{BTreeSet, HashMap};
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::instant_of;
-use crate::domain::{IncidentId, Timestamp};
+use crate::domain::{IncidentId, ScheduleId, Timestamp};
 use crate::store::Store;
 pub use notifier::{LogNotifier, Notifier, PageJob};
 
-/// What the store tells the engine after each durable incident change.
+/// What a timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKey {
+    /// An incident's escalation deadline.
+    Escalation(IncidentId),
+    /// A schedule's next on-call handoff.
+    Handoff(ScheduleId),
+}
+
+/// What the store tells the engine after each durable change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerCommand {
-    /// The incident now times out at this instant (replaces any earlier deadline).
-    Arm(IncidentId, Timestamp),
-    /// The incident has no deadline any more.
-    Disarm(IncidentId),
+    /// The timer fires at this instant (replaces any earlier one with the same key).
+    Arm(TimerKey, Timestamp),
+    /// The timer is no longer needed.
+    Disarm(TimerKey),
 }
 
 /// Pending deadlines: an ordered set for "what is next", a map for "replace or cancel".
 #[derive(Debug, Default)]
 struct Deadlines {
-    queue: BTreeSet<(Timestamp, IncidentId)>,
-    by_incident: HashMap<IncidentId, Timestamp>,
+    queue: BTreeSet<(Timestamp, TimerKey)>,
+    by_key: HashMap<TimerKey, Timestamp>,
 }
 
 impl Deadlines {
     fn apply(&mut self, command: TimerCommand) {
         match command {
             TimerCommand::Arm(id, at) => {
-                if let Some(old) = self.by_incident.insert(id, at) {
+                if let Some(old) = self.by_key.insert(id, at) {
                     self.queue.remove(&(old, id));
                 }
                 self.queue.insert((at, id));
             }
             TimerCommand::Disarm(id) => {
-                if let Some(old) = self.by_incident.remove(&id) {
+                if let Some(old) = self.by_key.remove(&id) {
                     self.queue.remove(&(old, id));
                 }
             }
@@ -53,14 +62,14 @@ impl Deadlines {
     }
 
     /// Removes and returns every deadline at or before `now`, earliest first.
-    fn take_due(&mut self, now: Timestamp) -> Vec<(Timestamp, IncidentId)> {
+    fn take_due(&mut self, now: Timestamp) -> Vec<(Timestamp, TimerKey)> {
         let mut due = Vec::new();
         while let Some(&(at, id)) = self.queue.first() {
             if at > now {
                 break;
             }
             self.queue.pop_first();
-            self.by_incident.remove(&id);
+            self.by_key.remove(&id);
             due.push((at, id));
         }
         due
@@ -98,19 +107,29 @@ pub async fn run_escalations(
                 }
             }
             _ = sleep_until(wake) => {
-                let due = deadlines.take_due(store.clock().now());
-                // One task per batch, escalating in deadline order: the batch after a
-                // restart (every deadline that passed while the server was down) must fire
-                // in the order the deadlines fell, which separate tasks could reorder. The
-                // engine loop itself never waits for a journal write.
-                let store = store.clone();
-                tokio::spawn(async move {
-                    for (deadline, id) in due {
-                        if let Err(error) = store.escalate_on_timeout(id, deadline).await {
-                            tracing::error!(incident = %id, %error, "timed escalation failed");
-                        }
+                let now = store.clock().now();
+                let mut escalations = Vec::new();
+                for (deadline, key) in deadlines.take_due(now) {
+                    match key {
+                        TimerKey::Escalation(id) => escalations.push((deadline, id)),
+                        // Cheap and synchronous: no journal write, just a publication.
+                        TimerKey::Handoff(id) => store.hand_off(id, deadline),
                     }
-                });
+                }
+                if !escalations.is_empty() {
+                    // One task per batch, escalating in deadline order: the batch after a
+                    // restart (every deadline that passed while the server was down) must
+                    // fire in the order the deadlines fell, which separate tasks could
+                    // reorder. The engine loop itself never waits for a journal write.
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        for (deadline, id) in escalations {
+                            if let Err(error) = store.escalate_on_timeout(id, deadline).await {
+                                tracing::error!(incident = %id, %error, "timed escalation failed");
+                            }
+                        }
+                    });
+                }
             }
         }
     }
@@ -136,7 +155,7 @@ mod tests {
     #[test]
     fn rearming_replaces_the_old_deadline() {
         let mut d = Deadlines::default();
-        let id = IncidentId::new();
+        let id = TimerKey::Escalation(IncidentId::new());
         d.apply(TimerCommand::Arm(id, t(100)));
         d.apply(TimerCommand::Arm(id, t(300)));
         assert_eq!(d.len(), 1);
@@ -147,7 +166,7 @@ mod tests {
     #[test]
     fn disarm_cancels() {
         let mut d = Deadlines::default();
-        let id = IncidentId::new();
+        let id = TimerKey::Escalation(IncidentId::new());
         d.apply(TimerCommand::Arm(id, t(100)));
         d.apply(TimerCommand::Disarm(id));
         assert!(d.take_due(t(1_000)).is_empty());
@@ -157,7 +176,9 @@ mod tests {
     #[test]
     fn due_deadlines_come_out_in_deadline_order() {
         let mut d = Deadlines::default();
-        let ids: Vec<_> = (0..3).map(|_| IncidentId::new()).collect();
+        let ids: Vec<_> = (0..3)
+            .map(|_| TimerKey::Escalation(IncidentId::new()))
+            .collect();
         d.apply(TimerCommand::Arm(ids[0], t(30)));
         d.apply(TimerCommand::Arm(ids[1], t(10)));
         d.apply(TimerCommand::Arm(ids[2], t(20)));

@@ -35,7 +35,7 @@ impl Default for QueryLimits {
         Self {
             // Deep enough for GraphiQL's introspection query (13 levels).
             depth: 16,
-            complexity: 30_000,
+            complexity: 100_000,
             aliases: 64,
         }
     }

@@ -4,10 +4,14 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
 use super::error::api_error;
 use super::scalars::DateTime;
-use super::types::{IncidentObject, ScheduleObject, ServiceObject, Severity, UserObject, store};
-use crate::domain::NewIncident;
+use super::types::{
+    IncidentObject, RotationObject, ScheduleObject, ScheduleOverrideObject, ServiceObject,
+    Severity, ShiftUnit, UserObject, Weekday, store,
+};
+use crate::domain::oncall::{Restriction, RotationDraft, parse_clock};
 use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
-use crate::store::{ScheduleDraft, SchedulePatch, UserPatch};
+use crate::domain::{DomainError, NewIncident};
+use crate::store::{OverrideDraft, RotationPatch, ScheduleDraft, SchedulePatch, UserPatch};
 
 /// The seed's default: the on-call responder has five minutes.
 const DEFAULT_INITIAL_TIMEOUT_MS: i32 = 5 * 60 * 1000;
@@ -63,11 +67,13 @@ pub struct RotationEntryInput {
     pub end_time: DateTime,
 }
 
-/// One escalation level.
+/// One escalation level: give exactly one of `userId` and `scheduleId`.
 #[derive(InputObject)]
 pub struct EscalationLevelInput {
     /// Who is paged at this level.
-    pub user_id: ID,
+    pub user_id: Option<ID>,
+    /// Or: page whoever is on call for this schedule at that moment.
+    pub schedule_id: Option<ID>,
     /// How long this level waits before escalating further: 1 ms to 7 days.
     pub timeout_ms: i32,
 }
@@ -89,11 +95,102 @@ pub struct CreateScheduleInput {
     pub name: String,
     /// The service it covers.
     pub service_id: ID,
+    /// IANA time zone for display and calendars; default UTC.
+    pub time_zone: Option<String>,
     /// Explicit shifts.
     #[graphql(default)]
     pub rotation: Vec<RotationEntryInput>,
+    /// Recurring rotation layers, lowest first.
+    #[graphql(default)]
+    pub rotations: Vec<NewRotationInput>,
     /// Defaults to a 5-minute initial timeout and no further levels.
     pub escalation_policy: Option<EscalationPolicyInput>,
+}
+
+/// A weekday / clock-hour window for a rotation, in the rotation's zone.
+#[derive(InputObject)]
+pub struct RestrictionInput {
+    /// Days the window opens on; empty or omitted means every day.
+    #[graphql(default)]
+    pub weekdays: Vec<Weekday>,
+    /// Local start, `HH:MM` (24-hour).
+    pub start_time: String,
+    /// Local end, `HH:MM`; at or before the start runs past midnight.
+    pub end_time: String,
+}
+
+/// A rotation layer inside `createSchedule`.
+#[derive(InputObject)]
+pub struct NewRotationInput {
+    /// 1 to 200 characters.
+    pub name: String,
+    /// IANA time zone of the handoffs, e.g. Europe/Berlin.
+    pub time_zone: String,
+    /// The first handoff.
+    pub start: DateTime,
+    /// At least 1.
+    pub shift_length: i32,
+    /// HOUR, DAY or WEEK.
+    pub shift_unit: ShiftUnit,
+    /// Who takes turns, in order (at least one, at most 100).
+    pub participants: Vec<ID>,
+    /// Optional weekday / clock-hour window.
+    pub restriction: Option<RestrictionInput>,
+}
+
+/// A rotation layer added on top of a schedule's others.
+#[derive(InputObject)]
+pub struct AddRotationInput {
+    /// The schedule.
+    pub schedule_id: ID,
+    /// 1 to 200 characters.
+    pub name: String,
+    /// IANA time zone of the handoffs, e.g. Europe/Berlin.
+    pub time_zone: String,
+    /// The first handoff.
+    pub start: DateTime,
+    /// At least 1.
+    pub shift_length: i32,
+    /// HOUR, DAY or WEEK.
+    pub shift_unit: ShiftUnit,
+    /// Who takes turns, in order (at least one, at most 100).
+    pub participants: Vec<ID>,
+    /// Optional weekday / clock-hour window.
+    pub restriction: Option<RestrictionInput>,
+}
+
+/// Changes to a rotation; omitted fields stay, `restriction: null` removes the window.
+#[derive(InputObject)]
+pub struct UpdateRotationInput {
+    /// New name.
+    pub name: Option<String>,
+    /// New zone.
+    pub time_zone: Option<String>,
+    /// New first handoff.
+    pub start: Option<DateTime>,
+    /// New length.
+    pub shift_length: Option<i32>,
+    /// New unit.
+    pub shift_unit: Option<ShiftUnit>,
+    /// New participants, in order.
+    pub participants: Option<Vec<ID>>,
+    /// New window, or null to remove it.
+    pub restriction: MaybeUndefined<RestrictionInput>,
+}
+
+/// Someone covers a stretch instead of the rotations.
+#[derive(InputObject)]
+pub struct AddOverrideInput {
+    /// The schedule.
+    pub schedule_id: ID,
+    /// Who is on call instead.
+    pub user_id: ID,
+    /// From (inclusive).
+    pub start: DateTime,
+    /// To (exclusive); must be after `start`.
+    pub end: DateTime,
+    /// Only override this user's shifts.
+    pub replaces: Option<ID>,
 }
 
 /// Changes to a schedule; given parts replace the old ones wholesale. Open incidents keep
@@ -108,6 +205,8 @@ pub struct UpdateScheduleInput {
     pub rotation: Option<Vec<RotationEntryInput>>,
     /// Replacement policy.
     pub escalation_policy: Option<EscalationPolicyInput>,
+    /// New display zone.
+    pub time_zone: Option<String>,
 }
 
 /// A new incident (or a repeat of an open one with the same `dedupKey`).
@@ -144,11 +243,41 @@ fn policy(input: EscalationPolicyInput) -> PolicyInput {
             .escalation_levels
             .into_iter()
             .map(|l| LevelInput {
-                user_id: l.user_id.0,
+                user_id: l.user_id.map(|id| id.0),
+                schedule_id: l.schedule_id.map(|id| id.0),
                 timeout_ms: i64::from(l.timeout_ms),
             })
             .collect(),
     }
+}
+
+fn restriction(input: RestrictionInput) -> Result<Restriction, DomainError> {
+    Ok(Restriction {
+        weekdays: input.weekdays.into_iter().map(Into::into).collect(),
+        start: parse_clock("restriction.startTime", &input.start_time)?,
+        end: parse_clock("restriction.endTime", &input.end_time)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rotation_draft(
+    name: String,
+    time_zone: String,
+    start: DateTime,
+    shift_length: i32,
+    shift_unit: ShiftUnit,
+    participants: Vec<ID>,
+    window: Option<RestrictionInput>,
+) -> Result<RotationDraft, DomainError> {
+    Ok(RotationDraft {
+        name,
+        time_zone,
+        start: start.0,
+        shift_length: i64::from(shift_length),
+        shift_unit: shift_unit.into(),
+        participants: participants.into_iter().map(|id| id.0).collect(),
+        restriction: window.map(restriction).transpose()?,
+    })
 }
 
 fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
@@ -249,9 +378,29 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: CreateScheduleInput,
     ) -> Result<ScheduleObject> {
+        let rotations = input
+            .rotations
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                rotation_draft(
+                    r.name,
+                    r.time_zone,
+                    r.start,
+                    r.shift_length,
+                    r.shift_unit,
+                    r.participants,
+                    r.restriction,
+                )
+                .map_err(|e| e.within(&format!("rotations[{i}]")))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(api_error)?;
         let draft = ScheduleDraft {
             name: input.name,
             service_id: input.service_id.0,
+            time_zone: input.time_zone,
+            rotations,
             rotation: rotation(input.rotation),
             escalation_policy: input.escalation_policy.map(policy).unwrap_or(PolicyInput {
                 initial_timeout_ms: i64::from(DEFAULT_INITIAL_TIMEOUT_MS),
@@ -277,6 +426,7 @@ impl MutationRoot {
             service_id: input.service_id.map(|s| s.0),
             rotation: input.rotation.map(rotation),
             escalation_policy: input.escalation_policy.map(policy),
+            time_zone: input.time_zone,
         };
         store(ctx)
             .update_schedule(&id, patch)
@@ -291,6 +441,97 @@ impl MutationRoot {
             .delete_schedule(&id)
             .await
             .map(|id| ID(id.to_string()))
+            .map_err(api_error)
+    }
+
+    /// Adds a rotation layer on top of the schedule's others.
+    async fn add_rotation(
+        &self,
+        ctx: &Context<'_>,
+        input: AddRotationInput,
+    ) -> Result<RotationObject> {
+        let draft = rotation_draft(
+            input.name,
+            input.time_zone,
+            input.start,
+            input.shift_length,
+            input.shift_unit,
+            input.participants,
+            input.restriction,
+        )
+        .map_err(api_error)?;
+        store(ctx)
+            .add_rotation(&input.schedule_id, draft)
+            .await
+            .map(RotationObject)
+            .map_err(api_error)
+    }
+
+    /// Changes a rotation in place.
+    async fn update_rotation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateRotationInput,
+    ) -> Result<RotationObject> {
+        let window = match input.restriction {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(r) => Some(Some(restriction(r).map_err(api_error)?)),
+        };
+        let patch = RotationPatch {
+            name: input.name,
+            time_zone: input.time_zone,
+            start: input.start.map(|s| s.0),
+            shift_length: input.shift_length.map(i64::from),
+            shift_unit: input.shift_unit.map(Into::into),
+            participants: input
+                .participants
+                .map(|p| p.into_iter().map(|id| id.0).collect()),
+            restriction: window,
+        };
+        store(ctx)
+            .update_rotation(&id, patch)
+            .await
+            .map(RotationObject)
+            .map_err(api_error)
+    }
+
+    /// Removes a rotation layer; returns its schedule.
+    async fn remove_rotation(&self, ctx: &Context<'_>, id: ID) -> Result<ScheduleObject> {
+        store(ctx)
+            .remove_rotation(&id)
+            .await
+            .map(ScheduleObject)
+            .map_err(api_error)
+    }
+
+    /// Puts someone on call instead of the rotations for a while.
+    async fn add_override(
+        &self,
+        ctx: &Context<'_>,
+        input: AddOverrideInput,
+    ) -> Result<ScheduleOverrideObject> {
+        let draft = OverrideDraft {
+            schedule_id: input.schedule_id.0,
+            user_id: input.user_id.0,
+            start: input.start.0,
+            end: input.end.0,
+            replaces: input.replaces.map(|id| id.0),
+        };
+        store(ctx)
+            .add_override(draft)
+            .await
+            .map(ScheduleOverrideObject)
+            .map_err(api_error)
+    }
+
+    /// Removes an override; returns its schedule.
+    async fn remove_override(&self, ctx: &Context<'_>, id: ID) -> Result<ScheduleObject> {
+        store(ctx)
+            .remove_override(&id)
+            .await
+            .map(ScheduleObject)
             .map_err(api_error)
     }
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
 
-use super::error::{code, coded};
+use super::error::{api_error, code, coded};
 use super::scalars::DateTime;
+use crate::domain::oncall::{Restriction, Rotation, ScheduleOverride, ShiftSource};
 use crate::domain::{
     self, EscalationPolicy, EscalationStep, Incident, Notification, RotationEntry, Schedule,
     ServiceId, UserId,
@@ -157,13 +158,30 @@ impl RotationEntryObject {
     }
 }
 
-/// One escalation level: page `user`, wait `timeoutMs` for an acknowledgement.
+/// One escalation level: page `user` (or whoever is on call for `schedule` at that
+/// moment), wait `timeoutMs` for an acknowledgement.
 pub struct EscalationLevelObject(pub domain::EscalationLevel);
 
 #[Object(name = "EscalationLevel")]
 impl EscalationLevelObject {
+    /// Who this level pages: its user, or for a schedule level whoever is on call there
+    /// now (an error when nobody is).
     async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
-        user_of(ctx, self.0.user_id)
+        let now = store(ctx).clock().now();
+        match store(ctx).level_target(&self.0, now) {
+            Some(id) => user_of(ctx, id),
+            None => Err(coded(
+                code::INVALID_STATE,
+                "nobody is on call for this level's schedule right now",
+            )),
+        }
+    }
+    /// Set when the level pages a schedule's on-call user rather than a fixed user.
+    async fn schedule(&self, ctx: &Context<'_>) -> Option<ScheduleObject> {
+        self.0
+            .schedule_id
+            .and_then(|id| store(ctx).state().schedule_any(id))
+            .map(ScheduleObject)
     }
     async fn timeout_ms(&self) -> i32 {
         // Validated to at most 7 days, which fits an Int.
@@ -204,6 +222,57 @@ impl ScheduleObject {
     async fn service(&self, ctx: &Context<'_>) -> Result<ServiceObject> {
         service_of(ctx, self.0.service_id)
     }
+    /// The schedule's display zone (IANA); calendars and the UI use it.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+    /// Recurring rotation layers, lowest first: a later rotation in the list wins where
+    /// both cover.
+    async fn rotations(&self) -> Vec<RotationObject> {
+        self.0
+            .rotations
+            .iter()
+            .cloned()
+            .map(RotationObject)
+            .collect()
+    }
+    /// Overrides: they beat every rotation; a later one wins.
+    async fn overrides(&self) -> Vec<ScheduleOverrideObject> {
+        self.0
+            .overrides
+            .iter()
+            .cloned()
+            .map(ScheduleOverrideObject)
+            .collect()
+    }
+    /// The final, rendered timeline over `from..to` (at most 366 days): overrides, then
+    /// rotation layers, then the explicit entries. Adjacent stretches of one user from one
+    /// layer are merged. Always agrees with `onCall`.
+    async fn shifts(&self, from: DateTime, to: DateTime) -> Result<Vec<ShiftObject>> {
+        Schedule::check_window(from.0, to.0).map_err(api_error)?;
+        Ok(self
+            .0
+            .shifts(from.0, to.0)
+            .into_iter()
+            .map(|shift| ShiftObject {
+                source: shift_source(&self.0, &shift),
+                shift,
+            })
+            .collect())
+    }
+    /// The stretches of `from..to` (at most 366 days) with nobody on call.
+    async fn coverage_gaps(&self, from: DateTime, to: DateTime) -> Result<Vec<Gap>> {
+        Schedule::check_window(from.0, to.0).map_err(api_error)?;
+        Ok(self
+            .0
+            .coverage_gaps(from.0, to.0)
+            .into_iter()
+            .map(|g| Gap {
+                start: DateTime(g.start),
+                end: DateTime(g.end),
+            })
+            .collect())
+    }
     /// Explicit shifts; where entries overlap, the first in the list wins.
     async fn rotation(&self) -> Vec<RotationEntryObject> {
         self.0
@@ -220,6 +289,171 @@ impl ScheduleObject {
     async fn on_call(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<UserObject> {
         store(ctx).on_call(&self.0, at.map(|a| a.0)).map(UserObject)
     }
+}
+
+/// The unit of a rotation's shift length.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "ShiftUnit", remote = "domain::oncall::ShiftUnit")]
+pub enum ShiftUnit {
+    /// Real elapsed hours (daylight saving does not move them).
+    Hour,
+    /// Days: hands off at the same local wall-clock time every day.
+    Day,
+    /// Weeks: hands off at the same local time and weekday.
+    Week,
+}
+
+/// A day of the week.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Weekday", remote = "chrono::Weekday")]
+pub enum Weekday {
+    /// Monday.
+    Mon,
+    /// Tuesday.
+    Tue,
+    /// Wednesday.
+    Wed,
+    /// Thursday.
+    Thu,
+    /// Friday.
+    Fri,
+    /// Saturday.
+    Sat,
+    /// Sunday.
+    Sun,
+}
+
+/// Limits a rotation to some weekdays and local clock hours; outside them lower layers
+/// show through.
+pub struct RestrictionObject(pub Restriction);
+
+#[Object(name = "RotationRestriction")]
+impl RestrictionObject {
+    /// Days the window opens on; empty means every day.
+    async fn weekdays(&self) -> Vec<Weekday> {
+        self.0.weekdays.iter().map(|d| (*d).into()).collect()
+    }
+    /// Local start, `HH:MM`.
+    async fn start_time(&self) -> String {
+        self.0.start.format("%H:%M").to_string()
+    }
+    /// Local end, `HH:MM`; at or before the start means the window runs past midnight.
+    async fn end_time(&self) -> String {
+        self.0.end.format("%H:%M").to_string()
+    }
+}
+
+/// A recurring rotation: participants take turns, `shiftLength` units each, from `start`.
+///
+/// `DAY` and `WEEK` rotations hand off at the same local wall-clock time in `timeZone`,
+/// across daylight-saving changes (a 09:00 Europe/Berlin handoff is 08:00Z in winter and
+/// 07:00Z in summer); `HOUR` counts real elapsed hours. A local handoff time that does not
+/// exist (spring forward) hands off at the first instant after the gap; one that happens
+/// twice (fall back) hands off at its first occurrence.
+pub struct RotationObject(pub Rotation);
+
+#[Object(name = "Rotation")]
+impl RotationObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// IANA time zone of the handoffs.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+    /// The first handoff: the first participant starts here.
+    async fn start(&self) -> DateTime {
+        DateTime(self.0.start)
+    }
+    async fn shift_length(&self) -> i32 {
+        i32::try_from(self.0.shift_length).unwrap_or(i32::MAX)
+    }
+    async fn shift_unit(&self) -> ShiftUnit {
+        self.0.shift_unit.into()
+    }
+    /// Who takes turns, in order.
+    async fn participants(&self, ctx: &Context<'_>) -> Result<Vec<UserObject>> {
+        self.0
+            .participants
+            .iter()
+            .map(|id| user_of(ctx, *id))
+            .collect()
+    }
+    async fn restriction(&self) -> Option<RestrictionObject> {
+        self.0.restriction.clone().map(RestrictionObject)
+    }
+}
+
+/// Someone on call instead of the rotations for a while (only instead of `replaces`, when
+/// given).
+pub struct ScheduleOverrideObject(pub ScheduleOverride);
+
+#[Object(name = "ScheduleOverride")]
+impl ScheduleOverrideObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
+        user_of(ctx, self.0.user_id)
+    }
+    async fn start(&self) -> DateTime {
+        DateTime(self.0.start)
+    }
+    async fn end(&self) -> DateTime {
+        DateTime(self.0.end)
+    }
+    /// Only this user's shifts are overridden.
+    async fn replaces(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        self.0.replaces.map(|id| user_of(ctx, id)).transpose()
+    }
+}
+
+/// One stretch of the rendered on-call timeline.
+pub struct ShiftObject {
+    shift: domain::oncall::Shift,
+    source: String,
+}
+
+fn shift_source(schedule: &Schedule, shift: &domain::oncall::Shift) -> String {
+    match shift.source {
+        ShiftSource::Override(_) => "override".to_owned(),
+        ShiftSource::Entry => "entry".to_owned(),
+        ShiftSource::Rotation(id) => schedule
+            .rotations
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| format!("rotation:{}", r.name))
+            .unwrap_or_else(|| "rotation".to_owned()),
+    }
+}
+
+#[Object(name = "Shift")]
+impl ShiftObject {
+    async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
+        user_of(ctx, self.shift.user_id)
+    }
+    async fn start(&self) -> DateTime {
+        DateTime(self.shift.start)
+    }
+    async fn end(&self) -> DateTime {
+        DateTime(self.shift.end)
+    }
+    /// Which layer decided it: `override`, `rotation:<name>` or `entry`.
+    async fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// A stretch with nobody on call.
+#[derive(SimpleObject)]
+pub struct Gap {
+    /// From (inclusive).
+    pub start: DateTime,
+    /// To (exclusive).
+    pub end: DateTime,
 }
 
 /// One step up the escalation ladder.

@@ -1,6 +1,7 @@
 //! The HTTP edge: one axum router for GraphQL (POST), GraphiQL (GET), WebSocket
 //! subscriptions, the seed's REST adapter, health, and the web UI.
 
+pub mod calendar;
 pub mod rest;
 pub mod web;
 pub mod ws;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use async_graphql::http::GraphiQLSource;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -42,9 +43,10 @@ pub struct AppState {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health))
+        .route("/schedules/{id}/calendar.ics", get(calendar::calendar))
         .nest("/api", rest::router())
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -56,11 +58,33 @@ async fn health(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({
         "status": "ok",
         "incidentsOpen": state.store.state().open.read().map(|o| o.len()).unwrap_or(0),
+        "subscribers": state.store.subscriber_count(),
     });
     axum::Json(body).into_response()
 }
 
-async fn graphiql() -> Html<String> {
+/// `GET /graphql`: a query in the URL (`?query=...&variables=...`) runs, as GraphQL over
+/// HTTP allows (queries only: a GET must not change anything); without one, GraphiQL.
+async fn graphql_get(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let Some(raw) = raw.filter(|q| q.split('&').any(|pair| pair.starts_with("query="))) else {
+        return graphiql().into_response();
+    };
+    let request = match async_graphql::http::parse_query_string(&raw) {
+        Ok(request) => request,
+        Err(e) => return request_error(&format!("the URL is not a GraphQL request: {e}")),
+    };
+    let only_queries = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+        doc.operations
+            .iter()
+            .all(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Query)
+    });
+    if !only_queries {
+        return request_error("only queries may be sent with GET; send mutations with POST");
+    }
+    respond(state.schema.execute(request).await)
+}
+
+fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
@@ -103,7 +127,10 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             ));
         }
     };
-    let response = state.schema.execute(request).await;
+    respond(state.schema.execute(request).await)
+}
+
+fn respond(response: async_graphql::Response) -> Response {
     match serde_json::to_string(&response) {
         Ok(body) => json(StatusCode::OK, body),
         Err(e) => {

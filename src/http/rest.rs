@@ -109,7 +109,7 @@ fn policy_json(policy: &EscalationPolicy) -> Value {
     json!({
         "initialTimeout": policy.initial_timeout_ms,
         "escalationLevels": policy.levels.iter().map(|l| json!({
-            "userId": l.user_id, "timeout": l.timeout_ms,
+            "userId": l.user_id, "scheduleId": l.schedule_id, "timeout": l.timeout_ms,
         })).collect::<Vec<_>>(),
     })
 }
@@ -318,7 +318,8 @@ async fn create_schedule(
                 .escalation_levels
                 .into_iter()
                 .map(|l| LevelInput {
-                    user_id: l.user_id,
+                    user_id: Some(l.user_id),
+                    schedule_id: None,
                     timeout_ms: l.timeout,
                 })
                 .collect(),
@@ -333,6 +334,8 @@ async fn create_schedule(
         .create_schedule(ScheduleDraft {
             name: body.name,
             service_id: body.service_id,
+            time_zone: None,
+            rotations: Vec::new(),
             rotation,
             escalation_policy,
         })

@@ -139,6 +139,9 @@ pub(crate) mod tests {
             id: ScheduleId::new(),
             name: "Primary".into(),
             service_id: ServiceId::new(),
+            time_zone: "UTC".into(),
+            rotations: Vec::new(),
+            overrides: Vec::new(),
             rotation: vec![RotationEntry {
                 user_id: alice,
                 start: now - TimeDelta::days(1),
@@ -147,7 +150,8 @@ pub(crate) mod tests {
             escalation_policy: EscalationPolicy {
                 initial_timeout_ms: 300_000,
                 levels: vec![EscalationLevel {
-                    user_id: bob,
+                    user_id: Some(bob),
+                    schedule_id: None,
                     timeout_ms: 600_000,
                 }],
             },
@@ -170,6 +174,7 @@ pub(crate) mod tests {
                 id: NotificationId::new(),
                 channel: "log".into(),
             },
+            &|level: &EscalationLevel| level.user_id,
         );
         let id = incident.id;
         vec![

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod journal;
 #[cfg(test)]
 mod replay_tests;
+mod schedules;
 pub mod sqlite;
 pub mod state;
 
@@ -23,15 +24,19 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::clock::SharedClock;
 use crate::domain::incident::Page;
-use crate::domain::schedule::{PolicyInput, RotationInput, parse_policy, parse_rotation};
+use crate::domain::oncall::{MAX_ROTATIONS, RotationDraft, parse_time_zone};
+use crate::domain::schedule::{
+    EscalationLevel, PolicyInput, RotationInput, parse_policy, parse_rotation,
+};
 use crate::domain::user::UserFields;
 use crate::domain::{
     DomainError, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId, IncidentState,
-    NewIncident, NotificationId, Schedule, ScheduleId, Service, ServiceId, Severity, Timestamp,
-    User, UserId, text,
+    NewIncident, NotificationId, RotationId, Schedule, ScheduleId, Service, ServiceId, Severity,
+    Timestamp, User, UserId, text,
 };
-use crate::engine::{PageJob, TimerCommand};
+use crate::engine::{PageJob, TimerCommand, TimerKey};
 pub use journal::{Journal, JournalError, MemoryJournal};
+pub use schedules::{OverrideDraft, RotationPatch};
 pub use state::State;
 
 /// How many incident updates the broadcast channel buffers for slow subscribers before
@@ -74,6 +79,19 @@ pub struct IncidentUpdate {
     /// The incident after it happened (shared, never cloned per subscriber).
     pub incident: Arc<Incident>,
     /// When it happened.
+    pub at: Timestamp,
+}
+
+/// Who was on call before and after a handoff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnCallChange {
+    /// The schedule.
+    pub schedule_id: ScheduleId,
+    /// On call until `at`.
+    pub from: Option<UserId>,
+    /// On call from `at`.
+    pub to: Option<UserId>,
+    /// The handoff instant.
     pub at: Timestamp,
 }
 
@@ -142,8 +160,12 @@ pub struct ScheduleDraft {
     pub name: String,
     /// Raw service id.
     pub service_id: String,
+    /// IANA zone; UTC when absent.
+    pub time_zone: Option<String>,
     /// Raw rotation entries.
     pub rotation: Vec<RotationInput>,
+    /// Recurring rotation layers.
+    pub rotations: Vec<RotationDraft>,
     /// Raw policy.
     pub escalation_policy: PolicyInput,
 }
@@ -159,6 +181,8 @@ pub struct SchedulePatch {
     pub rotation: Option<Vec<RotationInput>>,
     /// Replacement policy.
     pub escalation_policy: Option<PolicyInput>,
+    /// New zone.
+    pub time_zone: Option<String>,
 }
 
 /// The handle every edge uses: cheap to clone.
@@ -173,6 +197,8 @@ struct Shared {
     clock: SharedClock,
     /// Lossy fan-out to subscribers: a slow one lags, nobody else waits.
     updates: broadcast::Sender<IncidentUpdate>,
+    /// Lossy fan-out of on-call handoffs.
+    handoffs: broadcast::Sender<OnCallChange>,
     /// Lossless: the escalation engine must see every arm and disarm.
     timers: mpsc::UnboundedSender<TimerCommand>,
     /// Lossless: every decided page reaches the notifier.
@@ -200,15 +226,18 @@ impl Store {
         journal: Arc<dyn Journal>,
         clock: SharedClock,
         channel: impl Into<String>,
+        update_buffer: usize,
     ) -> (Self, StoreOutlets) {
         let (timers_tx, timers_rx) = mpsc::unbounded_channel();
         let (pages_tx, pages_rx) = mpsc::unbounded_channel();
-        let (updates, _) = broadcast::channel(UPDATE_BUFFER);
+        let (updates, _) = broadcast::channel(update_buffer.max(1));
+        let (handoffs, _) = broadcast::channel(update_buffer.max(1));
         let shared = Shared {
             state,
             journal,
             clock,
             updates,
+            handoffs,
             timers: timers_tx,
             pages: pages_tx,
             channel: channel.into(),
@@ -244,16 +273,19 @@ impl Store {
         self.shared.updates.subscribe()
     }
 
+    /// How many subscribers are receiving incident updates.
+    pub fn subscriber_count(&self) -> usize {
+        self.shared.updates.receiver_count() + self.shared.handoffs.receiver_count()
+    }
+
     /// Re-arms every pending escalation and re-queues every undelivered page; called once
     /// at start-up after replay.
     pub fn resume(&self) {
         for slot in self.state().incidents.iter() {
             let incident = slot.current();
             if let Some(deadline) = incident.escalation_deadline {
-                let _ = self
-                    .shared
-                    .timers
-                    .send(TimerCommand::Arm(incident.id, deadline));
+                let key = TimerKey::Escalation(incident.id);
+                let _ = self.shared.timers.send(TimerCommand::Arm(key, deadline));
             }
             for page in incident.notifications.iter().filter(|n| !n.delivered) {
                 let _ = self.shared.pages.send(PageJob {
@@ -261,6 +293,10 @@ impl Store {
                     notification: page.clone(),
                 });
             }
+        }
+        let now = self.shared.clock.now();
+        for schedule in self.schedules() {
+            self.arm_handoff(&schedule, now);
         }
     }
 
@@ -460,16 +496,38 @@ impl Store {
         draft: ScheduleDraft,
     ) -> Result<Arc<Schedule>, CommandError> {
         let name = text::name("name", &draft.name)?;
+        let time_zone = draft.time_zone.as_deref().unwrap_or("UTC");
+        parse_time_zone("timeZone", time_zone)?;
         let _config = self.shared.config.lock().await;
         let service_id = self.live_service("serviceId", &draft.service_id)?;
         let exists = self.user_exists();
         let rotation = parse_rotation(&draft.rotation, &exists)?;
-        let escalation_policy = parse_policy(&draft.escalation_policy, &exists)?;
+        let escalation_policy =
+            parse_policy(&draft.escalation_policy, &exists, &self.schedule_exists())?;
+        if draft.rotations.len() > MAX_ROTATIONS {
+            return Err(DomainError::invalid(
+                "rotations",
+                format!("at most {MAX_ROTATIONS} layers"),
+            )
+            .into());
+        }
+        let rotations = draft
+            .rotations
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.parse(RotationId::new(), &exists)
+                    .map_err(|e| e.within(&format!("rotations[{i}]")))
+            })
+            .collect::<Result<_, _>>()?;
         let schedule = Schedule {
             id: ScheduleId::new(),
             name,
             service_id,
+            time_zone: time_zone.trim().to_owned(),
             rotation,
+            rotations,
+            overrides: Vec::new(),
             escalation_policy,
             deleted_at: None,
         };
@@ -477,6 +535,7 @@ impl Store {
             schedule: schedule.clone(),
         })
         .await?;
+        self.arm_handoff(&schedule, self.shared.clock.now());
         Ok(Arc::new(schedule))
     }
 
@@ -504,13 +563,13 @@ impl Store {
             schedule.rotation = parse_rotation(rotation, &exists)?;
         }
         if let Some(policy) = &patch.escalation_policy {
-            schedule.escalation_policy = parse_policy(policy, &exists)?;
+            schedule.escalation_policy = parse_policy(policy, &exists, &self.schedule_exists())?;
         }
-        self.commit(Event::ScheduleUpdated {
-            schedule: schedule.clone(),
-        })
-        .await?;
-        Ok(Arc::new(schedule))
+        if let Some(time_zone) = &patch.time_zone {
+            parse_time_zone("timeZone", time_zone)?;
+            schedule.time_zone = time_zone.trim().to_owned();
+        }
+        self.save_schedule(schedule).await
     }
 
     /// Deletes a schedule with no open incidents.
@@ -526,6 +585,19 @@ impl Store {
             .filter(|i| i.schedule_id == id)
             .map(|i| i.id)
             .collect();
+        let referrers: Vec<String> = self
+            .schedules()
+            .iter()
+            .filter(|s| s.id != id && s.escalation_policy.schedules().any(|target| target == id))
+            .map(|s| format!("'{}' ({})", s.name, s.id))
+            .collect();
+        if !referrers.is_empty() {
+            return Err(DomainError::InvalidState(format!(
+                "schedule {id} is an escalation level of schedule {}; change those policies first",
+                referrers.join(", ")
+            ))
+            .into());
+        }
         if !open.is_empty() {
             let ids: Vec<String> = open.iter().take(5).map(|i| i.to_string()).collect();
             return Err(DomainError::InvalidState(format!(
@@ -537,6 +609,10 @@ impl Store {
         }
         let at = self.shared.clock.now();
         self.commit(Event::ScheduleDeleted { id, at }).await?;
+        let _ = self
+            .shared
+            .timers
+            .send(TimerCommand::Disarm(TimerKey::Handoff(id)));
         Ok(id)
     }
 
@@ -604,7 +680,16 @@ impl Store {
         };
         let now = self.shared.clock.now();
         let seq = self.state().allocate_seq();
-        let incident = Incident::trigger(IncidentId::new(), seq, new, &schedule, now, self.page());
+        let who = |level: &EscalationLevel| self.level_target(level, now);
+        let incident = Incident::trigger(
+            IncidentId::new(),
+            seq,
+            new,
+            &schedule,
+            now,
+            self.page(),
+            &who,
+        );
         if incident.assigned_to.is_none() {
             tracing::warn!(
                 incident = %incident.id,
@@ -655,7 +740,8 @@ impl Store {
         let id: IncidentId = id.parse()?;
         let page = self.page();
         self.transition(id, |incident, now| {
-            incident.escalate_manually(now, page).map(Some)
+            let who = |level: &EscalationLevel| self.level_target(level, now);
+            incident.escalate_manually(now, page, &who).map(Some)
         })
         .await
     }
@@ -668,7 +754,8 @@ impl Store {
     ) -> Result<Arc<Incident>, CommandError> {
         let page = self.page();
         self.transition(id, |incident, now| {
-            Ok(incident.escalate_on_timeout(deadline, now, page))
+            let who = |level: &EscalationLevel| self.level_target(level, now);
+            Ok(incident.escalate_on_timeout(deadline, now, page, &who))
         })
         .await
     }
@@ -721,8 +808,8 @@ impl Store {
     /// The effects of a durable incident change: timer, pages, publication.
     fn after_commit(&self, change: &IncidentChange, incident: &Arc<Incident>) {
         let timer = match incident.escalation_deadline {
-            Some(deadline) => TimerCommand::Arm(incident.id, deadline),
-            None => TimerCommand::Disarm(incident.id),
+            Some(deadline) => TimerCommand::Arm(TimerKey::Escalation(incident.id), deadline),
+            None => TimerCommand::Disarm(TimerKey::Escalation(incident.id)),
         };
         let _ = self.shared.timers.send(timer);
         if let Some(page) = change.kind.page() {

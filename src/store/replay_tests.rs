@@ -8,7 +8,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::sqlite::{DurableOptions, SqliteJournal, chunks_of};
-use super::{IncidentState, ScheduleDraft, State, Store, UserPatch, codec};
+use super::{IncidentState, ScheduleDraft, State, Store, UPDATE_BUFFER, UserPatch, codec};
 use crate::clock::Clock;
 use crate::domain::Timestamp;
 use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
@@ -127,12 +127,15 @@ async fn run(store: &Store, commands: &[Command]) {
                 let draft = ScheduleDraft {
                     name: "Primary".into(),
                     service_id: service.to_string(),
+                    time_zone: None,
                     rotation,
+                    rotations: Vec::new(),
                     escalation_policy: PolicyInput {
                         initial_timeout_ms: 60_000,
                         levels: (0..*levels)
                             .map(|k| LevelInput {
-                                user_id: user(k + 1),
+                                user_id: Some(user(k + 1)),
+                                schedule_id: None,
                                 timeout_ms: 60_000,
                             })
                             .collect(),
@@ -205,7 +208,7 @@ proptest! {
             let (journal, state, _) = SqliteJournal::open(&options(dir.path())).unwrap();
             let journal = Arc::new(journal);
             let clock = Arc::new(SteppingClock(AtomicI64::new(0)));
-            let (store, _outlets) = Store::new(state, journal.clone(), clock, "log");
+            let (store, _outlets) = Store::new(state, journal.clone(), clock, "log", UPDATE_BUFFER);
             let split = snapshot_at.min(commands.len());
             run(&store, &commands[..split]).await;
             journal.snapshot_now().unwrap();
@@ -233,7 +236,7 @@ fn a_timer_from_before_the_restart_does_not_repeat_its_step() {
     let clock = || Arc::new(SteppingClock(AtomicI64::new(0)));
     let (id, old_deadline) = runtime.block_on(async {
         let (journal, state, _) = SqliteJournal::open(&options(dir.path())).unwrap();
-        let (store, _outlets) = Store::new(state, Arc::new(journal), clock(), "log");
+        let (store, _outlets) = Store::new(state, Arc::new(journal), clock(), "log", UPDATE_BUFFER);
         run(
             &store,
             &[
@@ -261,7 +264,7 @@ fn a_timer_from_before_the_restart_does_not_repeat_its_step() {
     });
     runtime.block_on(async {
         let (journal, state, _) = SqliteJournal::open(&options(dir.path())).unwrap();
-        let (store, _outlets) = Store::new(state, Arc::new(journal), clock(), "log");
+        let (store, _outlets) = Store::new(state, Arc::new(journal), clock(), "log", UPDATE_BUFFER);
         // The timer that already fired before the "crash" fires again after replay.
         let incident = store.escalate_on_timeout(id, old_deadline).await.unwrap();
         assert_eq!(incident.escalation_level, 1);

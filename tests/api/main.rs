@@ -1,0 +1,11 @@
+//! Integration tests: the real server on an ephemeral port, over HTTP and WebSocket.
+
+mod bad_input;
+mod concurrency;
+mod escalation;
+mod helpers;
+mod lifecycle;
+mod rest;
+mod schedules;
+mod schema;
+mod subscriptions;

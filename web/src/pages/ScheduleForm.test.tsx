@@ -1,0 +1,111 @@
+import { describe, expect, it, vi } from 'vitest';
+import { fireEvent, render, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { ScheduleForm, validateSchedule, initialScheduleValues } from './ScheduleForm';
+import { Wrapper, alice, badInput, bob, mockClient } from '../test/mockClient';
+import type { Operation } from 'urql';
+
+const pickers = {
+  users: [alice, bob],
+  services: [{ __typename: 'Service', id: 's1', name: 'Payment API' }],
+  schedules: [],
+};
+
+function setup(mutation?: (op: Operation) => { data?: unknown; error?: ReturnType<typeof badInput> }) {
+  const m = mockClient({ query: () => ({ data: pickers }), mutation });
+  const onDone = vi.fn();
+  render(
+    <Wrapper client={m.client}>
+      <ScheduleForm onDone={onDone} />
+    </Wrapper>,
+  );
+  return { m, onDone };
+}
+
+const set = (label: string | RegExp, value: string) => fireEvent.change(screen.getByLabelText(label), { target: { value } });
+const submit = () => userEvent.click(screen.getByRole('button', { name: 'Create schedule' }));
+
+describe('Create schedule form', () => {
+  it('starts with one rotation entry and asks for name, service and person', async () => {
+    const { m } = setup();
+    expect(screen.getAllByTestId('rotation-entry')).toHaveLength(1);
+    await submit();
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+    expect(screen.getByLabelText('Schedule name')).toHaveAccessibleDescription(/Give the schedule a name/);
+    expect(screen.getByLabelText('Service')).toHaveAccessibleDescription(/Choose the service/);
+    expect(screen.getByLabelText('On call (entry 1)')).toHaveAccessibleDescription('Choose who is on call.');
+  });
+
+  it('requires each shift to end after it starts', async () => {
+    const { m } = setup();
+    set('Schedule name', 'Payments on call');
+    set('Service', 's1');
+    set('On call (entry 1)', 'u1');
+    set('Start (entry 1)', '2026-12-02T09:00');
+    set('End (entry 1)', '2026-12-01T09:00');
+    await submit();
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+    expect(screen.getByLabelText('End (entry 1)')).toHaveAccessibleDescription('The end must be after the start.');
+    set('End (entry 1)', '2026-12-02T09:00');
+    await submit();
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+  });
+
+  it('sends rotation entries in UTC and escalation timeouts in milliseconds', async () => {
+    const sched = { __typename: 'Schedule', id: 'sc9', name: 'Payments on call' };
+    const { m, onDone } = setup(() => ({ data: { createSchedule: sched } }));
+    set('Schedule name', ' Payments on call ');
+    set('Service', 's1');
+    set('On call (entry 1)', 'u1');
+    set('Start (entry 1)', '2026-12-01T09:00');
+    set('End (entry 1)', '2026-12-08T09:00');
+    await userEvent.click(screen.getByRole('button', { name: 'Add rotation entry' }));
+    expect(screen.getAllByTestId('rotation-entry')).toHaveLength(2);
+    // The next entry starts where the previous one ended, same length.
+    expect(screen.getByLabelText('Start (entry 2)')).toHaveValue('2026-12-08T09:00');
+    expect(screen.getByLabelText('End (entry 2)')).toHaveValue('2026-12-15T09:00');
+    set('On call (entry 2)', 'u2');
+    set('Escalate after (minutes, level 0)', '2.5');
+    await userEvent.click(screen.getByRole('button', { name: 'Add escalation level' }));
+    set('Level 1 pages', 'u2');
+    set('Level 1 escalates after (minutes)', '15');
+    await submit();
+    expect(m.raw.executeMutation).toHaveBeenCalledTimes(1);
+    expect(m.raw.executeMutation.mock.calls[0][0].variables).toEqual({
+      input: {
+        name: 'Payments on call',
+        serviceId: 's1',
+        rotation: [
+          { userId: 'u1', startTime: new Date('2026-12-01T09:00').toISOString(), endTime: new Date('2026-12-08T09:00').toISOString() },
+          { userId: 'u2', startTime: new Date('2026-12-08T09:00').toISOString(), endTime: new Date('2026-12-15T09:00').toISOString() },
+        ],
+        escalationPolicy: { initialTimeoutMs: 150_000, escalationLevels: [{ userId: 'u2', timeoutMs: 900_000 }] },
+      },
+    });
+    expect(onDone).toHaveBeenCalledWith(sched);
+  });
+
+  it('shows a server error for rotation[0].endTime beside that entry', async () => {
+    setup(() => ({ error: badInput('endTime must be after startTime', 'rotation[0].endTime') }));
+    set('Schedule name', 'Payments on call');
+    set('Service', 's1');
+    set('On call (entry 1)', 'u1');
+    await submit();
+    const end = screen.getByLabelText('End (entry 1)');
+    expect(await screen.findByText('endTime must be after startTime')).toBeInTheDocument();
+    expect(end).toHaveAttribute('aria-invalid', 'true');
+    expect(end).toHaveAccessibleDescription('endTime must be after startTime');
+  });
+
+  it('checks escalation levels', () => {
+    const v = initialScheduleValues('s1');
+    v.name = 'x';
+    v.rotation[0].userId = 'u1';
+    v.initialTimeoutMin = '0';
+    v.levels = [{ key: 1, userId: '', timeoutMin: 'abc' }];
+    const e = validateSchedule(v);
+    expect(e['escalationPolicy.initialTimeoutMs']).toMatch(/more than 0/);
+    expect(e['escalationPolicy.escalationLevels[0].userId']).toBeTruthy();
+    expect(e['escalationPolicy.escalationLevels[0].timeoutMs']).toBeTruthy();
+  });
+});

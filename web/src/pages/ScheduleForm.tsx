@@ -1,0 +1,345 @@
+import { useRef, useState, type FormEvent } from 'react';
+import { ctx } from '../lib/context';
+import { useMutation, useQuery } from 'urql';
+import { CreateScheduleMutation, PickersQuery, type Schedule } from '../queries';
+import { splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
+import { DAY, localInputToIso, toLocalInput } from '../lib/time';
+import { Alert, Field, aria, focusFirstInvalid } from '../components/ui';
+import { Link } from '../router';
+
+export interface RotationRow {
+  key: number;
+  userId: string;
+  start: string; // datetime-local, viewer's zone
+  end: string;
+}
+export interface LevelRow {
+  key: number;
+  userId: string;
+  timeoutMin: string;
+}
+export interface ScheduleValues {
+  name: string;
+  serviceId: string;
+  rotation: RotationRow[];
+  initialTimeoutMin: string;
+  levels: LevelRow[];
+}
+
+let nextKey = 1;
+const key = () => nextKey++;
+
+function minutes(s: string): number | null {
+  if (!s.trim()) return null;
+  const n = Number(s);
+  return Number.isFinite(n) ? n : null;
+}
+
+export function validateSchedule(v: ScheduleValues): FieldErrors {
+  const e: FieldErrors = {};
+  if (!v.name.trim()) e.name = 'Give the schedule a name, e.g. "Payment API on-call".';
+  if (!v.serviceId) e.serviceId = 'Choose the service this schedule covers.';
+  if (v.rotation.length === 0 && v.levels.length === 0)
+    e.rotation = 'Add at least one rotation entry or escalation level, or nobody will ever be paged.';
+  v.rotation.forEach((r, i) => {
+    const p = `rotation[${i}]`;
+    if (!r.userId) e[`${p}.userId`] = 'Choose who is on call.';
+    const s = localInputToIso(r.start);
+    const en = localInputToIso(r.end);
+    if (!s) e[`${p}.startTime`] = 'Enter when this shift starts.';
+    if (!en) e[`${p}.endTime`] = 'Enter when this shift ends.';
+    else if (s && Date.parse(en) <= Date.parse(s)) e[`${p}.endTime`] = 'The end must be after the start.';
+  });
+  const init = minutes(v.initialTimeoutMin);
+  if (init === null || init <= 0)
+    e['escalationPolicy.initialTimeoutMs'] = 'Enter how many minutes to wait before escalating (more than 0).';
+  v.levels.forEach((l, i) => {
+    const p = `escalationPolicy.escalationLevels[${i}]`;
+    if (!l.userId) e[`${p}.userId`] = 'Choose who this level pages.';
+    const t = minutes(l.timeoutMin);
+    if (t === null || t <= 0) e[`${p}.timeoutMs`] = 'Enter a timeout in minutes (more than 0).';
+  });
+  return e;
+}
+
+export function toScheduleInput(v: ScheduleValues) {
+  return {
+    name: v.name.trim(),
+    serviceId: v.serviceId,
+    rotation: v.rotation.map((r) => ({
+      userId: r.userId,
+      startTime: localInputToIso(r.start) as string,
+      endTime: localInputToIso(r.end) as string,
+    })),
+    escalationPolicy: {
+      initialTimeoutMs: Math.round((minutes(v.initialTimeoutMin) ?? 0) * 60_000),
+      escalationLevels: v.levels.map((l) => ({
+        userId: l.userId,
+        timeoutMs: Math.round((minutes(l.timeoutMin) ?? 0) * 60_000),
+      })),
+    },
+  };
+}
+
+function firstRow(now = new Date()): RotationRow {
+  const start = new Date(now);
+  start.setMinutes(0, 0, 0);
+  return { key: key(), userId: '', start: toLocalInput(start), end: toLocalInput(new Date(start.getTime() + 7 * DAY)) };
+}
+
+export function initialScheduleValues(serviceId = ''): ScheduleValues {
+  return { name: '', serviceId, rotation: [firstRow()], initialTimeoutMin: '5', levels: [] };
+}
+
+const TOP_FIELDS = ['name', 'serviceId', 'rotation', 'escalationPolicy.initialTimeoutMs'];
+
+export function ScheduleForm({
+  onDone,
+  onCancel,
+  defaultServiceId = '',
+}: {
+  onDone: (s: Schedule) => void;
+  onCancel?: () => void;
+  defaultServiceId?: string;
+}) {
+  const [{ data: pickers, fetching: loadingPickers }] = useQuery({ query: PickersQuery, context: ctx.pickers });
+  const [state, create] = useMutation(CreateScheduleMutation);
+  const [v, setV] = useState<ScheduleValues>(() => initialScheduleValues(defaultServiceId));
+  const [local, setLocal] = useState<FieldErrors>({});
+  const [server, setServer] = useState<ReturnType<typeof splitErrors>>({ fields: {}, general: [] });
+  const form = useRef<HTMLFormElement>(null);
+  const err = (k: string) => local[k] ?? server.fields[k];
+  const clear = (k: string) => setLocal(({ [k]: _drop, ...rest }) => rest);
+
+  const users = pickers?.users ?? [];
+  const services = pickers?.services ?? [];
+
+  const setRow = (i: number, patch: Partial<RotationRow>) => {
+    setV((o) => ({ ...o, rotation: o.rotation.map((r, n) => (n === i ? { ...r, ...patch } : r)) }));
+    for (const k of Object.keys(patch)) clear(`rotation[${i}].${k === 'start' ? 'startTime' : k === 'end' ? 'endTime' : k}`);
+  };
+  const setLevel = (i: number, patch: Partial<LevelRow>) => {
+    setV((o) => ({ ...o, levels: o.levels.map((l, n) => (n === i ? { ...l, ...patch } : l)) }));
+    for (const k of Object.keys(patch))
+      clear(`escalationPolicy.escalationLevels[${i}].${k === 'timeoutMin' ? 'timeoutMs' : k}`);
+  };
+  const addRow = () =>
+    setV((o) => {
+      const last = o.rotation[o.rotation.length - 1];
+      if (!last) return { ...o, rotation: [firstRow()] };
+      const s = localInputToIso(last.start);
+      const e = localInputToIso(last.end);
+      const len = s && e && Date.parse(e) > Date.parse(s) ? Date.parse(e) - Date.parse(s) : 7 * DAY;
+      const start = e ? new Date(e) : new Date();
+      return {
+        ...o,
+        rotation: [
+          ...o.rotation,
+          { key: key(), userId: '', start: toLocalInput(start), end: toLocalInput(new Date(start.getTime() + len)) },
+        ],
+      };
+    });
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const errors = validateSchedule(v);
+    setLocal(errors);
+    setServer({ fields: {}, general: [] });
+    if (Object.keys(errors).length) {
+      setTimeout(() => focusFirstInvalid(form.current), 0);
+      return;
+    }
+    const res = await create({ input: toScheduleInput(v) });
+    if (res.data?.createSchedule) onDone(res.data.createSchedule);
+    else {
+      setServer(splitErrors(res.error));
+      setTimeout(() => focusFirstInvalid(form.current), 0);
+    }
+  }
+
+  const shown = (k: string) =>
+    TOP_FIELDS.includes(k) ||
+    /^rotation\[(\d+)\]\.(userId|startTime|endTime)$/.test(k) ||
+    /^escalationPolicy\.escalationLevels\[(\d+)\]\.(userId|timeoutMs)$/.test(k);
+  const userOptions = (
+    <>
+      <option value="">{loadingPickers ? 'Loading…' : 'Choose a person'}</option>
+      {users.map((u) => (
+        <option key={u.id} value={u.id}>
+          {u.name}
+        </option>
+      ))}
+    </>
+  );
+
+  return (
+    <form ref={form} className="form" onSubmit={submit} noValidate aria-labelledby="sf-h">
+      <h2 id="sf-h">Create schedule</h2>
+      {pickers && (users.length === 0 || services.length === 0) && (
+        <p className="hint">
+          A schedule needs a <Link to="/services">service</Link> and some <Link to="/users">users</Link>; create
+          them first.
+        </p>
+      )}
+      <div className="field-row">
+        <Field id="sf-name" label="Schedule name" error={err('name')}>
+          <input
+            {...aria('sf-name', err('name'))}
+            value={v.name}
+            autoComplete="off"
+            onChange={(e) => {
+              setV((o) => ({ ...o, name: e.target.value }));
+              clear('name');
+            }}
+          />
+        </Field>
+        <Field id="sf-service" label="Service" error={err('serviceId')}>
+          <select
+            {...aria('sf-service', err('serviceId'))}
+            value={v.serviceId}
+            onChange={(e) => {
+              setV((o) => ({ ...o, serviceId: e.target.value }));
+              clear('serviceId');
+            }}
+          >
+            <option value="">{loadingPickers ? 'Loading…' : 'Choose a service'}</option>
+            {services.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+
+      <fieldset className="rows-fieldset" aria-describedby={err('rotation') ? 'sf-rotation-error' : undefined}>
+        <legend>Rotation</legend>
+        <p className="hint">Who is on call, and when. Times are in your time zone.</p>
+        {v.rotation.map((r, i) => {
+          const id = `sf-rot-${r.key}`;
+          const eu = err(`rotation[${i}].userId`);
+          const es = err(`rotation[${i}].startTime`);
+          const ee = err(`rotation[${i}].endTime`);
+          const n = <span className="visually-hidden"> (entry {i + 1})</span>;
+          return (
+            <div className="entry" key={r.key} data-testid="rotation-entry">
+              <Field id={`${id}-user`} label={<>On call{n}</>} error={eu}>
+                <select {...aria(`${id}-user`, eu)} value={r.userId} onChange={(e) => setRow(i, { userId: e.target.value })}>
+                  {userOptions}
+                </select>
+              </Field>
+              <Field id={`${id}-start`} label={<>Start{n}</>} error={es}>
+                <input
+                  type="datetime-local"
+                  {...aria(`${id}-start`, es)}
+                  value={r.start}
+                  onChange={(e) => setRow(i, { start: e.target.value })}
+                />
+              </Field>
+              <Field id={`${id}-end`} label={<>End{n}</>} error={ee}>
+                <input
+                  type="datetime-local"
+                  {...aria(`${id}-end`, ee)}
+                  value={r.end}
+                  onChange={(e) => setRow(i, { end: e.target.value })}
+                />
+              </Field>
+              <button
+                type="button"
+                className="btn btn-link entry-remove"
+                onClick={() => setV((o) => ({ ...o, rotation: o.rotation.filter((_, n2) => n2 !== i) }))}
+              >
+                Remove<span className="visually-hidden"> rotation entry {i + 1}</span>
+              </button>
+            </div>
+          );
+        })}
+        {err('rotation') && (
+          <p className="field-error" id="sf-rotation-error">
+            {err('rotation')}
+          </p>
+        )}
+        <button type="button" className="btn" onClick={addRow}>
+          Add rotation entry
+        </button>
+      </fieldset>
+
+      <fieldset className="rows-fieldset">
+        <legend>Escalation</legend>
+        <p className="hint">
+          If the on-call person does not acknowledge in time, the incident moves down these levels.
+        </p>
+        <Field
+          id="sf-initial"
+          label="Escalate after (minutes, level 0)"
+          error={err('escalationPolicy.initialTimeoutMs')}
+        >
+          <input
+            type="number"
+            inputMode="decimal"
+            min="0"
+            step="any"
+            {...aria('sf-initial', err('escalationPolicy.initialTimeoutMs'))}
+            value={v.initialTimeoutMin}
+            onChange={(e) => {
+              setV((o) => ({ ...o, initialTimeoutMin: e.target.value }));
+              clear('escalationPolicy.initialTimeoutMs');
+            }}
+          />
+        </Field>
+        {v.levels.map((l, i) => {
+          const id = `sf-lvl-${l.key}`;
+          const p = `escalationPolicy.escalationLevels[${i}]`;
+          const eu = err(`${p}.userId`);
+          const et = err(`${p}.timeoutMs`);
+          return (
+            <div className="entry" key={l.key} data-testid="escalation-level">
+              <Field id={`${id}-user`} label={`Level ${i + 1} pages`} error={eu}>
+                <select {...aria(`${id}-user`, eu)} value={l.userId} onChange={(e) => setLevel(i, { userId: e.target.value })}>
+                  {userOptions}
+                </select>
+              </Field>
+              <Field id={`${id}-timeout`} label={`Level ${i + 1} escalates after (minutes)`} error={et}>
+                <input
+                  type="number"
+                  inputMode="decimal"
+                  min="0"
+                  step="any"
+                  {...aria(`${id}-timeout`, et)}
+                  value={l.timeoutMin}
+                  onChange={(e) => setLevel(i, { timeoutMin: e.target.value })}
+                />
+              </Field>
+              <button
+                type="button"
+                className="btn btn-link entry-remove"
+                onClick={() => setV((o) => ({ ...o, levels: o.levels.filter((_, n2) => n2 !== i) }))}
+              >
+                Remove<span className="visually-hidden"> level {i + 1}</span>
+              </button>
+            </div>
+          );
+        })}
+        <button
+          type="button"
+          className="btn"
+          onClick={() => setV((o) => ({ ...o, levels: [...o.levels, { key: key(), userId: '', timeoutMin: '10' }] }))}
+        >
+          Add escalation level
+        </button>
+      </fieldset>
+
+      <Alert messages={[...server.general, ...unclaimed(server.fields, shown)]} />
+      <div className="button-row">
+        <button type="submit" className="btn btn-primary" disabled={state.fetching}>
+          {state.fetching ? 'Creating…' : 'Create schedule'}
+        </button>
+        {onCancel && (
+          <button type="button" className="btn" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
+      </div>
+    </form>
+  );
+}

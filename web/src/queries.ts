@@ -1,0 +1,217 @@
+// Every GraphQL operation the UI sends. Typed against the schema by gql.tada:
+// a schema change that breaks one of these fails `npm run build`.
+import { graphql, type ResultOf } from './graphql';
+
+export const UserFields = graphql(`
+  fragment UserFields on User { id name email phone }
+`);
+
+export const RotationFields = graphql(
+  `
+  fragment RotationFields on RotationEntry { startTime endTime user { ...UserFields } }
+`,
+  [UserFields],
+);
+
+export const PolicyFields = graphql(
+  `
+  fragment PolicyFields on EscalationPolicy {
+    initialTimeoutMs
+    escalationLevels { timeoutMs user { ...UserFields } }
+  }
+`,
+  [UserFields],
+);
+
+/** What every view of an incident shows. */
+export const IncidentCore = graphql(
+  `
+  fragment IncidentCore on Incident {
+    id title severity state triggeredAt acknowledgedAt resolvedAt
+    escalationLevel alertCount nextEscalationAt canEscalate
+    service { id name }
+    schedule { id name }
+    assignedTo { ...UserFields }
+    escalationPolicy { ...PolicyFields }
+  }
+`,
+  [UserFields, PolicyFields],
+);
+
+/**
+ * A list row or a board card: the core plus just enough history to tell which
+ * of two copies of an incident is newer. Kept light: the server weighs list
+ * fields by page size against its complexity limit.
+ */
+export const IncidentRow = graphql(
+  `
+  fragment IncidentRow on Incident {
+    ...IncidentCore
+    escalationHistory { at }
+    notifications { id at delivered }
+  }
+`,
+  [IncidentCore],
+);
+
+/** Everything the incident page shows, timeline included. */
+export const IncidentDetail = graphql(
+  `
+  fragment IncidentDetail on Incident {
+    ...IncidentCore
+    description dedupKey
+    escalationHistory { fromLevel toLevel reason at to { ...UserFields } }
+    notifications { id channel reason at delivered user { ...UserFields } }
+  }
+`,
+  [IncidentCore, UserFields],
+);
+
+export const IncidentEventsSubscription = graphql(
+  `
+  subscription IncidentEvents {
+    incidentEvents { kind at incident { ...IncidentDetail } }
+  }
+`,
+  [IncidentDetail],
+);
+
+export const ScheduleSummary = graphql(
+  `
+  fragment ScheduleSummary on Schedule {
+    id name
+    service { id name }
+    onCall { ...UserFields }
+    rotation { ...RotationFields }
+    escalationPolicy { ...PolicyFields }
+  }
+`,
+  [UserFields, RotationFields, PolicyFields],
+);
+
+export const BoardQuery = graphql(
+  `
+  query Board {
+    triggered: incidents(state: TRIGGERED, first: 100) { totalCount nodes { ...IncidentRow } }
+    acknowledged: incidents(state: ACKNOWLEDGED, first: 100) { totalCount nodes { ...IncidentRow } }
+    resolved: incidents(state: RESOLVED, first: 1) { totalCount }
+    schedules { ...ScheduleSummary }
+  }
+`,
+  [IncidentRow, ScheduleSummary],
+);
+
+export const IncidentsQuery = graphql(
+  `
+  query Incidents($state: IncidentState, $serviceId: ID, $severity: Severity, $search: String, $first: Int) {
+    incidents(state: $state, serviceId: $serviceId, severity: $severity, search: $search, first: $first) {
+      totalCount
+      pageInfo { hasNextPage }
+      nodes { ...IncidentRow }
+    }
+  }
+`,
+  [IncidentRow],
+);
+
+export const IncidentQuery = graphql(
+  `
+  query Incident($id: ID!) { incident(id: $id) { ...IncidentDetail } }
+`,
+  [IncidentDetail],
+);
+
+export const TriggerIncidentMutation = graphql(
+  `
+  mutation TriggerIncident($input: TriggerIncidentInput!) {
+    triggerIncident(input: $input) { ...IncidentDetail }
+  }
+`,
+  [IncidentDetail],
+);
+
+export const AcknowledgeMutation = graphql(
+  `
+  mutation AcknowledgeIncident($id: ID!) { acknowledgeIncident(id: $id) { ...IncidentDetail } }
+`,
+  [IncidentDetail],
+);
+
+export const ResolveMutation = graphql(
+  `
+  mutation ResolveIncident($id: ID!) { resolveIncident(id: $id) { ...IncidentDetail } }
+`,
+  [IncidentDetail],
+);
+
+export const EscalateMutation = graphql(
+  `
+  mutation EscalateIncident($id: ID!) { escalateIncident(id: $id) { ...IncidentDetail } }
+`,
+  [IncidentDetail],
+);
+
+export const SchedulesQuery = graphql(
+  `
+  query Schedules { schedules { ...ScheduleSummary } }
+`,
+  [ScheduleSummary],
+);
+
+export const ScheduleQuery = graphql(
+  `
+  query Schedule($id: ID!) { schedule(id: $id) { ...ScheduleSummary } }
+`,
+  [ScheduleSummary],
+);
+
+export const CreateScheduleMutation = graphql(
+  `
+  mutation CreateSchedule($input: CreateScheduleInput!) { createSchedule(input: $input) { ...ScheduleSummary } }
+`,
+  [ScheduleSummary],
+);
+
+/** Options for the forms' pickers. */
+export const PickersQuery = graphql(
+  `
+  query Pickers {
+    users { ...UserFields }
+    services { id name }
+    schedules { id name service { id name } }
+  }
+`,
+  [UserFields],
+);
+
+export const ServicesQuery = graphql(`
+  query Services { services { id name description schedules { id name } } }
+`);
+
+export const CreateServiceMutation = graphql(`
+  mutation CreateService($input: CreateServiceInput!) { createService(input: $input) { id name description } }
+`);
+
+export const UsersQuery = graphql(
+  `
+  query Users { users { ...UserFields } }
+`,
+  [UserFields],
+);
+
+export const CreateUserMutation = graphql(
+  `
+  mutation CreateUser($input: CreateUserInput!) { createUser(input: $input) { ...UserFields } }
+`,
+  [UserFields],
+);
+
+export type User = ResultOf<typeof UserFields>;
+export type Incident = ResultOf<typeof IncidentDetail>;
+export type IncidentLite = ResultOf<typeof IncidentRow>;
+export type Schedule = ResultOf<typeof ScheduleSummary>;
+export type Rotation = ResultOf<typeof RotationFields>;
+export type Policy = ResultOf<typeof PolicyFields>;
+export type IncidentEvent = ResultOf<typeof IncidentEventsSubscription>['incidentEvents'];
+export type IncidentState = Incident['state'];
+export type Severity = Incident['severity'];

@@ -1,0 +1,22 @@
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// `vite dev` talks to a Klaxon server on :8080 (`klaxon serve --in-memory --demo`).
+const target = process.env.KLAXON_URL || 'http://127.0.0.1:8080';
+
+export default defineConfig({
+  plugins: [react()],
+  server: {
+    proxy: {
+      '/graphql': { target, ws: true, changeOrigin: true },
+      '/api': { target, changeOrigin: true },
+    },
+  },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    reportCompressedSize: true,
+    sourcemap: false,
+  },
+});
