@@ -130,7 +130,7 @@ async fn throughput(storage: Storage, run_for: Duration) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let clients = (0..CLIENTS).map(|c| {
-        let gql = gql.clone();
+        let gql = &gql;
         let done = done.clone();
         let schedule = schedule.clone();
         async move {
