@@ -7,6 +7,8 @@
 //! 3. Disk bytes per stored event for a trigger / acknowledge / resolve mix.
 //!
 //! `KLAXON_BENCH_SMOKE=1` runs a ~2-second version (small journal, short runs) for CI.
+//! `KLAXON_BENCH_SECONDS=N` sets each throughput run's length; `KLAXON_BENCH_FSYNC_OFF=1`
+//! adds an `--fsync off` run for comparison; `KLAXON_BENCH_ONLY_THROUGHPUT=1` skips part 2.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,10 +35,13 @@ const CLIENTS: usize = 64;
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let smoke = std::env::var_os("KLAXON_BENCH_SMOKE").is_some();
-    let run_for = if smoke {
-        Duration::from_millis(400)
-    } else {
-        Duration::from_secs(10)
+    let run_for = match std::env::var("KLAXON_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(seconds) => Duration::from_secs(seconds),
+        None if smoke => Duration::from_millis(400),
+        None => Duration::from_secs(10),
     };
     let events: u64 = if smoke { 30_000 } else { 1_000_000 };
 
@@ -50,11 +55,26 @@ async fn main() {
     )
     .await;
     println!("journal, fsync on: {durable:>9.0} triggers/s");
+    if std::env::var_os("KLAXON_BENCH_FSYNC_OFF").is_some() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let unsafe_rate = throughput(
+            Storage::Durable(DurableOptions {
+                fsync: false,
+                ..DurableOptions::new(dir.path().join("data"))
+            }),
+            run_for,
+        )
+        .await;
+        println!("journal, fsync off: {unsafe_rate:>8.0} triggers/s (unsafe mode, for comparison)");
+    }
     println!(
         "ratio:             {:>9.1} % of in-memory",
         100.0 * durable / memory
     );
 
+    if std::env::var_os("KLAXON_BENCH_ONLY_THROUGHPUT").is_some() {
+        return;
+    }
     println!("== start-up with {events} journaled events (trigger/ack/resolve)");
     let dir = tempfile::tempdir().expect("tempdir");
     start_up(dir.path(), events).await;
@@ -129,25 +149,37 @@ async fn throughput(storage: Storage, run_for: Duration) -> f64 {
 
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let clients = (0..CLIENTS).map(|c| {
-        let gql = &gql;
-        let done = done.clone();
-        let schedule = schedule.clone();
-        async move {
-            let mut n = 0u64;
-            while started.elapsed() < run_for {
-                let body = gql(
-                    "mutation($i: TriggerIncidentInput!) { triggerIncident(input: $i) { id } }",
-                    json!({ "i": { "title": format!("c{c} n{n}"), "scheduleId": schedule, "severity": "HIGH" } }),
-                )
-                .await;
-                if body["data"]["triggerIncident"]["id"].is_string() {
-                    done.fetch_add(1, Ordering::Relaxed);
+    // Each client is its own task, so the clients run in parallel like separate processes
+    // would, instead of being multiplexed on the bench's main thread.
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let http = http.clone();
+            let url = url.clone();
+            let done = done.clone();
+            let schedule = schedule.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while started.elapsed() < run_for {
+                    let body: Value = match http
+                        .post(&url)
+                        .json(&json!({
+                            "query": "mutation($i: TriggerIncidentInput!) { triggerIncident(input: $i) { id } }",
+                            "variables": { "i": { "title": format!("c{c} n{n}"), "scheduleId": schedule, "severity": "HIGH" } },
+                        }))
+                        .send()
+                        .await
+                    {
+                        Ok(response) => response.json().await.unwrap_or(Value::Null),
+                        Err(_) => Value::Null,
+                    };
+                    if body["data"]["triggerIncident"]["id"].is_string() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
                 }
-                n += 1;
-            }
-        }
-    });
+            })
+        })
+        .collect();
     join_all(clients).await;
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     let _ = stop_tx.send(());
