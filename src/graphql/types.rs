@@ -164,15 +164,28 @@ pub struct EscalationLevelObject(pub domain::EscalationLevel);
 
 #[Object(name = "EscalationLevel")]
 impl EscalationLevelObject {
-    /// Who this level pages: its user, or for a schedule level whoever is on call there
-    /// now (an error when nobody is).
+    /// Who this level pages: its user; for a schedule level, whoever is on call there now
+    /// (or, in a gap, whoever is on call next within a year; such a level must have
+    /// coverage when it is set).
     async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
-        let now = store(ctx).clock().now();
-        match store(ctx).level_target(&self.0, now) {
+        let store = store(ctx);
+        let now = store.clock().now();
+        let next = || {
+            let schedule = store.state().schedule_any(self.0.schedule_id?)?;
+            let shift = schedule
+                .shifts(
+                    now,
+                    now + chrono::Duration::days(domain::oncall::MAX_WINDOW_DAYS),
+                )
+                .into_iter()
+                .next()?;
+            Some(shift.user_id)
+        };
+        match store.level_target(&self.0, now).or_else(next) {
             Some(id) => user_of(ctx, id),
             None => Err(coded(
                 code::INVALID_STATE,
-                "nobody is on call for this level's schedule right now",
+                "nobody is on call for this level's schedule in the coming year",
             )),
         }
     }
@@ -288,6 +301,22 @@ impl ScheduleObject {
     /// Who is on call at `at` (default: now); null when nobody is.
     async fn on_call(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<UserObject> {
         store(ctx).on_call(&self.0, at.map(|a| a.0)).map(UserObject)
+    }
+    /// The rendered shift covering `at` (default: now), with when it ends; null in a gap.
+    async fn current_shift(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<ShiftObject> {
+        let at = at.map_or_else(|| store(ctx).clock().now(), |a| a.0);
+        // A week back finds when the covering shift started; a year ahead when it ends.
+        let from = at - chrono::Duration::days(7);
+        let to = at + chrono::Duration::days(domain::oncall::MAX_WINDOW_DAYS - 7);
+        let shift = self
+            .0
+            .shifts(from, to)
+            .into_iter()
+            .find(|shift| shift.start <= at && at < shift.end)?;
+        Some(ShiftObject {
+            source: shift_source(&self.0, &shift),
+            shift,
+        })
     }
 }
 

@@ -504,6 +504,7 @@ impl Store {
         let rotation = parse_rotation(&draft.rotation, &exists)?;
         let escalation_policy =
             parse_policy(&draft.escalation_policy, &exists, &self.schedule_exists())?;
+        self.check_level_coverage(&escalation_policy)?;
         if draft.rotations.len() > MAX_ROTATIONS {
             return Err(DomainError::invalid(
                 "rotations",
@@ -564,6 +565,7 @@ impl Store {
         }
         if let Some(policy) = &patch.escalation_policy {
             schedule.escalation_policy = parse_policy(policy, &exists, &self.schedule_exists())?;
+            self.check_level_coverage(&schedule.escalation_policy)?;
         }
         if let Some(time_zone) = &patch.time_zone {
             parse_time_zone("timeZone", time_zone)?;

@@ -58,6 +58,31 @@ impl Store {
         |id| self.state().schedule(id).is_some()
     }
 
+    /// A schedule level must be able to page someone: its schedule needs coverage in the
+    /// coming year (so `EscalationLevel.user` always has an answer).
+    pub(super) fn check_level_coverage(
+        &self,
+        policy: &crate::domain::EscalationPolicy,
+    ) -> Result<(), DomainError> {
+        let now = self.shared.clock.now();
+        let horizon = now + Duration::days(crate::domain::oncall::MAX_WINDOW_DAYS);
+        for (i, level) in policy.levels.iter().enumerate() {
+            let Some(schedule) = level.schedule_id.and_then(|id| self.state().schedule(id)) else {
+                continue;
+            };
+            if schedule.shifts(now, horizon).is_empty() {
+                return Err(DomainError::invalid(
+                    format!("escalationPolicy.escalationLevels[{i}].scheduleId"),
+                    format!(
+                        "schedule '{}' has nobody on call in the coming year; it cannot page anyone",
+                        schedule.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whom an escalation level pages at `at`: its user, or its schedule's on-call user.
     pub fn level_target(&self, level: &EscalationLevel, at: Timestamp) -> Option<UserId> {
         level.user_id.or_else(|| {

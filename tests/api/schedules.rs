@@ -316,3 +316,50 @@ async fn on_call_changed_delivers_handoffs_in_order_at_their_instants() {
     );
     core.stop();
 }
+
+#[tokio::test]
+async fn a_schedule_level_needs_coverage_and_always_names_a_user() {
+    let app = spawn_app().await;
+    let (people, primary) = setup(&app).await;
+    let service = app.create_service("Empty").await;
+    let empty = app.create_schedule(&service, &[], 60_000, &[]).await;
+    let set_policy = "mutation($id: ID!, $p: EscalationPolicyInput!) { updateSchedule(id: $id, input: { escalationPolicy: $p }) { id } }";
+    let body = app
+        .gql(set_policy, json!({ "id": primary, "p": { "initialTimeoutMs": 1000, "escalationLevels": [{ "scheduleId": empty, "timeoutMs": 1000 }] } }))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    // Covered later today (a gap now): the level names whoever is on call next.
+    let later = Utc::now() + TimeDelta::hours(2);
+    let covered = app
+        .create_schedule(
+            &service,
+            &[(&people[2], later, later + TimeDelta::hours(1))],
+            60_000,
+            &[],
+        )
+        .await;
+    app.data(set_policy, json!({ "id": primary, "p": { "initialTimeoutMs": 1000, "escalationLevels": [{ "scheduleId": covered, "timeoutMs": 1000 }] } }))
+        .await;
+    let data = app
+        .data("query($id: ID!) { schedule(id: $id) { escalationPolicy { escalationLevels { user { id } schedule { id } } } } }", json!({ "id": primary }))
+        .await;
+    let level = &data["schedule"]["escalationPolicy"]["escalationLevels"][0];
+    assert_eq!(level["user"]["id"], people[2].as_str());
+    assert_eq!(level["schedule"]["id"], covered.as_str());
+}
+
+#[tokio::test]
+async fn current_shift_says_who_and_until_when() {
+    let app = spawn_app().await;
+    let (people, schedule) = setup(&app).await;
+    let start = Utc::now() - TimeDelta::hours(1);
+    app.data(ADD_ROTATION, rotation_input(&schedule, &people, start))
+        .await;
+    let data = app
+        .data("query($id: ID!) { schedule(id: $id) { currentShift { user { id } start end source } } }", json!({ "id": schedule }))
+        .await;
+    let shift = &data["schedule"]["currentShift"];
+    assert_eq!(shift["user"]["id"], people[0].as_str());
+    assert_eq!(shift["start"], iso(start).as_str());
+    assert_eq!(shift["end"], iso(start + TimeDelta::days(1)).as_str());
+}

@@ -277,6 +277,35 @@ async function main() {
       return `schedule ${scheduleId}`;
     });
 
+    await step('add a rotation layer on the schedule page; the timeline shows its participant on call', async () => {
+      const form = page.locator('form[aria-labelledby="ar-h"]');
+      // Client-side validation first: no participants yet.
+      await form.getByLabel('Rotation name').fill('Follow the sun');
+      await form.getByRole('button', { name: 'Add rotation' }).click();
+      await form.getByText('Add at least one participant.').waitFor();
+      await form.getByLabel('Time zone').fill('UTC');
+      await form.getByLabel('Participant to add').selectOption({ label: 'Ben Backup' });
+      await form.getByRole('button', { name: 'Add participant' }).click();
+      await form.getByLabel('Shift length').fill('1');
+      await form.getByLabel('Unit').selectOption('DAY');
+      // First handoff: the form's default (tomorrow 09:00 in the zone) keeps Ada on call now.
+      await form.getByRole('button', { name: 'Add rotation' }).click();
+      await form.getByText('Added rotation Follow the sun.').waitFor();
+      const layers = page.getByTestId('rotations');
+      await layers.getByText('every 1 day at 09:00 UTC').waitFor();
+      await layers.getByText('Takes turns: Ben Backup').waitFor();
+      await page.getByTestId('timeline').getByTestId('shift').filter({ hasText: 'Ben Backup' }).first().waitFor();
+      await page.getByRole('cell', { name: 'rotation Follow the sun' }).first().waitFor();
+      await page.getByTestId('on-call-now').getByText('Ada Oncall').waitFor();
+      const ics = await fetch(`${base}/schedules/${encodeURIComponent(scheduleId)}/calendar.ics`);
+      const body = await ics.text();
+      assert(ics.ok && body.includes('BEGIN:VCALENDAR') && body.includes('Ben Backup'), `calendar feed: ${ics.status} ${body.slice(0, 200)}`);
+      const href = await page.getByRole('link', { name: 'Subscribe in your calendar' }).getAttribute('href');
+      assert(href === `/schedules/${encodeURIComponent(scheduleId)}/calendar.ics`, `calendar link ${href}`);
+      await page.screenshot({ path: path.join(artifacts, 'schedule.png'), fullPage: true });
+      return 'e2e/artifacts/schedule.png';
+    });
+
     const main = 'Checkout API returning 502s';
     let mainId;
     await step(`an incident triggered through the API appears on the board without a reload, within ${LIMIT_MS} ms`, async () => {

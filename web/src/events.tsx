@@ -1,7 +1,7 @@
 // One app-wide `incidentEvents` subscription, fanned out to whoever listens.
 import { createContext, useContext, useEffect, useRef, type ReactNode } from 'react';
 import { useClient } from 'urql';
-import { IncidentEventsSubscription, type IncidentEvent } from './queries';
+import { IncidentEventsSubscription, OnCallChangedSubscription, type IncidentEvent, type OnCallChange } from './queries';
 import { markResync } from './connection';
 
 type Listener = (e: IncidentEvent) => void;
@@ -51,4 +51,34 @@ export function useIncidentEvents(handler: Listener): void {
       listeners.delete(l);
     };
   }, [listeners]);
+}
+
+/**
+ * Call `handler` at every on-call handoff (of one schedule, or of all when
+ * `scheduleId` is null) while mounted. The server fires it at the handoff instant.
+ */
+export function useOnCallChanged(scheduleId: string | null, handler: (c: OnCallChange) => void): void {
+  const client = useClient();
+  const ref = useRef(handler);
+  ref.current = handler;
+  useEffect(() => {
+    let sub: { unsubscribe: () => void } | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const start = () => {
+      sub = client.subscription(OnCallChangedSubscription, { scheduleId }).subscribe((result) => {
+        const c = result.data?.onCallChanged;
+        if (c) ref.current(c);
+        if (result.error && !result.data) {
+          sub?.unsubscribe();
+          clearTimeout(retry);
+          retry = setTimeout(start, 1000);
+        }
+      });
+    };
+    start();
+    return () => {
+      clearTimeout(retry);
+      sub?.unsubscribe();
+    };
+  }, [client, scheduleId]);
 }

@@ -17,7 +17,7 @@ export const PolicyFields = graphql(
   `
   fragment PolicyFields on EscalationPolicy {
     initialTimeoutMs
-    escalationLevels { timeoutMs user { ...UserFields } }
+    escalationLevels { timeoutMs user { ...UserFields } schedule { id name } }
   }
 `,
   [UserFields],
@@ -79,9 +79,10 @@ export const IncidentEventsSubscription = graphql(
 export const ScheduleSummary = graphql(
   `
   fragment ScheduleSummary on Schedule {
-    id name
+    id name timeZone
     service { id name }
     onCall { ...UserFields }
+    currentShift { end source }
     rotation { ...RotationFields }
     escalationPolicy { ...PolicyFields }
   }
@@ -158,12 +159,61 @@ export const SchedulesQuery = graphql(
   [ScheduleSummary],
 );
 
+export const RotationLayerFields = graphql(`
+  fragment RotationLayerFields on Rotation {
+    id name timeZone start shiftLength shiftUnit
+    participants { id name }
+    restriction { weekdays startTime endTime }
+  }
+`);
+
+export const OverrideFields = graphql(`
+  fragment OverrideFields on ScheduleOverride { id start end user { id name } replaces { id name } }
+`);
+
+/** The schedule page: layers, overrides and the rendered timeline over `from..to`. */
 export const ScheduleQuery = graphql(
   `
-  query Schedule($id: ID!) { schedule(id: $id) { ...ScheduleSummary } }
+  query Schedule($id: ID!, $from: DateTime!, $to: DateTime!) {
+    schedule(id: $id) {
+      ...ScheduleSummary
+      rotations { ...RotationLayerFields }
+      overrides { ...OverrideFields }
+      shifts(from: $from, to: $to) { start end source user { id name } }
+      coverageGaps(from: $from, to: $to) { start end }
+    }
+  }
 `,
-  [ScheduleSummary],
+  [ScheduleSummary, RotationLayerFields, OverrideFields],
 );
+
+export const AddRotationMutation = graphql(
+  `
+  mutation AddRotation($input: AddRotationInput!) { addRotation(input: $input) { ...RotationLayerFields } }
+`,
+  [RotationLayerFields],
+);
+
+export const RemoveRotationMutation = graphql(`
+  mutation RemoveRotation($id: ID!) { removeRotation(id: $id) { id } }
+`);
+
+export const AddOverrideMutation = graphql(
+  `
+  mutation AddOverride($input: AddOverrideInput!) { addOverride(input: $input) { ...OverrideFields } }
+`,
+  [OverrideFields],
+);
+
+export const RemoveOverrideMutation = graphql(`
+  mutation RemoveOverride($id: ID!) { removeOverride(id: $id) { id } }
+`);
+
+export const OnCallChangedSubscription = graphql(`
+  subscription OnCallChanged($scheduleId: ID) {
+    onCallChanged(scheduleId: $scheduleId) { at schedule { id name } from { id name } to { id name } }
+  }
+`);
 
 export const CreateScheduleMutation = graphql(
   `
@@ -212,6 +262,12 @@ export type IncidentLite = ResultOf<typeof IncidentRow>;
 export type Schedule = ResultOf<typeof ScheduleSummary>;
 export type Rotation = ResultOf<typeof RotationFields>;
 export type Policy = ResultOf<typeof PolicyFields>;
+export type RotationLayer = ResultOf<typeof RotationLayerFields>;
+export type Override = ResultOf<typeof OverrideFields>;
+export type ScheduleDetail = NonNullable<ResultOf<typeof ScheduleQuery>['schedule']>;
+export type Shift = ScheduleDetail['shifts'][number];
+export type Gap = ScheduleDetail['coverageGaps'][number];
+export type OnCallChange = ResultOf<typeof OnCallChangedSubscription>['onCallChanged'];
 export type IncidentEvent = ResultOf<typeof IncidentEventsSubscription>['incidentEvents'];
 export type IncidentState = Incident['state'];
 export type Severity = Incident['severity'];

@@ -1,9 +1,12 @@
-import type { Rotation } from '../queries';
-import { formatLocal, formatUtc } from '../lib/time';
+import type { Gap, Shift } from '../queries';
+import { formatUtc } from '../lib/time';
+import { browserZone, wallAt, zonedToUtc } from '../lib/zone';
 
 export interface Segment {
-  entry: Rotation;
-  lane: number;
+  /** A shift, or null for a coverage gap. */
+  shift: Shift | null;
+  start: number;
+  end: number;
   /** 0..100, share of the day. */
   left: number;
   width: number;
@@ -14,39 +17,37 @@ export interface DayRow {
   segments: Segment[];
 }
 
-/** Local midnights from `from`'s day for `days` days, each with its shifts. */
-export function timelineDays(rotation: readonly Rotation[], from: Date, days = 14): { rows: DayRow[]; lanes: number } {
-  const sorted = [...rotation].sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime));
-  // Interval partitioning: overlapping entries get their own lanes.
-  const laneEnds: number[] = [];
-  const laneOf = new Map<Rotation, number>();
-  for (const r of sorted) {
-    const s = Date.parse(r.startTime);
-    let lane = laneEnds.findIndex((end) => end <= s);
-    if (lane === -1) lane = laneEnds.push(0) - 1;
-    laneEnds[lane] = Date.parse(r.endTime);
-    laneOf.set(r, lane);
-  }
+/**
+ * Midnights in `tz` from `from`'s day for `days` days, each with the rendered shifts and
+ * coverage gaps that fall in it (the server's shifts never overlap).
+ */
+export function timelineDays(
+  shifts: readonly Shift[],
+  gaps: readonly Gap[],
+  from: Date,
+  days = 14,
+  tz = browserZone(),
+): DayRow[] {
+  const items = [
+    ...shifts.map((s) => ({ shift: s as Shift | null, s: Date.parse(s.start), e: Date.parse(s.end) })),
+    ...gaps.map((g) => ({ shift: null, s: Date.parse(g.start), e: Date.parse(g.end) })),
+  ].sort((a, b) => a.s - b.s);
+  const w = wallAt(from.getTime(), tz);
   const rows: DayRow[] = [];
   for (let d = 0; d < days; d++) {
-    const start = new Date(from.getFullYear(), from.getMonth(), from.getDate() + d);
-    const end = new Date(from.getFullYear(), from.getMonth(), from.getDate() + d + 1);
-    const len = end.getTime() - start.getTime();
+    const start = zonedToUtc(tz, w.year, w.month, w.day + d);
+    const end = zonedToUtc(tz, w.year, w.month, w.day + d + 1);
+    const len = end - start;
     const segments: Segment[] = [];
-    for (const r of sorted) {
-      const s = Math.max(Date.parse(r.startTime), start.getTime());
-      const e = Math.min(Date.parse(r.endTime), end.getTime());
+    for (const it of items) {
+      const s = Math.max(it.s, start);
+      const e = Math.min(it.e, end);
       if (e <= s) continue;
-      segments.push({
-        entry: r,
-        lane: laneOf.get(r) ?? 0,
-        left: ((s - start.getTime()) / len) * 100,
-        width: ((e - s) / len) * 100,
-      });
+      segments.push({ shift: it.shift, start: s, end: e, left: ((s - start) / len) * 100, width: ((e - s) / len) * 100 });
     }
-    rows.push({ start, end, segments });
+    rows.push({ start: new Date(start), end: new Date(end), segments });
   }
-  return { rows, lanes: Math.max(1, laneEnds.length) };
+  return rows;
 }
 
 const PALETTE = 6;
@@ -56,14 +57,32 @@ function colour(userId: string): number {
   return h % PALETTE;
 }
 
-const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
-const hm = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+function sourceText(source: string): string {
+  if (source === 'override') return 'override';
+  if (source === 'entry') return 'explicit entry';
+  return source.replace(/^rotation:/, 'rotation ');
+}
 
-/** Who is on call over the coming two weeks, one row per local day. */
-export function RotationTimeline({ rotation, now }: { rotation: readonly Rotation[]; now: number }) {
-  const { rows, lanes } = timelineDays(rotation, new Date(now));
+/** Who is on call over the coming two weeks, one row per day in the schedule's zone. */
+export function RotationTimeline({
+  shifts,
+  gaps,
+  now,
+  timeZone,
+}: {
+  shifts: readonly Shift[];
+  gaps: readonly Gap[];
+  now: number;
+  timeZone?: string;
+}) {
+  const tz = timeZone || browserZone();
+  const rows = timelineDays(shifts, gaps, new Date(now), 14, tz);
+  const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', timeZone: tz });
+  const hm = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: tz });
+  const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short', timeZone: tz });
+  const span = (s: number, e: number, rowEnd: number) => `${hm.format(s)}–${e === rowEnd ? '24:00' : hm.format(e)}`;
   return (
-    <div className="tl2w" style={{ ['--lanes' as string]: lanes }}>
+    <div className="tl2w" style={{ ['--lanes' as string]: 1 }} data-testid="timeline">
       <div className="tl2w-ruler" aria-hidden="true">
         <span />
         <span className="tl2w-hours">
@@ -76,7 +95,9 @@ export function RotationTimeline({ rotation, now }: { rotation: readonly Rotatio
       </div>
       <ol className="tl2w-days">
         {rows.map((row) => {
-          const today = row.start.getTime() <= now && now < row.end.getTime();
+          const rs = row.start.getTime();
+          const re = row.end.getTime();
+          const today = rs <= now && now < re;
           return (
             <li key={row.start.toISOString()} className={`tl2w-day${today ? ' is-today' : ''}`}>
               <span className="tl2w-label">
@@ -84,41 +105,50 @@ export function RotationTimeline({ rotation, now }: { rotation: readonly Rotatio
                 {today && <span className="visually-hidden"> (today)</span>}
               </span>
               <span className="tl2w-track">
-                {row.segments.length === 0 && <span className="visually-hidden">Nobody on call</span>}
+                {row.segments.length === 0 && <span className="visually-hidden">No data</span>}
                 {row.segments.map((seg, n) => {
-                  const s = new Date(Math.max(Date.parse(seg.entry.startTime), row.start.getTime()));
-                  const e = new Date(Math.min(Date.parse(seg.entry.endTime), row.end.getTime()));
-                  const until = e.getTime() === row.end.getTime() ? '24:00' : hm.format(e);
+                  const style = { left: `${seg.left}%`, width: `${seg.width}%`, top: 0 };
+                  const when = span(seg.start, seg.end, re);
+                  if (!seg.shift)
+                    return (
+                      <span
+                        key={n}
+                        className="tl2w-seg tl2w-gap"
+                        style={style}
+                        data-testid="gap"
+                        title={`Nobody on call: ${full.format(seg.start)} – ${full.format(seg.end)}`}
+                      >
+                        <span className="visually-hidden">Nobody on call {when}</span>
+                        <span aria-hidden="true">{seg.width > 12 ? 'Nobody on call' : ''}</span>
+                      </span>
+                    );
+                  const sh = seg.shift;
                   return (
                     <span
                       key={n}
-                      className={`tl2w-seg c${colour(seg.entry.user.id)}`}
-                      style={{
-                        left: `${seg.left}%`,
-                        width: `${seg.width}%`,
-                        top: `calc(${seg.lane} * var(--lane-h))`,
-                      }}
-                      title={`${seg.entry.user.name}: ${formatLocal(seg.entry.startTime)} – ${formatLocal(
-                        seg.entry.endTime,
-                      )}\n${formatUtc(seg.entry.startTime)} – ${formatUtc(seg.entry.endTime)}`}
+                      className={`tl2w-seg c${colour(sh.user.id)}${sh.source === 'override' ? ' is-override' : ''}`}
+                      style={style}
+                      data-testid="shift"
+                      title={`${sh.user.name} (${sourceText(sh.source)}): ${full.format(Date.parse(sh.start))} – ${full.format(
+                        Date.parse(sh.end),
+                      )}\n${formatUtc(sh.start)} – ${formatUtc(sh.end)}`}
                     >
-                      {seg.entry.user.name} <span className="visually-hidden">{`${hm.format(s)}–${until}`}</span>
+                      {sh.user.name} <span className="visually-hidden">{when}</span>
                     </span>
                   );
                 })}
                 {today && (
-                  <span
-                    className="tl2w-now"
-                    aria-hidden="true"
-                    style={{ left: `${((now - row.start.getTime()) / (row.end.getTime() - row.start.getTime())) * 100}%` }}
-                  />
+                  <span className="tl2w-now" aria-hidden="true" style={{ left: `${((now - rs) / (re - rs)) * 100}%` }} />
                 )}
               </span>
             </li>
           );
         })}
       </ol>
-      <p className="hint">Striped: nobody on call (incidents go straight to escalation level 1). The line marks now.</p>
+      <p className="hint">
+        Days and hours in {tz}. Hatched: nobody on call (incidents go straight to escalation level 1). Dashed edge: an
+        override. The line marks now.
+      </p>
     </div>
   );
 }

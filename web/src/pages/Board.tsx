@@ -1,8 +1,8 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ctx } from '../lib/context';
 import { useQuery } from 'urql';
-import { BoardQuery, type IncidentLite, type Schedule } from '../queries';
-import { useIncidentEvents } from '../events';
+import { BoardQuery, type IncidentLite, type Policy, type Schedule } from '../queries';
+import { useIncidentEvents, useOnCallChanged } from '../events';
 import { useDocumentTitle, useInterval, useNow, useOnReconnect, useThrottled } from '../hooks';
 import { boardOrder, label, mergeIncidents, pruneSeen } from '../lib/incident';
 import { errorText } from '../lib/errors';
@@ -15,12 +15,15 @@ export function levelText(i: Pick<IncidentLite, 'escalationLevel' | 'escalationP
   return i.escalationLevel === 0 ? `Level 0 of ${n} (on call)` : `Level ${i.escalationLevel} of ${n}`;
 }
 
-/** The rotation entry that covers `now` for the schedule's on-call user, if any. */
-export function currentShift(s: Schedule, now: number) {
-  return s.rotation.find(
-    (r) =>
-      (!s.onCall || r.user.id === s.onCall.id) && Date.parse(r.startTime) <= now && now < Date.parse(r.endTime),
-  );
+/** Who an escalation level pages, in words: "Ben" or "Ben (on call for Payments)". */
+export function levelTarget(l: Policy['escalationLevels'][number]): string {
+  return l.schedule ? `${l.user.name} (on call for ${l.schedule.name})` : l.user.name;
+}
+
+/** The rendered shift covering `now` (any layer: rotation, override or entry), if any. */
+export function currentShift(s: Pick<Schedule, 'currentShift'>, now: number) {
+  const shift = s.currentShift;
+  return shift && now < Date.parse(shift.end) ? { endTime: shift.end } : undefined;
 }
 
 export function Board() {
@@ -36,6 +39,8 @@ export function Board() {
   useOnReconnect(refetch);
   // On-call changes with the clock, not with events: refresh every minute.
   useInterval(refetch, 60_000);
+  // …and at every handoff, the instant the server announces it.
+  useOnCallChanged(null, refetch);
 
   const receivedAt = useRef(new Map<string, number>());
   useIncidentEvents((ev) => {
@@ -215,7 +220,7 @@ export function IncidentCard({ incident: i, now, fresh }: { incident: IncidentLi
 
 function OnCallRow({ schedule: s, now }: { schedule: Schedule; now: number }) {
   const shift = currentShift(s, now);
-  const first = s.escalationPolicy.escalationLevels[0]?.user;
+  const first = s.escalationPolicy.escalationLevels[0];
   return (
     <div className="oncall">
       <p className="oncall-schedule">
@@ -237,7 +242,7 @@ function OnCallRow({ schedule: s, now }: { schedule: Schedule; now: number }) {
           </>
         ) : (
           <span className="warn-text">
-            Nobody on call{first ? `; pages go to ${first.name} (level 1)` : ''}
+            Nobody on call{first ? `; pages go to ${levelTarget(first)} (level 1)` : ''}
           </span>
         )}
       </p>

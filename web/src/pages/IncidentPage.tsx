@@ -9,7 +9,7 @@ import { formatDuration } from '../lib/time';
 import { Link } from '../router';
 import { Age, Alert, Loading, SeverityBadge, StateBadge, Time, UserName } from '../components/ui';
 import { IncidentActions } from '../components/IncidentActions';
-import { levelText } from './Board';
+import { levelTarget, levelText } from './Board';
 
 export interface TimelineItem {
   key: string;
@@ -213,7 +213,7 @@ export function IncidentPage({ id }: { id: string }) {
             </li>
             {levels.map((l, n) => (
               <li key={n} aria-current={open && i.escalationLevel === n + 1 ? 'step' : undefined}>
-                Level {n + 1}: {l.user.name}
+                Level {n + 1}: {levelTarget(l)}
                 {n + 1 < levels.length ? `; escalates after ${formatDuration(l.timeoutMs)}` : ' (last level)'}
               </li>
             ))}

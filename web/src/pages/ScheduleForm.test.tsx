@@ -8,7 +8,7 @@ import type { Operation } from 'urql';
 const pickers = {
   users: [alice, bob],
   services: [{ __typename: 'Service', id: 's1', name: 'Payment API' }],
-  schedules: [],
+  schedules: [{ __typename: 'Schedule', id: 'sc2', name: 'Database on call', service: { __typename: 'Service', id: 's1', name: 'Payment API' } }],
 };
 
 function setup(mutation?: (op: Operation) => { data?: unknown; error?: ReturnType<typeof badInput> }) {
@@ -107,5 +107,60 @@ describe('Create schedule form', () => {
     expect(e['escalationPolicy.initialTimeoutMs']).toMatch(/more than 0/);
     expect(e['escalationPolicy.escalationLevels[0].userId']).toBeTruthy();
     expect(e['escalationPolicy.escalationLevels[0].timeoutMs']).toBeTruthy();
+  });
+
+  it('sends a time zone, rotation layers and a schedule escalation target', async () => {
+    const { m } = setup(() => ({ data: { createSchedule: { __typename: 'Schedule', id: 'sc9', name: 'x' } } }));
+    set('Schedule name', 'Payments on call');
+    set('Service', 's1');
+    set('Time zone (optional)', 'America/New_York');
+    await userEvent.click(screen.getByRole('button', { name: 'Remove rotation entry 1' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Add rotation layer' }));
+    expect(screen.getByLabelText('Time zone (layer 1)')).toHaveValue('America/New_York');
+    set('Rotation name (layer 1)', 'Primary');
+    set('First handoff (layer 1)', '2026-12-01T09:00');
+    set('Unit (layer 1)', 'DAY');
+    // Participants are required before anything is sent.
+    await submit();
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+    expect(screen.getByLabelText('Participant to add (layer 1)')).toHaveAccessibleDescription('Add at least one participant.');
+    set('Participant to add (layer 1)', 'u2');
+    await userEvent.click(screen.getByRole('button', { name: 'Add participant (layer 1)' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Add escalation level' }));
+    set('Level 1 target', 'schedule');
+    set('Level 1 pages whoever is on call for', 'sc2');
+    await submit();
+    expect(m.raw.executeMutation).toHaveBeenCalledTimes(1);
+    const input = m.raw.executeMutation.mock.calls[0][0].variables!.input;
+    expect(input.timeZone).toBe('America/New_York');
+    expect(input.rotation).toEqual([]);
+    expect(input.rotations).toEqual([
+      {
+        name: 'Primary',
+        timeZone: 'America/New_York',
+        start: '2026-12-01T14:00:00.000Z',
+        shiftLength: 1,
+        shiftUnit: 'DAY',
+        participants: ['u2'],
+        restriction: null,
+      },
+    ]);
+    expect(input.escalationPolicy.escalationLevels).toEqual([{ scheduleId: 'sc2', timeoutMs: 600_000 }]);
+  });
+
+  it('shows a server error for rotations[0].shiftLength beside that layer', async () => {
+    setup(() => ({ error: badInput('shiftLength: must be between 1 and 8760 (got 9000)', 'rotations[0].shiftLength') }));
+    set('Schedule name', 'Payments on call');
+    set('Service', 's1');
+    set('On call (entry 1)', 'u1');
+    await userEvent.click(screen.getByRole('button', { name: 'Add rotation layer' }));
+    set('Rotation name (layer 1)', 'Primary');
+    set('Participant to add (layer 1)', 'u1');
+    await userEvent.click(screen.getByRole('button', { name: 'Add participant (layer 1)' }));
+    await submit();
+    const len = screen.getByLabelText('Shift length (layer 1)');
+    await screen.findByText('Must be between 1 and 8760 (got 9000)');
+    expect(len).toHaveAttribute('aria-invalid', 'true');
+    expect(len).toHaveFocus();
   });
 });

@@ -6,6 +6,16 @@ import { splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { DAY, localInputToIso, toLocalInput } from '../lib/time';
 import { Alert, Field, aria, focusFirstInvalid } from '../components/ui';
 import { Link } from '../router';
+import { isZone } from '../lib/zone';
+import {
+  LAYER_FIELDS,
+  RotationLayerFields,
+  ZoneList,
+  initialLayer,
+  toLayerInput,
+  validateLayer,
+  type LayerValues,
+} from '../components/RotationLayerFields';
 
 export interface RotationRow {
   key: number;
@@ -15,13 +25,19 @@ export interface RotationRow {
 }
 export interface LevelRow {
   key: number;
+  /** Page a fixed user, or whoever is on call for another schedule. */
+  kind?: 'user' | 'schedule';
   userId: string;
+  scheduleId?: string;
   timeoutMin: string;
 }
 export interface ScheduleValues {
   name: string;
   serviceId: string;
+  /** IANA zone; empty: the server's default (UTC). */
+  timeZone?: string;
   rotation: RotationRow[];
+  layers?: LayerValues[];
   initialTimeoutMin: string;
   levels: LevelRow[];
 }
@@ -39,8 +55,11 @@ export function validateSchedule(v: ScheduleValues): FieldErrors {
   const e: FieldErrors = {};
   if (!v.name.trim()) e.name = 'Give the schedule a name, e.g. "Payment API on-call".';
   if (!v.serviceId) e.serviceId = 'Choose the service this schedule covers.';
-  if (v.rotation.length === 0 && v.levels.length === 0)
-    e.rotation = 'Add at least one rotation entry or escalation level, or nobody will ever be paged.';
+  if (v.timeZone?.trim() && !isZone(v.timeZone.trim()))
+    e.timeZone = `"${v.timeZone}" is not a time zone this browser knows, e.g. Europe/Berlin.`;
+  if (v.rotation.length === 0 && v.levels.length === 0 && !v.layers?.length)
+    e.rotation = 'Add at least one rotation layer, rotation entry or escalation level, or nobody will ever be paged.';
+  v.layers?.forEach((l, i) => Object.assign(e, validateLayer(l, `rotations[${i}].`)));
   v.rotation.forEach((r, i) => {
     const p = `rotation[${i}]`;
     if (!r.userId) e[`${p}.userId`] = 'Choose who is on call.';
@@ -55,7 +74,9 @@ export function validateSchedule(v: ScheduleValues): FieldErrors {
     e['escalationPolicy.initialTimeoutMs'] = 'Enter how many minutes to wait before escalating (more than 0).';
   v.levels.forEach((l, i) => {
     const p = `escalationPolicy.escalationLevels[${i}]`;
-    if (!l.userId) e[`${p}.userId`] = 'Choose who this level pages.';
+    if (l.kind === 'schedule') {
+      if (!l.scheduleId) e[`${p}.scheduleId`] = 'Choose the schedule whose on-call person this level pages.';
+    } else if (!l.userId) e[`${p}.userId`] = 'Choose who this level pages.';
     const t = minutes(l.timeoutMin);
     if (t === null || t <= 0) e[`${p}.timeoutMs`] = 'Enter a timeout in minutes (more than 0).';
   });
@@ -66,6 +87,8 @@ export function toScheduleInput(v: ScheduleValues) {
   return {
     name: v.name.trim(),
     serviceId: v.serviceId,
+    ...(v.timeZone?.trim() ? { timeZone: v.timeZone.trim() } : {}),
+    ...(v.layers?.length ? { rotations: v.layers.map(toLayerInput) } : {}),
     rotation: v.rotation.map((r) => ({
       userId: r.userId,
       startTime: localInputToIso(r.start) as string,
@@ -74,7 +97,7 @@ export function toScheduleInput(v: ScheduleValues) {
     escalationPolicy: {
       initialTimeoutMs: Math.round((minutes(v.initialTimeoutMin) ?? 0) * 60_000),
       escalationLevels: v.levels.map((l) => ({
-        userId: l.userId,
+        ...(l.kind === 'schedule' ? { scheduleId: l.scheduleId as string } : { userId: l.userId }),
         timeoutMs: Math.round((minutes(l.timeoutMin) ?? 0) * 60_000),
       })),
     },
@@ -88,10 +111,10 @@ function firstRow(now = new Date()): RotationRow {
 }
 
 export function initialScheduleValues(serviceId = ''): ScheduleValues {
-  return { name: '', serviceId, rotation: [firstRow()], initialTimeoutMin: '5', levels: [] };
+  return { name: '', serviceId, timeZone: '', rotation: [firstRow()], layers: [], initialTimeoutMin: '5', levels: [] };
 }
 
-const TOP_FIELDS = ['name', 'serviceId', 'rotation', 'escalationPolicy.initialTimeoutMs'];
+const TOP_FIELDS = ['name', 'serviceId', 'timeZone', 'rotation', 'escalationPolicy.initialTimeoutMs'];
 
 export function ScheduleForm({
   onDone,
@@ -113,6 +136,8 @@ export function ScheduleForm({
 
   const users = pickers?.users ?? [];
   const services = pickers?.services ?? [];
+  const schedules = pickers?.schedules ?? [];
+  const layers = v.layers ?? [];
 
   const setRow = (i: number, patch: Partial<RotationRow>) => {
     setV((o) => ({ ...o, rotation: o.rotation.map((r, n) => (n === i ? { ...r, ...patch } : r)) }));
@@ -122,6 +147,18 @@ export function ScheduleForm({
     setV((o) => ({ ...o, levels: o.levels.map((l, n) => (n === i ? { ...l, ...patch } : l)) }));
     for (const k of Object.keys(patch))
       clear(`escalationPolicy.escalationLevels[${i}].${k === 'timeoutMin' ? 'timeoutMs' : k}`);
+    if ('kind' in patch) {
+      clear(`escalationPolicy.escalationLevels[${i}].userId`);
+      clear(`escalationPolicy.escalationLevels[${i}].scheduleId`);
+    }
+  };
+  const setLayer = (i: number, patch: Partial<LayerValues>, fields: string[]) => {
+    setV((o) => ({ ...o, layers: (o.layers ?? []).map((l, n) => (n === i ? { ...l, ...patch } : l)) }));
+    setLocal((o) =>
+      Object.fromEntries(
+        Object.entries(o).filter(([k]) => !fields.some((f) => k === `rotations[${i}].${f}` || k.startsWith(`rotations[${i}].${f}[`))),
+      ),
+    );
   };
   const addRow = () =>
     setV((o) => {
@@ -160,7 +197,8 @@ export function ScheduleForm({
   const shown = (k: string) =>
     TOP_FIELDS.includes(k) ||
     /^rotation\[(\d+)\]\.(userId|startTime|endTime)$/.test(k) ||
-    /^escalationPolicy\.escalationLevels\[(\d+)\]\.(userId|timeoutMs)$/.test(k);
+    /^escalationPolicy\.escalationLevels\[(\d+)\](\.(userId|scheduleId|timeoutMs))?$/.test(k) ||
+    (/^rotations\[\d+\]\./.test(k) && LAYER_FIELDS.test(k.replace(/^rotations\[\d+\]\./, '')));
   const userOptions = (
     <>
       <option value="">{loadingPickers ? 'Loading…' : 'Choose a person'}</option>
@@ -210,11 +248,65 @@ export function ScheduleForm({
             ))}
           </select>
         </Field>
+        <Field
+          id="sf-tz"
+          label="Time zone (optional)"
+          error={err('timeZone')}
+          hint="IANA name for the timeline and calendar feed; default UTC."
+        >
+          <input
+            {...aria('sf-tz', err('timeZone'), true)}
+            list="tz-list"
+            value={v.timeZone ?? ''}
+            autoComplete="off"
+            spellCheck={false}
+            placeholder="UTC"
+            onChange={(e) => {
+              setV((o) => ({ ...o, timeZone: e.target.value }));
+              clear('timeZone');
+            }}
+          />
+        </Field>
       </div>
+      <ZoneList />
+
+      <fieldset className="rows-fieldset">
+        <legend>Rotation layers</legend>
+        <p className="hint">Recurring: participants take turns. A later layer wins where layers overlap.</p>
+        {layers.map((l, i) => (
+          <div className="entry entry-layer" key={l.key} data-testid="rotation-layer">
+            <RotationLayerFields
+              id={`sf-layer-${l.key}`}
+              values={l}
+              users={users}
+              suffix={`(layer ${i + 1})`}
+              err={(f) => err(`rotations[${i}].${f}`)}
+              onChange={(patch, fields) => setLayer(i, patch, fields)}
+            />
+            <button
+                aria-label={`Remove rotation layer ${i + 1}`}
+              type="button"
+              className="btn btn-link entry-remove"
+              onClick={() => setV((o) => ({ ...o, layers: (o.layers ?? []).filter((_, n2) => n2 !== i) }))}
+            >
+              Remove
+            </button>
+          </div>
+        ))}
+        <button
+          type="button"
+          className="btn"
+          onClick={() =>
+            setV((o) => ({ ...o, layers: [...(o.layers ?? []), initialLayer(Date.now(), o.timeZone?.trim() || undefined)] }))
+          }
+        >
+          Add rotation layer
+        </button>
+      </fieldset>
 
       <fieldset className="rows-fieldset" aria-describedby={err('rotation') ? 'sf-rotation-error' : undefined}>
-        <legend>Rotation</legend>
-        <p className="hint">Who is on call, and when. Times are in your time zone.</p>
+        <legend>Rotation entries</legend>
+        <p className="hint">Explicit one-off shifts: who is on call, and when. Times are in your time zone.</p>
         {v.rotation.map((r, i) => {
           const id = `sf-rot-${r.key}`;
           const eu = err(`rotation[${i}].userId`);
@@ -245,11 +337,12 @@ export function ScheduleForm({
                 />
               </Field>
               <button
+                aria-label={`Remove rotation entry ${i + 1}`}
                 type="button"
                 className="btn btn-link entry-remove"
                 onClick={() => setV((o) => ({ ...o, rotation: o.rotation.filter((_, n2) => n2 !== i) }))}
               >
-                Remove<span className="visually-hidden"> rotation entry {i + 1}</span>
+                Remove
               </button>
             </div>
           );
@@ -290,15 +383,43 @@ export function ScheduleForm({
         {v.levels.map((l, i) => {
           const id = `sf-lvl-${l.key}`;
           const p = `escalationPolicy.escalationLevels[${i}]`;
-          const eu = err(`${p}.userId`);
+          const eu = err(`${p}.userId`) ?? err(p);
+          const esc = err(`${p}.scheduleId`) ?? err(p);
           const et = err(`${p}.timeoutMs`);
           return (
             <div className="entry" key={l.key} data-testid="escalation-level">
-              <Field id={`${id}-user`} label={`Level ${i + 1} pages`} error={eu}>
-                <select {...aria(`${id}-user`, eu)} value={l.userId} onChange={(e) => setLevel(i, { userId: e.target.value })}>
-                  {userOptions}
+              <Field id={`${id}-kind`} label={`Level ${i + 1} target`}>
+                <select
+                  id={`${id}-kind`}
+                  value={l.kind ?? 'user'}
+                  onChange={(e) => setLevel(i, { kind: e.target.value as 'user' | 'schedule' })}
+                >
+                  <option value="user">User</option>
+                  <option value="schedule">Schedule</option>
                 </select>
               </Field>
+              {l.kind === 'schedule' ? (
+                <Field id={`${id}-sched`} label={`Level ${i + 1} pages whoever is on call for`} error={esc}>
+                  <select
+                    {...aria(`${id}-sched`, esc)}
+                    value={l.scheduleId ?? ''}
+                    onChange={(e) => setLevel(i, { scheduleId: e.target.value })}
+                  >
+                    <option value="">{loadingPickers ? 'Loading…' : 'Choose a schedule'}</option>
+                    {schedules.map((sc) => (
+                      <option key={sc.id} value={sc.id}>
+                        {sc.name}
+                      </option>
+                    ))}
+                  </select>
+                </Field>
+              ) : (
+                <Field id={`${id}-user`} label={`Level ${i + 1} pages`} error={eu}>
+                  <select {...aria(`${id}-user`, eu)} value={l.userId} onChange={(e) => setLevel(i, { userId: e.target.value })}>
+                    {userOptions}
+                  </select>
+                </Field>
+              )}
               <Field id={`${id}-timeout`} label={`Level ${i + 1} escalates after (minutes)`} error={et}>
                 <input
                   type="number"
@@ -311,11 +432,12 @@ export function ScheduleForm({
                 />
               </Field>
               <button
+                aria-label={`Remove level ${i + 1}`}
                 type="button"
                 className="btn btn-link entry-remove"
                 onClick={() => setV((o) => ({ ...o, levels: o.levels.filter((_, n2) => n2 !== i) }))}
               >
-                Remove<span className="visually-hidden"> level {i + 1}</span>
+                Remove
               </button>
             </div>
           );

@@ -1,19 +1,64 @@
-import { useQuery } from 'urql';
-import { ScheduleQuery } from '../queries';
+import { useMemo, useState } from 'react';
+import { useMutation, useQuery } from 'urql';
+import {
+  PickersQuery,
+  RemoveOverrideMutation,
+  RemoveRotationMutation,
+  ScheduleQuery,
+  type RotationLayer,
+} from '../queries';
+import { useOnCallChanged } from '../events';
 import { useDocumentTitle, useInterval, useNow, useOnReconnect } from '../hooks';
+import { ctx } from '../lib/context';
 import { errorText } from '../lib/errors';
-import { DAY, formatDuration } from '../lib/time';
+import { DAY, HOUR, formatDuration } from '../lib/time';
+import { browserZone, clockIn, wallAt } from '../lib/zone';
 import { Link } from '../router';
 import { Alert, Loading, Time, UserName } from '../components/ui';
 import { RotationTimeline } from '../components/RotationTimeline';
-import { currentShift } from './Board';
+import { AddOverrideForm, AddRotationForm } from './ScheduleEditors';
+import { levelTarget } from './Board';
+
+const UNIT: Record<RotationLayer['shiftUnit'], [string, string]> = {
+  HOUR: ['hour', 'hours'],
+  DAY: ['day', 'days'],
+  WEEK: ['week', 'weeks'],
+};
+const DAY_NAME: Record<string, string> = { MON: 'Mon', TUE: 'Tue', WED: 'Wed', THU: 'Thu', FRI: 'Fri', SAT: 'Sat', SUN: 'Sun' };
+
+/** "every 1 day at 09:00 Europe/Berlin", "every 2 weeks on Mon at 09:00 UTC", "every 8 hours from …". */
+export function cadence(r: Pick<RotationLayer, 'shiftLength' | 'shiftUnit' | 'start' | 'timeZone'>): string {
+  const [one, many] = UNIT[r.shiftUnit];
+  const every = `every ${r.shiftLength} ${r.shiftLength === 1 ? one : many}`;
+  const at = clockIn(r.start, r.timeZone);
+  if (r.shiftUnit === 'HOUR') return `${every} from ${at} ${r.timeZone}`;
+  if (r.shiftUnit === 'WEEK') return `${every} on ${wallAt(Date.parse(r.start), r.timeZone).weekday} at ${at} ${r.timeZone}`;
+  return `${every} at ${at} ${r.timeZone}`;
+}
+
+export function restrictionText(r: RotationLayer['restriction']): string {
+  if (!r) return 'Around the clock';
+  const days = r.weekdays.length === 0 || r.weekdays.length === 7 ? 'Every day' : r.weekdays.map((d) => DAY_NAME[d] ?? d).join(', ');
+  return `${days}, ${r.startTime}–${r.endTime}`;
+}
 
 export function SchedulePage({ id }: { id: string }) {
-  const [{ data, fetching, error }, reexecute] = useQuery({ query: ScheduleQuery, variables: { id } });
   const now = useNow(60_000);
+  // The query window moves once an hour: from a day back (today's first hours in any zone) for 16 days.
+  const hour = Math.floor(now / HOUR) * HOUR;
+  const variables = useMemo(
+    () => ({ id, from: new Date(hour - DAY).toISOString(), to: new Date(hour + 15 * DAY).toISOString() }),
+    [id, hour],
+  );
+  const [{ data, fetching, error }, reexecute] = useQuery({ query: ScheduleQuery, variables, context: ctx.schedule });
+  const [{ data: pickers }] = useQuery({ query: PickersQuery, context: ctx.pickers });
+  const [removeRotationState, removeRotation] = useMutation(RemoveRotationMutation);
+  const [removeOverrideState, removeOverride] = useMutation(RemoveOverrideMutation);
+  const [actionError, setActionError] = useState<string | null>(null);
   const refetch = () => reexecute({ requestPolicy: 'network-only' });
   useOnReconnect(refetch);
   useInterval(refetch, 60_000);
+  useOnCallChanged(id, refetch);
   const s = data?.schedule;
   useDocumentTitle(s ? s.name : 'Schedule');
 
@@ -35,12 +80,21 @@ export function SchedulePage({ id }: { id: string }) {
     );
   }
 
-  const shift = currentShift(s, now);
+  const shift = s.shifts.find((x) => Date.parse(x.start) <= now && now < Date.parse(x.end));
   const horizon = now + 14 * DAY;
-  const upcoming = [...s.rotation]
-    .filter((r) => Date.parse(r.endTime) > now && Date.parse(r.startTime) < horizon)
-    .sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime));
+  const upcoming = s.shifts.filter((r) => Date.parse(r.end) > now && Date.parse(r.start) < horizon);
   const levels = s.escalationPolicy.escalationLevels;
+  const users = pickers?.users ?? [];
+  const zone = s.timeZone;
+  const viewer = browserZone();
+  const calendar = `/schedules/${encodeURIComponent(s.id)}/calendar.ics`;
+
+  const remove = async (what: 'rotation' | 'override', rid: string) => {
+    setActionError(null);
+    const res = what === 'rotation' ? await removeRotation({ id: rid }) : await removeOverride({ id: rid });
+    if (res.error) setActionError(errorText(res.error));
+    refetch();
+  };
 
   return (
     <>
@@ -53,12 +107,18 @@ export function SchedulePage({ id }: { id: string }) {
           Trigger incident
         </Link>
       </div>
-      <p className="muted">Service: {s.service.name}</p>
+      <p className="muted">
+        Service: {s.service.name} · Time zone: <span data-testid="schedule-zone">{zone}</span>
+        {zone !== viewer && ` (yours: ${viewer})`} ·{' '}
+        <a href={calendar} title="An iCalendar feed of the next 60 days of shifts">
+          Subscribe in your calendar
+        </a>
+      </p>
       {error && <Alert messages={[errorText(error)]} />}
 
       <section aria-labelledby="now-h" className="panel now-panel">
         <h2 id="now-h">On call now</h2>
-        <p className="now-who" data-testid="on-call-now">
+        <p className="now-who" data-testid="on-call-now" aria-live="polite">
           {s.onCall ? (
             <>
               <strong>{s.onCall.name}</strong>
@@ -70,14 +130,14 @@ export function SchedulePage({ id }: { id: string }) {
               {shift && (
                 <span className="muted">
                   {' '}
-                  · until <Time iso={shift.endTime} />
+                  · until <Time iso={shift.end} />
                 </span>
               )}
             </>
           ) : (
             <span className="warn-text">
               Nobody. Incidents go straight to escalation level 1
-              {levels[0] ? ` (${levels[0].user.name})` : ', and there is no level 1'}.
+              {levels[0] ? ` (${levelTarget(levels[0])})` : ', and there is no level 1'}.
             </span>
           )}
         </p>
@@ -85,10 +145,10 @@ export function SchedulePage({ id }: { id: string }) {
 
       <section aria-labelledby="tl-h">
         <h2 id="tl-h">Next two weeks</h2>
-        <RotationTimeline rotation={s.rotation} now={now} />
+        <RotationTimeline shifts={s.shifts} gaps={s.coverageGaps} now={now} timeZone={zone} />
         <h3>Shifts</h3>
         {upcoming.length === 0 ? (
-          <p className="empty">No shifts in the next two weeks.</p>
+          <p className="empty">Nobody is on call in the next two weeks.</p>
         ) : (
           <div className="table-wrap">
             <table>
@@ -97,21 +157,23 @@ export function SchedulePage({ id }: { id: string }) {
                   <th scope="col">On call</th>
                   <th scope="col">From</th>
                   <th scope="col">Until</th>
+                  <th scope="col">Decided by</th>
                 </tr>
               </thead>
               <tbody>
-                {upcoming.map((r, n) => (
-                  <tr key={n} aria-current={r === shift ? 'true' : undefined}>
+                {upcoming.map((r) => (
+                  <tr key={`${r.start}-${r.user.id}`} aria-current={r === shift ? 'true' : undefined}>
                     <td>
-                      <UserName user={r.user} />
+                      {r.user.name}
                       {r === shift && <span className="badge state-acknowledged"> now</span>}
                     </td>
                     <td>
-                      <Time iso={r.startTime} style="short" />
+                      <Time iso={r.start} style="short" />
                     </td>
                     <td>
-                      <Time iso={r.endTime} style="short" />
+                      <Time iso={r.end} style="short" />
                     </td>
+                    <td>{r.source === 'entry' ? 'explicit entry' : r.source.replace(/^rotation:/, 'rotation ')}</td>
                   </tr>
                 ))}
               </tbody>
@@ -120,13 +182,87 @@ export function SchedulePage({ id }: { id: string }) {
         )}
       </section>
 
+      <Alert messages={[actionError]} />
+
+      <section aria-labelledby="layers-h">
+        <h2 id="layers-h">Rotation layers</h2>
+        {s.rotations.length === 0 ? (
+          <p className="empty">No rotation layers{s.rotation.length ? '; only explicit entries' : ''}.</p>
+        ) : (
+          <ol className="layers" data-testid="rotations">
+            {s.rotations.map((r, n) => (
+              <li key={r.id} className="layer">
+                <div>
+                  <p>
+                    <strong>{r.name}</strong> <span className="muted">(layer {n + 1})</span> · {cadence(r)}
+                  </p>
+                  <p>Takes turns: {r.participants.map((u) => u.name).join(' → ')}</p>
+                  <p className="muted">{restrictionText(r.restriction)}</p>
+                </div>
+                <button
+                  type="button"
+                  className="btn"
+                  disabled={removeRotationState.fetching}
+                  onClick={() => remove('rotation', r.id)}
+                  aria-label={`Remove rotation ${r.name}`}
+                >
+                  Remove
+                </button>
+              </li>
+            ))}
+          </ol>
+        )}
+        <div className="panel">
+          <AddRotationForm scheduleId={s.id} users={users} onDone={refetch} />
+        </div>
+      </section>
+
+      <section aria-labelledby="ov-h">
+        <h2 id="ov-h">Overrides</h2>
+        {s.overrides.length === 0 ? (
+          <p className="empty">No overrides.</p>
+        ) : (
+          <ul className="layers" data-testid="overrides">
+            {s.overrides.map((o) => (
+              <li key={o.id} className="layer">
+                <p>
+                  <strong>{o.user.name}</strong> from <Time iso={o.start} style="short" /> until{' '}
+                  <Time iso={o.end} style="short" />
+                  {o.replaces ? `, replacing ${o.replaces.name}` : ', replacing whoever is on call'}
+                </p>
+                <button
+                  type="button"
+                  className="btn"
+                  disabled={removeOverrideState.fetching}
+                  onClick={() => remove('override', o.id)}
+                  aria-label={`Remove override by ${o.user.name}`}
+                >
+                  Remove
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+        <div className="panel">
+          <AddOverrideForm scheduleId={s.id} users={users} onDone={refetch} />
+        </div>
+      </section>
+
       <section aria-labelledby="esc-h">
         <h2 id="esc-h">Escalation policy</h2>
         <ol className="levels" start={0}>
           <li>Level 0: whoever is on call; escalates after {formatDuration(s.escalationPolicy.initialTimeoutMs)}</li>
           {levels.map((l, n) => (
             <li key={n}>
-              Level {n + 1}: <UserName user={l.user} />
+              Level {n + 1}:{' '}
+              {l.schedule ? (
+                <>
+                  whoever is on call for <Link to={`/schedules/${encodeURIComponent(l.schedule.id)}`}>{l.schedule.name}</Link>{' '}
+                  (now <UserName user={l.user} />)
+                </>
+              ) : (
+                <UserName user={l.user} />
+              )}
               {n + 1 < levels.length ? `; escalates after ${formatDuration(l.timeoutMs)}` : ' (last level)'}
             </li>
           ))}

@@ -5,13 +5,16 @@ import { vi } from 'vitest';
 import { Provider, CombinedError, type Client, type Operation } from 'urql';
 import { fromValue, makeSubject, pipe, subscribe, map, type Source } from 'wonka';
 import { IncidentEventsProvider } from '../events';
-import type { Incident, IncidentEvent, User } from '../queries';
+import type { Incident, IncidentEvent, OnCallChange, User } from '../queries';
 
 type Answer = { data?: unknown; error?: CombinedError };
 type Handler = (op: Operation) => Answer;
 
 export function mockClient(opts: { query?: Handler; mutation?: Handler } = {}) {
   const events = makeSubject<IncidentEvent>();
+  const onCall = makeSubject<OnCallChange>();
+  const opName = (q: unknown) =>
+    ((q as { definitions?: { name?: { value?: string } }[] }).definitions ?? []).map((d) => d.name?.value).find(Boolean);
   const result = (op: Operation, a: Answer) => ({
     operation: op,
     data: a.data,
@@ -29,16 +32,27 @@ export function mockClient(opts: { query?: Handler; mutation?: Handler } = {}) {
           map((e) => result(op, { data: { incidentEvents: e } })),
         ),
     ),
-    subscription: vi.fn(() => ({
-      subscribe: (fn: (r: { data?: { incidentEvents: IncidentEvent } }) => void) =>
-        pipe(
-          events.source,
-          map((e) => ({ data: { incidentEvents: e } })),
-          subscribe(fn),
-        ),
+    subscription: vi.fn((query: unknown) => ({
+      subscribe: (fn: (r: { data?: unknown }) => void) =>
+        opName(query) === 'OnCallChanged'
+          ? pipe(
+              onCall.source,
+              map((c) => ({ data: { onCallChanged: c } })),
+              subscribe(fn),
+            )
+          : pipe(
+              events.source,
+              map((e) => ({ data: { incidentEvents: e } })),
+              subscribe(fn),
+            ),
     })),
   };
-  return { client: client as unknown as Client, raw: client, emit: (e: IncidentEvent) => events.next(e) };
+  return {
+    client: client as unknown as Client,
+    raw: client,
+    emit: (e: IncidentEvent) => events.next(e),
+    emitOnCall: (c: OnCallChange) => onCall.next(c),
+  };
 }
 
 export function Wrapper({ client, children }: { client: Client; children: ReactNode }) {
