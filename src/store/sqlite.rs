@@ -1083,7 +1083,7 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_appends_share_commits_and_all_land() {
+    fn concurrent_appends_all_land_in_distinct_positions() {
         let dir = tempfile::tempdir().unwrap();
         let events = sample_events();
         let (journal, _, _) = SqliteJournal::open(&options(dir.path())).unwrap();
