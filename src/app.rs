@@ -13,7 +13,19 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::engine::{LogNotifier, Notifier, notifier::run_pages, run_escalations};
 use crate::graphql::{QueryLimits, build_schema};
 use crate::http::{AppState, router};
+use crate::store::sqlite::{DurableOptions, SqliteJournal};
 use crate::store::{Journal, MemoryJournal, State, Store};
+
+/// Where the state lives between runs.
+#[derive(Clone, Debug, Default)]
+pub enum Storage {
+    /// Nothing is written anywhere (`--in-memory`): a restart starts empty.
+    #[default]
+    InMemory,
+    /// Every change is journaled in a data directory before anyone hears of it, and
+    /// start-up replays it.
+    Durable(DurableOptions),
+}
 
 /// Everything a server needs that is not code.
 #[derive(Clone)]
@@ -30,6 +42,8 @@ pub struct Config {
     pub max_subscriptions_per_connection: usize,
     /// Incident updates buffered per subscriber before it is dropped as lagged.
     pub update_buffer: usize,
+    /// In memory, or journaled to a data directory.
+    pub storage: Storage,
 }
 
 impl Default for Config {
@@ -41,6 +55,7 @@ impl Default for Config {
             max_ws_connections: 20_000,
             max_subscriptions_per_connection: 100,
             update_buffer: crate::store::UPDATE_BUFFER,
+            storage: Storage::InMemory,
         }
     }
 }
@@ -66,10 +81,12 @@ impl Core {
             notifier.channel(),
             config.update_buffer,
         );
+        // Queued before the engine starts, so it sees every replayed deadline at once and
+        // the overdue ones fire as one batch, in deadline order.
+        store.resume();
         let (stop, stop_rx) = watch::channel(false);
         let engine = tokio::spawn(run_escalations(store.clone(), outlets.timers, stop_rx));
         let pages = tokio::spawn(run_pages(store.clone(), notifier, outlets.pages));
-        store.resume();
         Core {
             store,
             stop,
@@ -99,6 +116,30 @@ pub struct Running {
     pub store: Store,
 }
 
+/// Opens the journal and replays it into the serving state (blocking work, off the
+/// runtime's threads). A data directory that is locked, damaged or unreadable is an error
+/// here, before the server listens: never a silent start from partial state.
+pub async fn open_storage(storage: &Storage) -> std::io::Result<(Arc<dyn Journal>, State)> {
+    match storage {
+        Storage::InMemory => Ok((Arc::new(MemoryJournal), State::default())),
+        Storage::Durable(options) => {
+            let options = options.clone();
+            let opened = tokio::task::spawn_blocking(move || SqliteJournal::open(&options))
+                .await
+                .map_err(std::io::Error::other)?;
+            let (journal, state, report) = opened.map_err(std::io::Error::other)?;
+            tracing::info!(
+                snapshot = ?report.snapshot,
+                replayed = report.replayed,
+                position = report.last,
+                elapsed_ms = report.elapsed.as_millis() as u64,
+                "journal loaded"
+            );
+            Ok((Arc::new(journal), state))
+        }
+    }
+}
+
 /// Serves on `listener` until `shutdown` resolves, then closes WebSockets, lets in-flight
 /// requests finish, and stops the background tasks.
 pub async fn serve(
@@ -107,7 +148,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(&Running),
 ) -> std::io::Result<()> {
-    let core = Core::start(State::default(), Arc::new(MemoryJournal), &config);
+    let (journal, state) = open_storage(&config.storage).await?;
+    let core = Core::start(state, journal, &config);
     let store = core.store.clone();
     if config.demo {
         if let Err(e) = crate::demo::load(&store).await {

@@ -10,7 +10,8 @@
 //! - [`domain`]: the pure rules (validation, on-call resolution, the incident state
 //!   machine, events). No I/O, no clock reads.
 //! - [`store`]: the serving state (DashMaps), the fold of events into it, the journal
-//!   seam, and the commands that serialize changes per incident.
+//!   seam and its durable SQLite implementation (group commit, snapshots, replay), and the
+//!   commands that serialize changes per incident.
 //! - [`engine`]: the escalation engine (one task, deadline-ordered timers) and the
 //!   notifier worker.
 //! - [`graphql`]: the schema roots and thin object types; error codes.

@@ -1,13 +1,15 @@
 //! The `klaxon` binary: parse the command line, set up logging, run.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use klaxon::app::{self, Config};
+use klaxon::app::{self, Config, Storage};
+use klaxon::store::sqlite::{self, DurableOptions};
 
 /// On-call and incident response server.
 #[derive(Parser)]
@@ -26,6 +28,28 @@ enum Command {
     Serve(ServeArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Write a consistent copy of the data directory into PATH (a new directory), while
+    /// the server runs. `klaxon serve --data-dir PATH` starts from the copy.
+    Backup(BackupArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The directory to create the copy in.
+    path: PathBuf,
+    /// The data directory to copy.
+    #[arg(long, env = "KLAXON_DATA_DIR", default_value = "./klaxon-data")]
+    data_dir: PathBuf,
+}
+
+/// Whether commits wait for the disk.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Fsync {
+    /// Every commit is on disk before any client hears of it (the default).
+    On,
+    /// UNSAFE: commits reach the OS but not necessarily the disk. A process crash loses
+    /// nothing; a power loss or kernel crash can lose recent answered changes.
+    Off,
 }
 
 #[derive(clap::Args)]
@@ -36,9 +60,18 @@ struct ServeArgs {
     /// Start with a small demo team (only when the store is empty).
     #[arg(long)]
     demo: bool,
-    /// Keep everything in memory (nothing is written to disk).
+    /// Where the journal lives (created if missing).
+    #[arg(long, env = "KLAXON_DATA_DIR", default_value = "./klaxon-data")]
+    data_dir: PathBuf,
+    /// Keep everything in memory (nothing is written to disk; a restart starts empty).
     #[arg(long)]
     in_memory: bool,
+    /// Wait for the disk on every commit. `off` is unsafe: see docs/durability.md.
+    #[arg(long, env = "KLAXON_FSYNC", value_enum, default_value = "on")]
+    fsync: Fsync,
+    /// Snapshot the state every this many journaled events (0: never).
+    #[arg(long, env = "KLAXON_SNAPSHOT_EVERY", default_value_t = 100_000)]
+    snapshot_every: u64,
     /// Most concurrent WebSocket connections.
     #[arg(long, env = "KLAXON_MAX_WS_CONNECTIONS", default_value_t = 20_000)]
     max_ws_connections: usize,
@@ -53,6 +86,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Schema) => {
             print!("{}", klaxon::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::Backup(args)) => {
+            let copy = sqlite::backup(&args.data_dir, &args.path)
+                .with_context(|| format!("backup of {} failed", args.data_dir.display()))?;
+            println!("backup written to {}", copy.display());
             Ok(())
         }
         Some(Command::Serve(args)) => serve(args).await,
@@ -73,20 +112,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("could not listen on {addr}"))?;
+    let storage = if args.in_memory {
+        Storage::InMemory
+    } else {
+        Storage::Durable(DurableOptions {
+            fsync: args.fsync == Fsync::On,
+            snapshot_every: args.snapshot_every,
+            ..DurableOptions::new(&args.data_dir)
+        })
+    };
     let config = Config {
         demo: args.demo,
         max_ws_connections: args.max_ws_connections,
         max_subscriptions_per_connection: args.max_subscriptions_per_connection,
+        storage,
         ..Config::default()
     };
-    let _ = args.in_memory;
     app::serve(listener, config, shutdown_signal(), |running| {
         // A plain line on stdout, so scripts and tests can find the port.
         println!("klaxon listening on http://{}", running.addr);
         tracing::info!(addr = %running.addr, "ready: web UI at /, GraphiQL at /graphql");
     })
     .await
-    .context("server failed")
+    .context("klaxon stopped")
 }
 
 async fn shutdown_signal() {

@@ -82,8 +82,8 @@ impl Deadlines {
 
 /// Runs the escalation engine until `shutdown` flips or the store goes away.
 ///
-/// Due escalations run as short tasks, so one slow journal write never delays the next
-/// deadline; they are started in deadline order.
+/// Due escalations run in a task per batch, in deadline order, so a slow journal write
+/// never delays the engine's own clock.
 pub async fn run_escalations(
     store: Store,
     mut commands: mpsc::UnboundedReceiver<TimerCommand>,
@@ -108,19 +108,27 @@ pub async fn run_escalations(
             }
             _ = sleep_until(wake) => {
                 let now = store.clock().now();
+                let mut escalations = Vec::new();
                 for (deadline, key) in deadlines.take_due(now) {
                     match key {
-                        TimerKey::Escalation(id) => {
-                            let store = store.clone();
-                            tokio::spawn(async move {
-                                if let Err(error) = store.escalate_on_timeout(id, deadline).await {
-                                    tracing::error!(incident = %id, %error, "timed escalation failed");
-                                }
-                            });
-                        }
+                        TimerKey::Escalation(id) => escalations.push((deadline, id)),
                         // Cheap and synchronous: no journal write, just a publication.
                         TimerKey::Handoff(id) => store.hand_off(id, deadline),
                     }
+                }
+                if !escalations.is_empty() {
+                    // One task per batch, escalating in deadline order: the batch after a
+                    // restart (every deadline that passed while the server was down) must
+                    // fire in the order the deadlines fell, which separate tasks could
+                    // reorder. The engine loop itself never waits for a journal write.
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        for (deadline, id) in escalations {
+                            if let Err(error) = store.escalate_on_timeout(id, deadline).await {
+                                tracing::error!(incident = %id, %error, "timed escalation failed");
+                            }
+                        }
+                    });
                 }
             }
         }

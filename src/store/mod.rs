@@ -6,9 +6,16 @@
 //! its slot's write lock, held from the decision to the publication, so a timer and a person
 //! can never interleave. Configuration changes (users, services, schedules) are serialized
 //! by one lock, which keeps "still referenced" checks true until their change is applied.
+//!
+//! The journal is [`MemoryJournal`] (`--in-memory`) or [`sqlite::SqliteJournal`], whose
+//! file the state is replayed from on start ([`codec`] is its record format).
 
+pub mod codec;
 pub mod journal;
+#[cfg(test)]
+mod replay_tests;
 mod schedules;
+pub mod sqlite;
 pub mod state;
 
 use std::sync::Arc;
