@@ -12,4 +12,5 @@ cargo build --release --locked --bins
 target/release/klaxon-bench --smoke --json target/bench-smoke.json
 # `cargo bench` builds with the bench profile, which inherits release: the same artifacts.
 cargo bench --locked --bench domain -- --test
+cargo bench --locked --bench oncall -- --test
 KLAXON_BENCH_SMOKE=1 cargo bench --locked --bench journal
