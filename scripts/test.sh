@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 step "toolchain"
 cargo --version
@@ -40,17 +42,23 @@ step "cargo clippy"
 KLAXON_SKIP_WEB=1 cargo clippy --all-targets --locked -- -D warnings
 
 step "web build, component tests"
-(cd web && npm run build && npm test)
+(cd web && npm run build && npm test) 2>&1 | tee -a "$log"
 
 step "cargo test --release (unit, integration, property tests)"
-KLAXON_SKIP_WEB=1 cargo test --release --locked  # web/dist was built just above
+# web/dist was built just above; doc tests are skipped (the crate has none).
+KLAXON_SKIP_WEB=1 cargo test --release --locked --lib --bins --tests 2>&1 | tee -a "$log"
 
 step "browser end-to-end test"
-(cd web && KLAXON_BIN="$PWD/../target/release/klaxon" npm run e2e)
+(cd web && KLAXON_BIN="$PWD/../target/release/klaxon" npm run e2e) 2>&1 | tee -a "$log"
 
 if [ -x scripts/bench-smoke.sh ]; then
   step "benchmark smoke"
   scripts/bench-smoke.sh
 fi
 
-step "all tests passed"
+step "summary"
+# cargo: "test result: ok. N passed; M failed"; vitest: "Tests  N passed"; e2e: "e2e: N passed, M failed".
+plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+passed=$(printf '%s\n' "$plain" | sed -nE 's/^test result: [a-z]+\. ([0-9]+) passed.*/\1/p; s/^ *Tests +([0-9]+) passed.*/\1/p; s/^e2e: ([0-9]+) passed.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+failed=$(printf '%s\n' "$plain" | sed -nE 's/^test result: [a-z]+\. [0-9]+ passed; ([0-9]+) failed.*/\1/p; s/^e2e: [0-9]+ passed, ([0-9]+) failed.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+echo "klaxon: ${passed} passed, ${failed} failed"
