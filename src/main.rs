@@ -70,7 +70,7 @@ struct ServeArgs {
     #[arg(long, env = "KLAXON_FSYNC", value_enum, default_value = "on")]
     fsync: Fsync,
     /// Snapshot the state every this many journaled events (0: never).
-    #[arg(long, env = "KLAXON_SNAPSHOT_EVERY", default_value_t = 100_000)]
+    #[arg(long, env = "KLAXON_SNAPSHOT_EVERY", default_value_t = 1_000_000)]
     snapshot_every: u64,
     /// Most concurrent WebSocket connections.
     #[arg(long, env = "KLAXON_MAX_WS_CONNECTIONS", default_value_t = 20_000)]

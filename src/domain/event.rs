@@ -65,6 +65,23 @@ pub enum Event {
     },
     /// An incident changed.
     Incident(IncidentChange),
+    /// Pages confirmed delivered by their channels, recorded in one batch. A delivery flag
+    /// commutes with every other incident change, so a batch needs no incident's lock.
+    NotificationsDelivered {
+        /// When they were recorded.
+        at: Timestamp,
+        /// Which pages.
+        deliveries: Vec<Delivery>,
+    },
+}
+
+/// One delivered page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The incident.
+    pub incident_id: IncidentId,
+    /// The page.
+    pub notification_id: NotificationId,
 }
 
 /// A change to one incident, at one instant.

@@ -14,7 +14,7 @@ pub mod text;
 pub mod user;
 
 pub use error::DomainError;
-pub use event::{Event, IncidentChange, IncidentChangeKind};
+pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
 pub use ids::{IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId};
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,

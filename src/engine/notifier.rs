@@ -8,13 +8,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::domain::{Incident, IncidentId, Notification, User};
 use crate::store::Store;
 
 /// How many pages may be in flight at once.
 const CONCURRENT_PAGES: usize = 64;
+/// Most pages taken (and recorded) in one batch.
+const BATCH: usize = 1024;
 /// Attempts per page before it is left undelivered.
 const ATTEMPTS: u32 = 3;
 
@@ -78,44 +79,50 @@ impl Notifier for LogNotifier {
     }
 }
 
-/// Delivers pages until the store stops producing them.
+/// Delivers pages until the store stops producing them. Pages are taken in batches of
+/// whatever is waiting (up to [`BATCH`]), sent concurrently, and their deliveries recorded
+/// in one event per batch: under an alert storm one journal append covers many pages.
 pub async fn run_pages(
     store: Store,
     notifier: Arc<dyn Notifier>,
-    jobs: mpsc::UnboundedReceiver<PageJob>,
+    mut jobs: mpsc::UnboundedReceiver<PageJob>,
 ) {
-    UnboundedReceiverStream::new(jobs)
-        .for_each_concurrent(CONCURRENT_PAGES, |job| {
-            let store = store.clone();
-            let notifier = notifier.clone();
-            async move { deliver(&store, notifier.as_ref(), job).await }
-        })
-        .await;
+    let mut batch = Vec::with_capacity(BATCH);
+    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+        let sent = futures_util::stream::iter(batch.drain(..))
+            .map(|job| {
+                let store = &store;
+                let notifier = notifier.as_ref();
+                async move { deliver(store, notifier, &job).await.then_some(job) }
+            })
+            .buffer_unordered(CONCURRENT_PAGES)
+            .filter_map(std::future::ready)
+            .map(|job| (job.incident_id, job.notification.id))
+            .collect::<Vec<_>>()
+            .await;
+        if let Err(error) = store.record_deliveries(&sent).await {
+            tracing::error!(%error, pages = sent.len(), "could not record delivered pages");
+        }
+    }
 }
 
-async fn deliver(store: &Store, notifier: &dyn Notifier, job: PageJob) {
+/// Sends one page, retrying a failing channel; true once the channel confirmed it.
+async fn deliver(store: &Store, notifier: &dyn Notifier, job: &PageJob) -> bool {
     let Some(incident) = store.incident(job.incident_id) else {
-        return;
+        return false;
     };
     let Some(user) = store.state().user_any(job.notification.user_id) else {
         tracing::warn!(incident = %job.incident_id, user = %job.notification.user_id, "page to an unknown user dropped");
-        return;
+        return false;
     };
     for attempt in 1..=ATTEMPTS {
         match notifier.send(&user, &incident, &job.notification).await {
-            Ok(()) => {
-                if let Err(error) = store
-                    .record_delivery(job.incident_id, job.notification.id)
-                    .await
-                {
-                    tracing::error!(incident = %job.incident_id, %error, "could not record a delivered page");
-                }
-                return;
-            }
+            Ok(()) => return true,
             Err(error) => {
                 tracing::warn!(incident = %job.incident_id, attempt, %error, "page not delivered");
                 tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
             }
         }
     }
+    false
 }

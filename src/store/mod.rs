@@ -30,9 +30,9 @@ use crate::domain::schedule::{
 };
 use crate::domain::user::UserFields;
 use crate::domain::{
-    DomainError, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId, IncidentState,
-    NewIncident, NotificationId, RotationId, Schedule, ScheduleId, Service, ServiceId, Severity,
-    Timestamp, User, UserId, text,
+    Delivery, DomainError, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId,
+    IncidentState, NewIncident, NotificationId, RotationId, Schedule, ScheduleId, Service,
+    ServiceId, Severity, Timestamp, User, UserId, text,
 };
 use crate::engine::{PageJob, TimerCommand, TimerKey};
 pub use journal::{Journal, JournalError, MemoryJournal};
@@ -762,16 +762,33 @@ impl Store {
         .await
     }
 
-    /// The notifier delivered a page.
-    pub async fn record_delivery(
+    /// Records a batch of delivered pages in one event (one journal append for many pages).
+    /// Unknown and already-delivered pages are skipped.
+    pub async fn record_deliveries(
         &self,
-        id: IncidentId,
-        notification: NotificationId,
-    ) -> Result<Arc<Incident>, CommandError> {
-        self.transition(id, |incident, _| {
-            Ok(incident.record_delivery(notification, true))
-        })
-        .await
+        delivered: &[(IncidentId, NotificationId)],
+    ) -> Result<(), CommandError> {
+        let deliveries: Vec<Delivery> = delivered
+            .iter()
+            .filter(|(incident, page)| {
+                self.incident(*incident).is_some_and(|i| {
+                    i.notifications
+                        .iter()
+                        .any(|n| n.id == *page && !n.delivered)
+                })
+            })
+            .map(|(incident_id, notification_id)| Delivery {
+                incident_id: *incident_id,
+                notification_id: *notification_id,
+            })
+            .collect();
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let at = self.shared.clock.now();
+        self.commit(Event::NotificationsDelivered { at, deliveries })
+            .await?;
+        Ok(())
     }
 
     /// Runs one serialized change on one incident: lock, decide on the latest state,

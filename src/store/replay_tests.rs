@@ -178,7 +178,7 @@ async fn run(store: &Store, commands: &[Command]) {
                     .incident(id)
                     .and_then(|i| i.notifications.iter().find(|n| !n.delivered).map(|n| n.id));
                 if let Some(page) = page {
-                    let _ = store.record_delivery(id, page).await;
+                    let _ = store.record_deliveries(&[(id, page)]).await;
                 }
             }
             _ => {}

@@ -56,7 +56,7 @@ impl DurableOptions {
         Self {
             data_dir: data_dir.into(),
             fsync: true,
-            snapshot_every: 100_000,
+            snapshot_every: 1_000_000,
             use_snapshots: true,
         }
     }

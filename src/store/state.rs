@@ -41,11 +41,17 @@ impl IncidentSlot {
         }
     }
 
-    fn set(&self, incident: Arc<Incident>) {
-        match self.current.write() {
-            Ok(mut guard) => *guard = incident,
-            Err(poisoned) => *poisoned.into_inner() = incident,
-        }
+    /// Read-modify-write under the write lock, so an update that needs no decision (a
+    /// delivery record) can never be lost between another change's read and write.
+    fn update(&self, change: impl FnOnce(&Incident) -> Incident) -> (Arc<Incident>, Arc<Incident>) {
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let before = guard.clone();
+        let next = Arc::new(change(&before));
+        *guard = next.clone();
+        (before, next)
     }
 }
 
@@ -135,6 +141,22 @@ impl State {
                 }
             }
             Event::Incident(change) => return self.apply_incident(change),
+            Event::NotificationsDelivered { at, deliveries } => {
+                for delivery in deliveries {
+                    let Some(slot) = self.incidents.get(&delivery.incident_id).map(|s| s.clone())
+                    else {
+                        continue;
+                    };
+                    let change = IncidentChangeKind::NotificationDelivered {
+                        notification_id: delivery.notification_id,
+                    };
+                    slot.update(|current| {
+                        let mut next = current.clone();
+                        next.apply(*at, &change);
+                        next
+                    });
+                }
+            }
         }
         None
     }
@@ -153,12 +175,12 @@ impl State {
             });
         }
         let slot = self.incidents.get(&change.incident_id)?.clone();
-        let before = slot.current();
-        let mut next = (*before).clone();
-        next.apply(change.at, &change.kind);
-        let next = Arc::new(next);
+        let (before, next) = slot.update(|current| {
+            let mut next = current.clone();
+            next.apply(change.at, &change.kind);
+            next
+        });
         self.reindex(&before, &next);
-        slot.set(next.clone());
         Some(Applied {
             incident: next,
             new_slot_guard: None,
