@@ -143,20 +143,9 @@ pub struct NewRotationInput {
 pub struct AddRotationInput {
     /// The schedule.
     pub schedule_id: ID,
-    /// 1 to 200 characters.
-    pub name: String,
-    /// IANA time zone of the handoffs, e.g. Europe/Berlin.
-    pub time_zone: String,
-    /// The first handoff.
-    pub start: DateTime,
-    /// At least 1.
-    pub shift_length: i32,
-    /// HOUR, DAY or WEEK.
-    pub shift_unit: ShiftUnit,
-    /// Who takes turns, in order (at least one, at most 100).
-    pub participants: Vec<ID>,
-    /// Optional weekday / clock-hour window.
-    pub restriction: Option<RestrictionInput>,
+    /// The rotation (its fields are inlined).
+    #[graphql(flatten)]
+    pub rotation: NewRotationInput,
 }
 
 /// Changes to a rotation; omitted fields stay, `restriction: null` removes the window.
@@ -259,24 +248,15 @@ fn restriction(input: RestrictionInput) -> Result<Restriction, DomainError> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rotation_draft(
-    name: String,
-    time_zone: String,
-    start: DateTime,
-    shift_length: i32,
-    shift_unit: ShiftUnit,
-    participants: Vec<ID>,
-    window: Option<RestrictionInput>,
-) -> Result<RotationDraft, DomainError> {
+fn rotation_draft(input: NewRotationInput) -> Result<RotationDraft, DomainError> {
     Ok(RotationDraft {
-        name,
-        time_zone,
-        start: start.0,
-        shift_length: i64::from(shift_length),
-        shift_unit: shift_unit.into(),
-        participants: participants.into_iter().map(|id| id.0).collect(),
-        restriction: window.map(restriction).transpose()?,
+        name: input.name,
+        time_zone: input.time_zone,
+        start: input.start.0,
+        shift_length: i64::from(input.shift_length),
+        shift_unit: input.shift_unit.into(),
+        participants: input.participants.into_iter().map(|id| id.0).collect(),
+        restriction: input.restriction.map(restriction).transpose()?,
     })
 }
 
@@ -382,18 +362,7 @@ impl MutationRoot {
             .rotations
             .into_iter()
             .enumerate()
-            .map(|(i, r)| {
-                rotation_draft(
-                    r.name,
-                    r.time_zone,
-                    r.start,
-                    r.shift_length,
-                    r.shift_unit,
-                    r.participants,
-                    r.restriction,
-                )
-                .map_err(|e| e.within(&format!("rotations[{i}]")))
-            })
+            .map(|(i, r)| rotation_draft(r).map_err(|e| e.within(&format!("rotations[{i}]"))))
             .collect::<Result<_, _>>()
             .map_err(api_error)?;
         let draft = ScheduleDraft {
@@ -450,16 +419,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: AddRotationInput,
     ) -> Result<RotationObject> {
-        let draft = rotation_draft(
-            input.name,
-            input.time_zone,
-            input.start,
-            input.shift_length,
-            input.shift_unit,
-            input.participants,
-            input.restriction,
-        )
-        .map_err(api_error)?;
+        let draft = rotation_draft(input.rotation).map_err(api_error)?;
         store(ctx)
             .add_rotation(&input.schedule_id, draft)
             .await

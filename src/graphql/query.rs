@@ -2,10 +2,10 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::error::{api_error, bad_input};
+use super::error::bad_input;
 use super::types::{
     IncidentConnection, IncidentObject, IncidentState, PageInfo, ScheduleObject, ServiceObject,
-    Severity, UserObject, cursor_of, store,
+    Severity, UserObject, cursor_of, known_service, store,
 };
 use crate::domain::{IncidentId, ScheduleId, ServiceId, UserId};
 use crate::store::IncidentFilter;
@@ -104,14 +104,7 @@ impl QueryRoot {
             })
             .transpose()?;
         let service_id = service_id
-            .map(|id| {
-                let id: ServiceId = id.parse().map_err(api_error)?;
-                store(ctx)
-                    .state()
-                    .service_any(id)
-                    .map(|s| s.id)
-                    .ok_or_else(|| api_error(crate::domain::DomainError::not_found("service", id)))
-            })
+            .map(|id| known_service(store(ctx), &id))
             .transpose()?;
         let search = search
             .map(|s| s.trim().to_owned())

@@ -5,13 +5,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, ID, Object, Result, Subscription};
 use futures_util::{Stream, StreamExt, future};
+use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use super::error::{api_error, code, coded};
+use super::error::{code, coded};
 use super::scalars::DateTime;
-use super::types::{IncidentEventObject, ScheduleObject, UserObject, store};
-use crate::domain::{DomainError, ScheduleId, ServiceId};
+use super::types::{
+    IncidentEventObject, ScheduleObject, UserObject, known_schedule, known_service, store,
+};
 use crate::store::{IncidentUpdate, OnCallChange};
 
 /// Per-connection cap on live subscriptions, put in each WebSocket connection's data.
@@ -75,43 +77,20 @@ impl SubscriptionRoot {
         schedule_id: Option<ID>,
     ) -> Result<impl Stream<Item = Result<IncidentEventObject>> + use<>> {
         let store = store(ctx);
-        let service_id = service_id
-            .map(|id| -> Result<ServiceId> {
-                let id: ServiceId = id.parse().map_err(api_error)?;
-                store
-                    .state()
-                    .service_any(id)
-                    .map(|s| s.id)
-                    .ok_or_else(|| api_error(DomainError::not_found("service", id)))
-            })
-            .transpose()?;
+        let service_id = service_id.map(|id| known_service(store, &id)).transpose()?;
         let schedule_id = schedule_id
-            .map(|id| -> Result<ScheduleId> {
-                let id: ScheduleId = id.parse().map_err(api_error)?;
-                store
-                    .state()
-                    .schedule_any(id)
-                    .map(|s| s.id)
-                    .ok_or_else(|| api_error(DomainError::not_found("schedule", id)))
-            })
+            .map(|id| known_schedule(store, &id))
             .transpose()?;
-        let permit = ctx
-            .data_opt::<SubscriptionBudget>()
-            .map(SubscriptionBudget::acquire)
-            .transpose()?;
-        let wanted = move |update: &IncidentUpdate| {
-            service_id.is_none_or(|s| update.incident.service_id == s)
-                && schedule_id.is_none_or(|s| update.incident.schedule_id == s)
-        };
-        let events = BroadcastStream::new(store.subscribe()).filter_map(move |item| {
-            future::ready(match item {
-                Ok(update) if wanted(&update) => Some(Ok(IncidentEventObject(update))),
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Err(lagged(missed))),
-            })
-        });
-        // End the stream right after a lag error; the permit lives as long as the stream.
-        Ok(until_error(events, permit))
+        let permit = acquire(ctx)?;
+        Ok(live(
+            store.subscribe(),
+            permit,
+            move |update: IncidentUpdate| {
+                let wanted = service_id.is_none_or(|s| update.incident.service_id == s)
+                    && schedule_id.is_none_or(|s| update.incident.schedule_id == s);
+                wanted.then_some(IncidentEventObject(update))
+            },
+        ))
     }
 
     /// An event at every on-call handoff (of one schedule, or of all), at the instant it
@@ -123,29 +102,18 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<OnCallChangeObject>> + use<>> {
         let store = store(ctx);
         let schedule_id = schedule_id
-            .map(|id| -> Result<ScheduleId> {
-                let id: ScheduleId = id.parse().map_err(api_error)?;
-                store
-                    .state()
-                    .schedule(id)
-                    .map(|s| s.id)
-                    .ok_or_else(|| api_error(DomainError::not_found("schedule", id)))
-            })
+            .map(|id| known_schedule(store, &id))
             .transpose()?;
-        let permit = ctx
-            .data_opt::<SubscriptionBudget>()
-            .map(SubscriptionBudget::acquire)
-            .transpose()?;
-        let changes = BroadcastStream::new(store.subscribe_handoffs()).filter_map(move |item| {
-            future::ready(match item {
-                Ok(change) if schedule_id.is_none_or(|s| change.schedule_id == s) => {
-                    Some(Ok(OnCallChangeObject(change)))
-                }
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Err(lagged(missed))),
-            })
-        });
-        Ok(until_error(changes, permit))
+        let permit = acquire(ctx)?;
+        Ok(live(
+            store.subscribe_handoffs(),
+            permit,
+            move |change: OnCallChange| {
+                schedule_id
+                    .is_none_or(|s| change.schedule_id == s)
+                    .then_some(OnCallChangeObject(change))
+            },
+        ))
     }
 }
 
@@ -180,18 +148,37 @@ impl OnCallChangeObject {
     }
 }
 
-/// Ends a stream right after its first error; `keep` lives as long as the stream.
-fn until_error<S, T, K>(stream: S, keep: K) -> impl Stream<Item = Result<T>>
+/// This connection's slot for one more subscription (none outside WebSockets).
+fn acquire(ctx: &Context<'_>) -> Result<Option<SubscriptionPermit>> {
+    ctx.data_opt::<SubscriptionBudget>()
+        .map(SubscriptionBudget::acquire)
+        .transpose()
+}
+
+/// A subscriber's view of a broadcast channel: `select` keeps and maps what it wants; a
+/// lag becomes one error and ends the stream; `permit` lives as long as the stream.
+fn live<T, U>(
+    receiver: broadcast::Receiver<T>,
+    permit: Option<SubscriptionPermit>,
+    select: impl Fn(T) -> Option<U> + Send + 'static,
+) -> impl Stream<Item = Result<U>>
 where
-    S: Stream<Item = Result<T>>,
+    T: Clone + Send + 'static,
 {
-    stream.scan((false, keep), |(ended, _keep), item| {
-        if *ended {
-            return future::ready(None);
-        }
-        *ended = item.is_err();
-        future::ready(Some(item))
-    })
+    BroadcastStream::new(receiver)
+        .filter_map(move |item| {
+            future::ready(match item {
+                Ok(value) => select(value).map(Ok),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Err(lagged(missed))),
+            })
+        })
+        .scan((false, permit), |(ended, _permit), item| {
+            if *ended {
+                return future::ready(None);
+            }
+            *ended = item.is_err();
+            future::ready(Some(item))
+        })
 }
 
 fn lagged(missed: u64) -> async_graphql::Error {

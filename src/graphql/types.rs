@@ -10,7 +10,7 @@ use super::scalars::DateTime;
 use crate::domain::oncall::{Restriction, Rotation, ScheduleOverride, ShiftSource};
 use crate::domain::{
     self, EscalationPolicy, EscalationStep, Incident, Notification, RotationEntry, Schedule,
-    ServiceId, UserId,
+    ScheduleId, ServiceId, UserId,
 };
 use crate::store::{IncidentUpdate, Store, UpdateKind};
 
@@ -18,6 +18,26 @@ pub(crate) fn store<'a>(ctx: &Context<'a>) -> &'a Store {
     // Data is inserted once when the schema is built; its absence is a programming error
     // that every test would catch, reported as INTERNAL rather than a panic.
     ctx.data_unchecked::<Store>()
+}
+
+/// A service filter argument: must name a service (deleted ones too: history filters).
+pub(crate) fn known_service(store: &Store, id: &ID) -> Result<ServiceId> {
+    let id: ServiceId = id.parse().map_err(api_error)?;
+    store
+        .state()
+        .service_any(id)
+        .map(|s| s.id)
+        .ok_or_else(|| api_error(domain::DomainError::not_found("service", id)))
+}
+
+/// A schedule filter argument: must name a schedule (deleted ones too).
+pub(crate) fn known_schedule(store: &Store, id: &ID) -> Result<ScheduleId> {
+    let id: ScheduleId = id.parse().map_err(api_error)?;
+    store
+        .state()
+        .schedule_any(id)
+        .map(|s| s.id)
+        .ok_or_else(|| api_error(domain::DomainError::not_found("schedule", id)))
 }
 
 fn user_of(ctx: &Context<'_>, id: UserId) -> Result<UserObject> {
