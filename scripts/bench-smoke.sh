@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export KLAXON_SKIP_WEB="${KLAXON_SKIP_WEB:-1}"  # the UI is not under test here
 
-cargo build --release --locked --bins
+# `cargo test --release` built the binaries with dev-dependency features unified in; a
+# plain `cargo build --release` would resolve features without them and recompile half the
+# tree. `--no-run` with the same target selection reuses (or refreshes) those binaries.
+cargo test --release --locked --lib --bins --tests --no-run
 target/release/klaxon-bench --smoke --json target/bench-smoke.json
 # `cargo bench` builds with the bench profile, which inherits release: the same artifacts.
 cargo bench --locked --bench domain -- --test
