@@ -428,6 +428,32 @@ impl Schedule {
         }
         None
     }
+
+    /// Who is on call at `at`, or (in a gap) whoever is on call next within a year.
+    pub fn on_call_or_next(&self, at: Timestamp) -> Option<UserId> {
+        self.on_call(at)
+            .or_else(|| self.next_change(at).and_then(|next| self.on_call(next)))
+    }
+
+    /// The rendered shift covering `at`, with its true start and end (up to half the
+    /// longest window either way). Renders a growing window around `at`, so the common case
+    /// (shifts of hours or days) costs a two-day render, not a year.
+    pub fn shift_at(&self, at: Timestamp) -> Option<Shift> {
+        let reach = [1, 7, 31, MAX_WINDOW_DAYS / 2];
+        for (i, days) in reach.iter().enumerate() {
+            let span = Duration::days(*days);
+            let (from, to) = (at.checked_sub_signed(span)?, at.checked_add_signed(span)?);
+            let shift = self
+                .shifts(from, to)
+                .into_iter()
+                .find(|s| s.start <= at && at < s.end)?;
+            let widest = i + 1 == reach.len();
+            if widest || (shift.start > from && shift.end < to) {
+                return Some(shift);
+            }
+        }
+        None
+    }
 }
 
 /// A rotation as a client sent it.
@@ -825,6 +851,40 @@ mod tests {
                 end: utc("2026-01-04T00:00:00Z")
             }
         );
+    }
+
+    #[test]
+    fn shift_at_finds_the_whole_covering_shift() {
+        let p = users(2);
+        let mut s = schedule();
+        s.rotations.push(rotation(
+            "UTC",
+            "2026-01-01T09:00:00Z",
+            2,
+            ShiftUnit::Week,
+            &p,
+        ));
+        let shift = s.shift_at(utc("2026-01-20T12:00:00Z")).unwrap();
+        assert_eq!(shift.user_id, p[1]);
+        // A two-week shift: wider than the first windows tried.
+        assert_eq!(
+            (shift.start, shift.end),
+            (utc("2026-01-15T09:00:00Z"), utc("2026-01-29T09:00:00Z"))
+        );
+        assert_eq!(s.shift_at(utc("2025-12-31T00:00:00Z")), None);
+    }
+
+    #[test]
+    fn on_call_or_next_looks_past_a_gap() {
+        let a = UserId::new();
+        let mut s = schedule();
+        s.rotation.push(RotationEntry {
+            user_id: a,
+            start: utc("2026-02-01T00:00:00Z"),
+            end: utc("2026-02-02T00:00:00Z"),
+        });
+        assert_eq!(s.on_call_or_next(utc("2026-01-20T00:00:00Z")), Some(a));
+        assert_eq!(s.on_call_or_next(utc("2026-03-01T00:00:00Z")), None);
     }
 
     #[test]

@@ -192,14 +192,7 @@ impl EscalationLevelObject {
         let now = store.clock().now();
         let next = || {
             let schedule = store.state().schedule_any(self.0.schedule_id?)?;
-            let shift = schedule
-                .shifts(
-                    now,
-                    now + chrono::Duration::days(domain::oncall::MAX_WINDOW_DAYS),
-                )
-                .into_iter()
-                .next()?;
-            Some(shift.user_id)
+            schedule.on_call_or_next(now)
         };
         match store.level_target(&self.0, now).or_else(next) {
             Some(id) => user_of(ctx, id),
@@ -325,14 +318,7 @@ impl ScheduleObject {
     /// The rendered shift covering `at` (default: now), with when it ends; null in a gap.
     async fn current_shift(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<ShiftObject> {
         let at = at.map_or_else(|| store(ctx).clock().now(), |a| a.0);
-        // A week back finds when the covering shift started; a year ahead when it ends.
-        let from = at - chrono::Duration::days(7);
-        let to = at + chrono::Duration::days(domain::oncall::MAX_WINDOW_DAYS - 7);
-        let shift = self
-            .0
-            .shifts(from, to)
-            .into_iter()
-            .find(|shift| shift.start <= at && at < shift.end)?;
+        let shift = self.0.shift_at(at)?;
         Some(ShiftObject {
             source: shift_source(&self.0, &shift),
             shift,

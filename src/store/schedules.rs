@@ -65,12 +65,11 @@ impl Store {
         policy: &crate::domain::EscalationPolicy,
     ) -> Result<(), DomainError> {
         let now = self.shared.clock.now();
-        let horizon = now + Duration::days(crate::domain::oncall::MAX_WINDOW_DAYS);
         for (i, level) in policy.levels.iter().enumerate() {
             let Some(schedule) = level.schedule_id.and_then(|id| self.state().schedule(id)) else {
                 continue;
             };
-            if schedule.shifts(now, horizon).is_empty() {
+            if schedule.on_call_or_next(now).is_none() {
                 return Err(DomainError::invalid(
                     format!("escalationPolicy.escalationLevels[{i}].scheduleId"),
                     format!(
