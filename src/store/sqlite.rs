@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -172,7 +172,7 @@ enum Request {
 pub struct SqliteJournal {
     /// Feeds the writer thread. A std channel: senders never block and the writer is a
     /// plain thread, not a task.
-    requests: Mutex<Option<mpsc::Sender<Request>>>,
+    requests: mpsc::Sender<Request>,
     /// Shared with the writer and snapshot threads.
     inner: Arc<Inner>,
     /// The writer thread, joined on drop so the last commit finishes.
@@ -356,7 +356,7 @@ impl SqliteJournal {
             .map_err(io_err(&db_path))?;
         Ok((
             Self {
-                requests: Mutex::new(Some(tx)),
+                requests: tx,
                 inner,
                 writer: Some(handle),
                 _lock: lock,
@@ -370,20 +370,7 @@ impl SqliteJournal {
     /// Blocking; the periodic snapshots run this on their own thread. Appends go on
     /// meanwhile: the snapshot is built from the file, not from the live state.
     pub fn snapshot_now(&self) -> Result<u64, StorageError> {
-        let Some(sender) = self.sender() else {
-            return Err(StorageError::Format {
-                path: self.inner.db_path.clone(),
-                reason: "the journal is closed".into(),
-            });
-        };
-        take_snapshot(&self.inner.db_path, &sender)
-    }
-
-    fn sender(&self) -> Option<mpsc::Sender<Request>> {
-        match self.requests.lock() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        take_snapshot(&self.inner.db_path, &self.requests)
     }
 }
 
@@ -391,13 +378,7 @@ impl Drop for SqliteJournal {
     fn drop(&mut self) {
         // The writer finishes what is queued before the shutdown request, then exits; a
         // snapshot thread still running finds the writer gone and gives up.
-        let sender = match self.requests.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some(sender) = sender {
-            let _ = sender.send(Request::Shutdown);
-        }
+        let _ = self.requests.send(Request::Shutdown);
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
         }
@@ -410,10 +391,8 @@ impl Journal for SqliteJournal {
             // Encoding happens on the caller's thread, so the writer only writes.
             let payload = codec::encode_event(event).map_err(|e| JournalError(e.to_string()))?;
             let (reply, answer) = oneshot::channel();
-            let sender = self
-                .sender()
-                .ok_or_else(|| JournalError("the journal is closed".into()))?;
-            sender
+            // No lock on this path: std's Sender is Sync, and every append shares it.
+            self.requests
                 .send(Request::Append { payload, reply })
                 .map_err(|_| JournalError("the journal writer has stopped".into()))?;
             match answer.await {
