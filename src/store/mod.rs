@@ -771,11 +771,8 @@ impl Store {
         let deliveries: Vec<Delivery> = delivered
             .iter()
             .filter(|(incident, page)| {
-                self.incident(*incident).is_some_and(|i| {
-                    i.notifications
-                        .iter()
-                        .any(|n| n.id == *page && !n.delivered)
-                })
+                self.incident(*incident)
+                    .is_some_and(|i| i.record_delivery(*page, true).is_some())
             })
             .map(|(incident_id, notification_id)| Delivery {
                 incident_id: *incident_id,
@@ -887,17 +884,27 @@ impl Store {
         let mut nodes = Vec::with_capacity(first.min(64));
         let mut has_next_page = false;
         let mut matched: u64 = 0;
+        // Only state filters have kept counts; any other filter counts while it scans, and
+        // then it scans the whole index once (the total ignores the cursor).
         let count_all = !filter.only_state();
         let needle = filter.search.as_deref().map(str::to_lowercase);
         let needle = needle.as_deref();
-        for id in index.range(..upper).rev().map(|(_, id)| *id) {
-            let Some(incident) = state.incident(id) else {
+        let scan = if count_all {
+            index.range(..)
+        } else {
+            index.range(..upper)
+        };
+        for (seq, id) in scan.rev() {
+            let Some(incident) = state.incident(*id) else {
                 continue;
             };
             if !filter.matches(&incident, needle) {
                 continue;
             }
             matched += 1;
+            if *seq >= upper {
+                continue;
+            }
             if nodes.len() < first {
                 nodes.push(incident);
             } else {
@@ -907,22 +914,10 @@ impl Store {
                 }
             }
         }
-        let total_count = if count_all {
-            // Full count of everything matching, irrespective of the cursor.
-            if after.is_none() {
-                matched
-            } else {
-                index
-                    .values()
-                    .filter_map(|id| state.incident(*id))
-                    .filter(|i| filter.matches(i, needle))
-                    .count() as u64
-            }
-        } else {
-            match filter.state {
-                Some(s) => state.count(s),
-                None => index.len() as u64,
-            }
+        let total_count = match (count_all, filter.state) {
+            (true, _) => matched,
+            (false, Some(s)) => state.count(s),
+            (false, None) => index.len() as u64,
         };
         IncidentPage {
             nodes,
