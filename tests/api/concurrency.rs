@@ -4,20 +4,15 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{EVENTS, Protocol, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_moves_on_one_incident_leave_a_consistent_history() {
     let app = spawn_app().await;
     // Escalation timers of 5 ms race with the people too.
     let team = app.team(5, 5).await;
-    let mut events = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
-    let id = app.trigger(&team.schedule, "contended").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut events = app.events().await;
+    let id = app.trigger_id(&team.schedule, "contended").await;
     let app = std::sync::Arc::new(app);
     let mut tasks = Vec::new();
     for i in 0..50 {

@@ -12,7 +12,7 @@ use klaxon::domain::{IncidentState, NewIncident, Severity};
 use klaxon::store::{MemoryJournal, ScheduleDraft, State, Store};
 use serde_json::json;
 
-use crate::helpers::{EVENTS, Protocol, spawn_app};
+use crate::helpers::spawn_app;
 
 fn at(value: &serde_json::Value) -> DateTime<Utc> {
     value
@@ -25,9 +25,7 @@ fn at(value: &serde_json::Value) -> DateTime<Utc> {
 async fn escalates_through_two_levels_by_timeout_and_stays_at_the_last() {
     let app = spawn_app().await;
     let team = app.team(300, 300).await;
-    let mut events = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
+    let mut events = app.events().await;
     let incident = app.trigger(&team.schedule, "slow burn").await;
     let id = incident["id"].as_str().unwrap().to_owned();
     let triggered_at = at(&incident["triggeredAt"]);
@@ -63,13 +61,8 @@ async fn escalates_through_two_levels_by_timeout_and_stays_at_the_last() {
 async fn acknowledge_stops_escalation() {
     let app = spawn_app().await;
     let team = app.team(300, 300).await;
-    let mut events = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut events = app.events().await;
+    let id = app.trigger_id(&team.schedule, "x").await;
     app.act("acknowledgeIncident", &id).await;
     assert_eq!(events.next_event().await["kind"], "TRIGGERED");
     assert_eq!(events.next_event().await["kind"], "ACKNOWLEDGED");
@@ -83,10 +76,7 @@ async fn acknowledge_stops_escalation() {
 async fn manual_escalation_restarts_the_timer_from_the_new_level() {
     let app = spawn_app().await;
     let team = app.team(60_000, 300).await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     let escalated = app.act("escalateIncident", &id).await["data"]["escalateIncident"].clone();
     assert_eq!(escalated["escalationLevel"], 1);
     tokio::time::sleep(Duration::from_millis(700)).await;

@@ -172,6 +172,18 @@ impl TestApp {
             .await
     }
 
+    /// Triggers an incident and returns its id.
+    pub async fn trigger_id(&self, schedule: &str, title: &str) -> String {
+        let incident = self.trigger(schedule, title).await;
+        incident["id"].as_str().expect("an incident id").to_owned()
+    }
+
+    /// Subscribes to every incident event over graphql-transport-ws.
+    pub async fn events(&self) -> Subscriber {
+        self.subscribe(Protocol::TransportWs, EVENTS, json!({}))
+            .await
+    }
+
     pub async fn trigger_with(&self, input: Value) -> Value {
         let data = self
             .data(

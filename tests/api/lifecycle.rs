@@ -70,10 +70,7 @@ async fn trigger_with_nobody_on_call_and_no_levels_stays_unassigned_and_visible(
 async fn acknowledge_twice_is_a_no_op_that_succeeds() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     let first = app.act("acknowledgeIncident", &id).await;
     let second = app.act("acknowledgeIncident", &id).await;
     assert!(second.get("errors").is_none(), "{second}");
@@ -93,10 +90,7 @@ async fn acknowledge_twice_is_a_no_op_that_succeeds() {
 async fn acknowledge_resolved_fails_with_invalid_state() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     app.act("resolveIncident", &id).await;
     let body = app.act("acknowledgeIncident", &id).await;
     assert_eq!(code(&body), "INVALID_STATE");
@@ -107,14 +101,8 @@ async fn acknowledge_resolved_fails_with_invalid_state() {
 async fn resolve_works_from_triggered_and_acknowledged_and_twice_is_a_no_op() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let a = app.trigger(&team.schedule, "a").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = app.trigger(&team.schedule, "b").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a = app.trigger_id(&team.schedule, "a").await;
+    let b = app.trigger_id(&team.schedule, "b").await;
     app.act("acknowledgeIncident", &b).await;
     for id in [&a, &b] {
         let body = app.act("resolveIncident", id).await;
@@ -134,10 +122,7 @@ async fn resolve_works_from_triggered_and_acknowledged_and_twice_is_a_no_op() {
 async fn manual_escalate_moves_up_reassigns_pages_and_retriggers() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     app.act("acknowledgeIncident", &id).await;
     let body = app.act("escalateIncident", &id).await;
     let incident = &body["data"]["escalateIncident"];
@@ -160,10 +145,7 @@ async fn manual_escalate_moves_up_reassigns_pages_and_retriggers() {
 async fn manual_escalate_at_the_last_level_fails_and_changes_nothing() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     app.act("escalateIncident", &id).await;
     app.act("escalateIncident", &id).await;
     let before = app.incident(&id).await;
@@ -178,10 +160,7 @@ async fn manual_escalate_at_the_last_level_fails_and_changes_nothing() {
 async fn manual_escalate_on_a_resolved_incident_fails() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     app.act("resolveIncident", &id).await;
     let before = app.incident(&id).await;
     assert_eq!(
@@ -288,12 +267,7 @@ async fn incidents_are_listed_newest_first_with_cursors() {
     let team = app.team(60_000, 60_000).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(
-            app.trigger(&team.schedule, &format!("i{i}")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(app.trigger_id(&team.schedule, &format!("i{i}")).await);
     }
     app.act("resolveIncident", &ids[0]).await;
     let q = "query($after: String, $state: IncidentState) { incidents(first: 2, after: $after, state: $state) { totalCount nodes { id } edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }";
@@ -309,6 +283,14 @@ async fn incidents_are_listed_newest_first_with_cursors() {
     assert_eq!(page2["nodes"][0]["id"], ids[2].as_str());
     let open = app.data(q, json!({ "state": "TRIGGERED" })).await["incidents"].clone();
     assert_eq!(open["totalCount"], 4);
+    // A search counts every match, whatever the cursor.
+    let searched = "query($after: String) { incidents(first: 2, after: $after, search: \"I\") { totalCount nodes { id } } }";
+    let after = app
+        .data(searched, json!({ "after": page1["pageInfo"]["endCursor"] }))
+        .await["incidents"]
+        .clone();
+    assert_eq!(after["totalCount"], 5);
+    assert_eq!(after["nodes"][0]["id"], ids[2].as_str());
     let bad = app.gql(q, json!({ "after": "not-a-cursor" })).await;
     assert_eq!(code(&bad), "BAD_USER_INPUT");
 }
@@ -354,10 +336,7 @@ async fn deleting_a_service_with_schedules_fails_and_deleting_the_schedule_first
         )
         .await;
     assert_eq!(code(&body), "INVALID_STATE");
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     let body = app
         .gql(
             "mutation($id: ID!) { deleteSchedule(id: $id) }",

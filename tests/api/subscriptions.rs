@@ -18,9 +18,7 @@ use crate::helpers::{EVENTS, Protocol, Subscriber, spawn_app, spawn_app_with};
 async fn trigger_reaches_a_graphql_transport_ws_subscriber() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let mut events = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
+    let mut events = app.events().await;
     let id = app.trigger(&team.schedule, "x").await["id"].clone();
     let event = events.next_event().await;
     assert_eq!(event["kind"], "TRIGGERED");
@@ -43,13 +41,8 @@ async fn trigger_reaches_a_legacy_graphql_ws_subscriber() {
 async fn events_arrive_in_the_order_they_happened() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let mut events = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut events = app.events().await;
+    let id = app.trigger_id(&team.schedule, "x").await;
     app.act("acknowledgeIncident", &id).await;
     app.act("escalateIncident", &id).await;
     app.act("resolveIncident", &id).await;
@@ -69,14 +62,9 @@ async fn events_arrive_in_the_order_they_happened() {
 async fn a_no_op_or_refused_mutation_publishes_nothing() {
     let app = spawn_app().await;
     let team = app.team(60_000, 60_000).await;
-    let id = app.trigger(&team.schedule, "x").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.trigger_id(&team.schedule, "x").await;
     app.act("acknowledgeIncident", &id).await;
-    let mut events = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
+    let mut events = app.events().await;
     app.act("acknowledgeIncident", &id).await; // no-op
     app.act("resolveIncident", &id).await;
     app.act("resolveIncident", &id).await; // no-op
@@ -212,9 +200,7 @@ async fn subscriptions_per_connection_are_capped() {
         ..Config::default()
     })
     .await;
-    let mut sub = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
+    let mut sub = app.events().await;
     sub.start("2", EVENTS, json!({})).await;
     sub.start("3", EVENTS, json!({})).await;
     // Streams start in no particular order: exactly one of the three is refused.
@@ -254,9 +240,7 @@ async fn websocket_connections_are_capped() {
 #[tokio::test]
 async fn shutdown_closes_websockets_cleanly() {
     let app = spawn_app().await;
-    let mut sub = app
-        .subscribe(Protocol::TransportWs, EVENTS, json!({}))
-        .await;
+    let mut sub = app.events().await;
     let stopping = tokio::spawn(app.stop());
     let message = sub
         .next_message(Duration::from_secs(5))
