@@ -118,6 +118,13 @@ fn benches(c: &mut Criterion) {
     c.bench_function("shifts/366 days of a daily rotation", |b| {
         b.iter(|| black_box(daily.shifts(black_box(now), now + Duration::days(366))))
     });
+    let mut j = 0;
+    c.bench_function("shift_at (currentShift)/3 layers, 50 overrides", |b| {
+        b.iter(|| {
+            j = (j + 1) % instants.len();
+            black_box(schedule.shift_at(black_box(instants[j])))
+        })
+    });
     c.bench_function("next_change/3 layers", |b| {
         b.iter(|| black_box(schedule.next_change(black_box(now))))
     });
