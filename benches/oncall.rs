@@ -118,6 +118,14 @@ fn benches(c: &mut Criterion) {
     c.bench_function("shifts/366 days of a daily rotation", |b| {
         b.iter(|| black_box(daily.shifts(black_box(now), now + Duration::days(366))))
     });
+    c.bench_function("shifts/373 days, 3 layers, 50 overrides", |b| {
+        b.iter(|| {
+            black_box(schedule.shifts(
+                black_box(now - Duration::days(7)),
+                now + Duration::days(366),
+            ))
+        })
+    });
     let mut j = 0;
     c.bench_function("shift_at (currentShift)/3 layers, 50 overrides", |b| {
         b.iter(|| {
