@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { fireEvent, render, screen } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { AddOverrideForm, AddRotationForm, validateOverride } from './ScheduleEditors';
 import { validateLayer, initialLayer } from '../components/RotationLayerFields';
@@ -34,7 +34,7 @@ describe('Add rotation form', () => {
     expect(m.raw.executeMutation).not.toHaveBeenCalled();
     expect(screen.getByLabelText('Shift length')).toHaveAccessibleDescription('Enter a whole number, 1 or more.');
     expect(screen.getByLabelText('Participant to add')).toHaveAccessibleDescription('Add at least one participant.');
-    expect(screen.getByLabelText('Shift length')).toHaveFocus();
+    await waitFor(() => expect(screen.getByLabelText('Shift length')).toHaveFocus());
   });
 
   it('sends the first handoff as wall time in the rotation’s zone, participants in order, and the window', async () => {
@@ -81,7 +81,7 @@ describe('Add rotation form', () => {
     await screen.findByText("'Mars/Olympus' is not an IANA time zone");
     expect(tz).toHaveAttribute('aria-invalid', 'true');
     expect(tz).toHaveAccessibleDescription(/'Mars\/Olympus' is not an IANA time zone/);
-    expect(tz).toHaveFocus();
+    await waitFor(() => expect(tz).toHaveFocus());
   });
 
   it('validates a layer under a prefix', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { render, screen } from '@testing-library/react';
+import { render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { CreateUserForm, validateUser } from './Users';
 import { Wrapper, alice, badInput, mockClient } from '../test/mockClient';
@@ -25,8 +25,7 @@ describe('Create user form', () => {
     expect(name).toHaveAttribute('aria-invalid', 'true');
     expect(name).toHaveAccessibleDescription(/Enter the person’s name/);
     expect(email).toHaveAccessibleDescription(/does not look like an email address/);
-    await new Promise((r) => setTimeout(r, 0));
-    expect(name).toHaveFocus();
+    await waitFor(() => expect(name).toHaveFocus());
   });
 
   it('sends a valid user and reports success', async () => {
