@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { useCallback, useEffect, useState, type ReactNode, type RefObject } from 'react';
 import { formatAge, formatLocal, formatUtc } from '../lib/time';
 import { label } from '../lib/incident';
 import type { IncidentState, Severity, User } from '../queries';
@@ -95,10 +95,17 @@ export function aria(id: string, error?: string, hint?: boolean) {
   };
 }
 
-/** Move focus to the first invalid control of a form. */
-export function focusFirstInvalid(form: HTMLFormElement | null): void {
-  const el = form?.querySelector<HTMLElement>('[aria-invalid="true"]');
-  el?.focus();
+/**
+ * Returns a function that moves focus to the form's first invalid control once the render
+ * showing the errors has been committed. (A timeout can run before that render under load,
+ * find no invalid control, and leave focus on the submit button.)
+ */
+export function useFocusFirstInvalid(form: RefObject<HTMLFormElement | null>): () => void {
+  const [requests, setRequests] = useState(0);
+  useEffect(() => {
+    if (requests > 0) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [requests, form]);
+  return useCallback(() => setRequests((n) => n + 1), []);
 }
 
 export function Loading({ what }: { what: string }) {

@@ -4,7 +4,7 @@ import { useMutation } from 'urql';
 import { AddOverrideMutation, AddRotationMutation } from '../queries';
 import { splitErrors, unclaimed, type FieldErrors, type SplitErrors } from '../lib/errors';
 import { DAY, localInputToIso, toLocalInput } from '../lib/time';
-import { Alert, Field, aria, focusFirstInvalid } from '../components/ui';
+import { Alert, Field, aria, useFocusFirstInvalid } from '../components/ui';
 import {
   LAYER_FIELDS,
   RotationLayerFields,
@@ -39,6 +39,7 @@ export function AddRotationForm({ scheduleId, users, onDone }: { scheduleId: str
   const [state, add] = useMutation(AddRotationMutation);
   const e = useErrors();
   const form = useRef<HTMLFormElement>(null);
+  const focusInvalid = useFocusFirstInvalid(form);
   const [done, setDone] = useState('');
 
   async function submit(ev: FormEvent) {
@@ -47,7 +48,7 @@ export function AddRotationForm({ scheduleId, users, onDone }: { scheduleId: str
     e.setLocal(errors);
     e.setServer(none);
     setDone('');
-    if (Object.keys(errors).length) return setTimeout(() => focusFirstInvalid(form.current), 0);
+    if (Object.keys(errors).length) return focusInvalid();
     const res = await add({ input: { scheduleId, ...toLayerInput(v) } });
     if (res.data?.addRotation) {
       setDone(`Added rotation ${res.data.addRotation.name}.`);
@@ -55,7 +56,7 @@ export function AddRotationForm({ scheduleId, users, onDone }: { scheduleId: str
       onDone();
     } else {
       e.setServer(splitErrors(res.error));
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
     }
   }
 
@@ -119,6 +120,7 @@ export function AddOverrideForm({ scheduleId, users, onDone }: { scheduleId: str
   const [state, add] = useMutation(AddOverrideMutation);
   const e = useErrors();
   const form = useRef<HTMLFormElement>(null);
+  const focusInvalid = useFocusFirstInvalid(form);
   const [done, setDone] = useState('');
   const set = (patch: Partial<OverrideValues>) => {
     setV((o) => ({ ...o, ...patch }));
@@ -131,7 +133,7 @@ export function AddOverrideForm({ scheduleId, users, onDone }: { scheduleId: str
     e.setLocal(errors);
     e.setServer(none);
     setDone('');
-    if (Object.keys(errors).length) return setTimeout(() => focusFirstInvalid(form.current), 0);
+    if (Object.keys(errors).length) return focusInvalid();
     const res = await add({
       input: {
         scheduleId,
@@ -147,7 +149,7 @@ export function AddOverrideForm({ scheduleId, users, onDone }: { scheduleId: str
       onDone();
     } else {
       e.setServer(splitErrors(res.error));
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
     }
   }
 

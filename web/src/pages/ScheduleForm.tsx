@@ -4,7 +4,7 @@ import { useMutation, useQuery } from 'urql';
 import { CreateScheduleMutation, PickersQuery, type Schedule } from '../queries';
 import { splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { DAY, localInputToIso, toLocalInput } from '../lib/time';
-import { Alert, Field, aria, focusFirstInvalid } from '../components/ui';
+import { Alert, Field, aria, useFocusFirstInvalid } from '../components/ui';
 import { Link } from '../router';
 import { isZone } from '../lib/zone';
 import {
@@ -131,6 +131,7 @@ export function ScheduleForm({
   const [local, setLocal] = useState<FieldErrors>({});
   const [server, setServer] = useState<ReturnType<typeof splitErrors>>({ fields: {}, general: [] });
   const form = useRef<HTMLFormElement>(null);
+  const focusInvalid = useFocusFirstInvalid(form);
   const err = (k: string) => local[k] ?? server.fields[k];
   const clear = (k: string) => setLocal(({ [k]: _drop, ...rest }) => rest);
 
@@ -183,14 +184,14 @@ export function ScheduleForm({
     setLocal(errors);
     setServer({ fields: {}, general: [] });
     if (Object.keys(errors).length) {
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
       return;
     }
     const res = await create({ input: toScheduleInput(v) });
     if (res.data?.createSchedule) onDone(res.data.createSchedule);
     else {
       setServer(splitErrors(res.error));
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
     }
   }
 

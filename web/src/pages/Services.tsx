@@ -5,7 +5,7 @@ import { CreateServiceMutation, ServicesQuery } from '../queries';
 import { useDocumentTitle } from '../hooks';
 import { errorText, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { Link } from '../router';
-import { Alert, Field, Loading, aria, focusFirstInvalid } from '../components/ui';
+import { Alert, Field, Loading, aria, useFocusFirstInvalid } from '../components/ui';
 
 export function validateService(v: { name: string; description: string }): FieldErrors {
   const e: FieldErrors = {};
@@ -21,6 +21,7 @@ export function CreateServiceForm({ onDone }: { onDone?: () => void }) {
   const [server, setServer] = useState<ReturnType<typeof splitErrors>>({ fields: {}, general: [] });
   const [done, setDone] = useState('');
   const form = useRef<HTMLFormElement>(null);
+  const focusInvalid = useFocusFirstInvalid(form);
   const err = (k: string) => local[k] ?? server.fields[k];
 
   async function submit(e: FormEvent) {
@@ -29,7 +30,7 @@ export function CreateServiceForm({ onDone }: { onDone?: () => void }) {
     const errors = validateService(v);
     setLocal(errors);
     setServer({ fields: {}, general: [] });
-    if (Object.keys(errors).length) return void setTimeout(() => focusFirstInvalid(form.current), 0);
+    if (Object.keys(errors).length) return focusInvalid();
     const res = await create({ input: { name: v.name.trim(), description: v.description.trim() || null } });
     if (res.data?.createService) {
       setDone(`Created service ${res.data.createService.name}.`);
@@ -37,7 +38,7 @@ export function CreateServiceForm({ onDone }: { onDone?: () => void }) {
       onDone?.();
     } else {
       setServer(splitErrors(res.error));
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
     }
   }
 

@@ -4,7 +4,7 @@ import { useMutation, useQuery } from 'urql';
 import { PickersQuery, TriggerIncidentMutation, type Incident, type Severity } from '../queries';
 import { SEVERITIES, label } from '../lib/incident';
 import { splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
-import { Alert, Field, aria, focusFirstInvalid } from '../components/ui';
+import { Alert, Field, aria, useFocusFirstInvalid } from '../components/ui';
 import { Link } from '../router';
 
 export interface TriggerValues {
@@ -47,6 +47,7 @@ export function TriggerIncidentForm({
   const [local, setLocal] = useState<FieldErrors>({});
   const [server, setServer] = useState<ReturnType<typeof splitErrors>>({ fields: {}, general: [] });
   const form = useRef<HTMLFormElement>(null);
+  const focusInvalid = useFocusFirstInvalid(form);
   const err = (k: keyof TriggerValues) => local[k] ?? server.fields[k];
   const set = (k: keyof TriggerValues) => (e: { target: { value: string } }) => {
     setV((old) => ({ ...old, [k]: e.target.value }));
@@ -59,7 +60,7 @@ export function TriggerIncidentForm({
     setLocal(errors);
     setServer({ fields: {}, general: [] });
     if (Object.keys(errors).length) {
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
       return;
     }
     const res = await trigger({
@@ -75,7 +76,7 @@ export function TriggerIncidentForm({
       onDone(res.data.triggerIncident);
     } else {
       setServer(splitErrors(res.error));
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
     }
   }
 

@@ -4,7 +4,7 @@ import { useMutation, useQuery } from 'urql';
 import { CreateUserMutation, UsersQuery } from '../queries';
 import { useDocumentTitle } from '../hooks';
 import { errorText, isEmail, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
-import { Alert, Field, Loading, aria, focusFirstInvalid } from '../components/ui';
+import { Alert, Field, Loading, aria, useFocusFirstInvalid } from '../components/ui';
 
 export interface UserValues {
   name: string;
@@ -31,6 +31,7 @@ export function CreateUserForm({ onDone }: { onDone?: () => void }) {
   const [server, setServer] = useState<ReturnType<typeof splitErrors>>({ fields: {}, general: [] });
   const [done, setDone] = useState('');
   const form = useRef<HTMLFormElement>(null);
+  const focusInvalid = useFocusFirstInvalid(form);
   const err = (k: keyof UserValues) => local[k] ?? server.fields[k];
   const set = (k: keyof UserValues) => (e: { target: { value: string } }) => {
     setV((o) => ({ ...o, [k]: e.target.value }));
@@ -43,7 +44,7 @@ export function CreateUserForm({ onDone }: { onDone?: () => void }) {
     const errors = validateUser(v);
     setLocal(errors);
     setServer({ fields: {}, general: [] });
-    if (Object.keys(errors).length) return void setTimeout(() => focusFirstInvalid(form.current), 0);
+    if (Object.keys(errors).length) return focusInvalid();
     const res = await create({
       input: { name: v.name.trim(), email: v.email.trim(), phone: v.phone.trim() || null },
     });
@@ -53,7 +54,7 @@ export function CreateUserForm({ onDone }: { onDone?: () => void }) {
       onDone?.();
     } else {
       setServer(splitErrors(res.error));
-      setTimeout(() => focusFirstInvalid(form.current), 0);
+      focusInvalid();
     }
   }
 
