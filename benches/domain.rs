@@ -53,6 +53,7 @@ fn schedule(shifts: i64) -> Schedule {
                 },
             ],
         },
+        calendar_key: None,
         deleted_at: None,
     }
 }
@@ -171,7 +172,7 @@ fn transitions(c: &mut Criterion) {
         b.iter(|| {
             let mut next = black_box(&incident).clone();
             if let Ok(Some(change)) = incident.acknowledge() {
-                next.apply(now, &change);
+                next.apply(now, &change, &klaxon::domain::Actor::system());
             }
             next
         })
@@ -182,7 +183,7 @@ fn transitions(c: &mut Criterion) {
             let mut next = black_box(&incident).clone();
             if let Some(change) = incident.escalate_on_timeout(deadline, deadline, page(), &direct)
             {
-                next.apply(deadline, &change);
+                next.apply(deadline, &change, &klaxon::domain::Actor::system());
             }
             next
         })
@@ -197,11 +198,13 @@ fn encoding(c: &mut Criterion) {
         incident_id: incident.id,
         at: now,
         kind: IncidentChangeKind::Triggered(Box::new(incident.clone())),
+        actor: klaxon::domain::Actor::system(),
     });
     let acknowledged_event = Event::Incident(IncidentChange {
         incident_id: incident.id,
         at: now,
         kind: IncidentChangeKind::Acknowledged,
+        actor: klaxon::domain::Actor::system(),
     });
     let mut buffer = Vec::with_capacity(4096);
     c.bench_function("encode_event_triggered", |b| {

@@ -284,6 +284,8 @@ impl Generator {
             name: "Alice Nguyen".into(),
             email: "alice@example.com".into(),
             phone: Some("+1 555 0100".into()),
+            role: klaxon::domain::Role::Responder,
+            password: None,
             deleted_at: None,
         };
         let bob = User {
@@ -291,6 +293,8 @@ impl Generator {
             name: "Bob Martins".into(),
             email: "bob@example.com".into(),
             phone: None,
+            role: klaxon::domain::Role::Responder,
+            password: None,
             deleted_at: None,
         };
         let service = Service {
@@ -319,15 +323,26 @@ impl Generator {
                     timeout_ms: 600_000,
                 }],
             },
+            calendar_key: None,
             deleted_at: None,
         };
         let config = vec![
             Event::ScheduleCreated {
                 schedule: schedule.clone(),
+                actor: klaxon::domain::Actor::system(),
             },
-            Event::ServiceCreated { service },
-            Event::UserCreated { user: bob },
-            Event::UserCreated { user: alice },
+            Event::ServiceCreated {
+                service,
+                actor: klaxon::domain::Actor::system(),
+            },
+            Event::UserCreated {
+                user: bob,
+                actor: klaxon::domain::Actor::system(),
+            },
+            Event::UserCreated {
+                user: alice,
+                actor: klaxon::domain::Actor::system(),
+            },
         ];
         Self {
             config,
@@ -369,6 +384,7 @@ impl Generator {
                     incident_id: incident.id,
                     at: now,
                     kind: IncidentChangeKind::Triggered(Box::new(incident)),
+                    actor: klaxon::domain::Actor::system(),
                 })
             }
             Some((id, 1)) => {
@@ -377,12 +393,14 @@ impl Generator {
                     incident_id: id,
                     at: now,
                     kind: IncidentChangeKind::Acknowledged,
+                    actor: klaxon::domain::Actor::system(),
                 })
             }
             Some((id, _)) => Event::Incident(IncidentChange {
                 incident_id: id,
                 at: now,
                 kind: IncidentChangeKind::Resolved,
+                actor: klaxon::domain::Actor::system(),
             }),
         }
     }

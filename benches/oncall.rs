@@ -83,6 +83,7 @@ fn busy_schedule(now: Timestamp) -> Schedule {
             initial_timeout_ms: 300_000,
             levels: Vec::new(),
         },
+        calendar_key: None,
         deleted_at: None,
     }
 }

@@ -9,9 +9,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
+use crate::auth::{Gate, LoginQuota, SessionPolicy};
 use crate::clock::{SharedClock, SystemClock};
 use crate::engine::{LogNotifier, Notifier, notifier::run_pages, run_escalations};
-use crate::graphql::{QueryLimits, build_schema};
+use crate::graphql::{PublicUrl, QueryLimits, build_schema};
 use crate::http::{AppState, router};
 use crate::store::sqlite::{DurableOptions, SqliteJournal};
 use crate::store::{Journal, MemoryJournal, State, Store};
@@ -44,6 +45,17 @@ pub struct Config {
     pub update_buffer: usize,
     /// In memory, or journaled to a data directory.
     pub storage: Storage,
+    /// `KLAXON_ADMIN_TOKEN`: accepted as an ADMIN bearer token (at least 32 characters).
+    pub admin_token: Option<String>,
+    /// The address people reach this server at (links, feed URLs); default
+    /// `http://<listen address>`. An https URL makes session cookies `Secure`.
+    pub public_url: Option<String>,
+    /// Session idle and absolute limits.
+    pub sessions: SessionPolicy,
+    /// Login attempt limits.
+    pub login_quota: LoginQuota,
+    /// Origins allowed to call with credentials from another site.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -56,6 +68,11 @@ impl Default for Config {
             max_subscriptions_per_connection: 100,
             update_buffer: crate::store::UPDATE_BUFFER,
             storage: Storage::InMemory,
+            admin_token: None,
+            public_url: None,
+            sessions: SessionPolicy::default(),
+            login_quota: LoginQuota::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -140,6 +157,27 @@ pub async fn open_storage(storage: &Storage) -> std::io::Result<(Arc<dyn Journal
     }
 }
 
+/// Prints, once, how a person gets in: the demo's one-time login links, or the one-time
+/// setup link while no admin can log in. Links are secrets: they go to stdout (the
+/// operator's terminal), never to the log.
+fn announce_ways_in(gate: &Gate, public_url: &str, demo: Option<&crate::demo::DemoTeam>) {
+    if let Some(team) = demo {
+        for user in [&team.admin, &team.responder, &team.viewer] {
+            let token = gate.login_link(user.id);
+            println!(
+                "klaxon demo: log in as {} ({}) at {public_url}/auth/link/{token} (one use, 60 minutes)",
+                user.name,
+                user.role.as_str()
+            );
+        }
+    }
+    if let Some(token) = gate.setup_link() {
+        println!(
+            "klaxon: no admin can log in yet. Create the first one at {public_url}/setup?token={token} (one use, 60 minutes; restart for a new link), or set KLAXON_ADMIN_TOKEN for automation"
+        );
+    }
+}
+
 /// Serves on `listener` until `shutdown` resolves, then closes WebSockets, lets in-flight
 /// requests finish, and stops the background tasks.
 pub async fn serve(
@@ -148,30 +186,65 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(&Running),
 ) -> std::io::Result<()> {
+    if let Some(token) = &config.admin_token {
+        if token.chars().count() < crate::auth::MIN_BOOTSTRAP_TOKEN_CHARS {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "KLAXON_ADMIN_TOKEN must be at least {} characters",
+                    crate::auth::MIN_BOOTSTRAP_TOKEN_CHARS
+                ),
+            ));
+        }
+    }
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
     let (journal, state) = open_storage(&config.storage).await?;
     let core = Core::start(state, journal, &config);
     let store = core.store.clone();
-    if config.demo {
-        if let Err(e) = crate::demo::load(&store).await {
-            tracing::error!(error = %e, "could not load the demo team");
-        }
+    if let Err(e) = store.ensure_calendar_keys().await {
+        tracing::error!(error = %e, "could not give old schedules calendar keys");
     }
+    let sessions = SessionPolicy {
+        secure_cookie: public_url.starts_with("https://"),
+        ..config.sessions
+    };
+    let gate = Gate::new(
+        store.clone(),
+        config.admin_token.as_deref(),
+        sessions,
+        config.login_quota,
+    );
+    let demo = if config.demo {
+        crate::demo::load(&store).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not load the demo team");
+            None
+        })
+    } else {
+        None
+    };
 
     let (closing_tx, closing_rx) = watch::channel(false);
     let state = AppState {
-        schema: build_schema(store.clone(), config.limits),
+        schema: build_schema(gate.clone(), PublicUrl(public_url.clone()), config.limits),
         store: store.clone(),
         ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
+        max_ws_connections: config.max_ws_connections,
         subscriptions_per_connection: config.max_subscriptions_per_connection,
         shutdown: closing_rx,
+        gate: gate.clone(),
+        cors_origins: config.cors_origins.clone().into(),
     };
-    let running = Running {
-        addr: listener.local_addr()?,
-        store,
-    };
+    let running = Running { addr, store };
     on_ready(&running);
+    announce_ways_in(&gate, &public_url, demo.as_ref());
 
-    let app = router(state).into_make_service();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: closing WebSockets, finishing in-flight requests");

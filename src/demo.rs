@@ -3,35 +3,79 @@
 
 use chrono::{DurationRound, NaiveTime, TimeDelta};
 
-use crate::domain::NewIncident;
-use crate::domain::Severity;
+use std::sync::Arc;
+
 use crate::domain::oncall::{RotationDraft, ShiftUnit, resolve_local};
 use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
+use crate::domain::user::UserFields;
+use crate::domain::{NewIncident, Principal, Role, Severity, User};
 use crate::store::{CommandError, ScheduleDraft, Store};
 
-/// Creates four users, two services, a schedule for each (a daily Berlin rotation; explicit
-/// daily entries for the next four weeks), a two-level policy, and one open incident.
-pub async fn load(store: &Store) -> Result<(), CommandError> {
+/// The demo's people, by role, for the one-time login links `serve --demo` prints.
+pub struct DemoTeam {
+    /// Alice Nguyen, an ADMIN.
+    pub admin: Arc<User>,
+    /// Bob Martins, a RESPONDER.
+    pub responder: Arc<User>,
+    /// Dave Okafor, a VIEWER.
+    pub viewer: Arc<User>,
+}
+
+/// Creates four users (an admin, two responders, a viewer; none has a password: the demo
+/// logs in through one-time links), two services, a schedule for each (a daily Berlin
+/// rotation; explicit daily entries for the next four weeks), a two-level policy, and one
+/// open incident. `None` when the store was not empty.
+pub async fn load(store: &Store) -> Result<Option<DemoTeam>, CommandError> {
     if !store.users().is_empty() || !store.services().is_empty() {
-        return Ok(());
+        return Ok(None);
     }
+    let by = Principal::system();
+    let person = |name: &str, email: &str, phone: Option<&str>, role: Role| {
+        UserFields::parse(name, email, phone, role)
+    };
     let alice = store
-        .create_user("Alice Nguyen", "alice@example.com", Some("+1 555 0100"))
+        .create_user(
+            &by,
+            person(
+                "Alice Nguyen",
+                "alice@example.com",
+                Some("+1 555 0100"),
+                Role::Admin,
+            )?,
+            None,
+        )
         .await?;
     let bob = store
-        .create_user("Bob Martins", "bob@example.com", Some("+1 555 0101"))
+        .create_user(
+            &by,
+            person(
+                "Bob Martins",
+                "bob@example.com",
+                Some("+1 555 0101"),
+                Role::Responder,
+            )?,
+            None,
+        )
         .await?;
     let carol = store
-        .create_user("Carol Smith", "carol@example.com", None)
+        .create_user(
+            &by,
+            person("Carol Smith", "carol@example.com", None, Role::Responder)?,
+            None,
+        )
         .await?;
     let dave = store
-        .create_user("Dave Okafor", "dave@example.com", None)
+        .create_user(
+            &by,
+            person("Dave Okafor", "dave@example.com", None, Role::Viewer)?,
+            None,
+        )
         .await?;
     let payments = store
-        .create_service("Payments API", Some("Card authorisation and payouts"))
+        .create_service(&by, "Payments API", Some("Card authorisation and payouts"))
         .await?;
     let web = store
-        .create_service("Web Frontend", Some("The customer-facing site"))
+        .create_service(&by, "Web Frontend", Some("The customer-facing site"))
         .await?;
 
     let now = store.clock().now();
@@ -75,33 +119,39 @@ pub async fn load(store: &Store) -> Result<(), CommandError> {
         dave.id.to_string(),
     );
     let payments_primary = store
-        .create_schedule(ScheduleDraft {
-            name: "Payments primary".into(),
-            service_id: payments.id.to_string(),
-            time_zone: Some("Europe/Berlin".into()),
-            rotation: Vec::new(),
-            // Daily handoff at 09:00 Berlin time, kept across daylight saving.
-            rotations: vec![RotationDraft {
-                name: "Daily follow-the-sun".into(),
-                time_zone: "Europe/Berlin".into(),
-                start: berlin_nine,
-                shift_length: 1,
-                shift_unit: ShiftUnit::Day,
-                participants: vec![a.clone(), b.clone()],
-                restriction: None,
-            }],
-            escalation_policy: policy(&c, &d),
-        })
+        .create_schedule(
+            &by,
+            ScheduleDraft {
+                name: "Payments primary".into(),
+                service_id: payments.id.to_string(),
+                time_zone: Some("Europe/Berlin".into()),
+                rotation: Vec::new(),
+                // Daily handoff at 09:00 Berlin time, kept across daylight saving.
+                rotations: vec![RotationDraft {
+                    name: "Daily follow-the-sun".into(),
+                    time_zone: "Europe/Berlin".into(),
+                    start: berlin_nine,
+                    shift_length: 1,
+                    shift_unit: ShiftUnit::Day,
+                    participants: vec![a.clone(), b.clone()],
+                    restriction: None,
+                }],
+                escalation_policy: policy(&c, &d),
+            },
+        )
         .await?;
     store
-        .create_schedule(ScheduleDraft {
-            name: "Web on-call".into(),
-            service_id: web.id.to_string(),
-            time_zone: None,
-            rotations: Vec::new(),
-            rotation: shift([&c, &d]),
-            escalation_policy: policy(&a, &b),
-        })
+        .create_schedule(
+            &by,
+            ScheduleDraft {
+                name: "Web on-call".into(),
+                service_id: web.id.to_string(),
+                time_zone: None,
+                rotations: Vec::new(),
+                rotation: shift([&c, &d]),
+                escalation_policy: policy(&a, &b),
+            },
+        )
         .await?;
     let incident = NewIncident::parse(
         "Card authorisations failing in eu-west",
@@ -110,7 +160,11 @@ pub async fn load(store: &Store) -> Result<(), CommandError> {
         Some("payments-auth-errors"),
     )?;
     store
-        .trigger(&payments_primary.id.to_string(), incident)
+        .trigger(&by, &payments_primary.id.to_string(), incident)
         .await?;
-    Ok(())
+    Ok(Some(DemoTeam {
+        admin: alice,
+        responder: bob,
+        viewer: dave,
+    }))
 }

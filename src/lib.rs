@@ -14,16 +14,21 @@
 //!   commands that serialize changes per incident.
 //! - [`engine`]: the escalation engine (one task, deadline-ordered timers) and the
 //!   notifier worker.
+//! - [`auth`]: the door: credentials (bearer tokens, session cookies, one-time links) to a
+//!   principal, argon2id passwords, login rate limits; [`secret`]: random secrets,
+//!   digests, constant-time comparison. Who may do what is `domain::auth`'s table.
 //! - [`graphql`]: the schema roots and thin object types; error codes.
 //! - [`http`]: the axum router: GraphQL, GraphiQL, WebSocket, REST adapter, web UI.
 //! - [`app`]: wiring and graceful shutdown; [`clock`]: the one time seam; [`demo`]: the
 //!   demo team.
 
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod graphql;
 pub mod http;
+pub mod secret;
 pub mod store;

@@ -78,6 +78,37 @@ struct ServeArgs {
     /// Most concurrent subscriptions per WebSocket connection.
     #[arg(long, env = "KLAXON_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     max_subscriptions_per_connection: usize,
+    /// The address people and monitors reach this server at, for links and feed URLs
+    /// (default http://<listen address>). An https URL makes session cookies Secure.
+    #[arg(long, env = "KLAXON_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// A login session unused this long ends (e.g. 30m, 12h, 7d).
+    #[arg(long, env = "KLAXON_SESSION_IDLE", default_value = "7d", value_parser = duration)]
+    session_idle: chrono::Duration,
+    /// A login session ends this long after login, whatever its use.
+    #[arg(long, env = "KLAXON_SESSION_LIFETIME", default_value = "30d", value_parser = duration)]
+    session_lifetime: chrono::Duration,
+}
+
+/// `90s`, `30m`, `12h`, `7d`: a number and a unit.
+fn duration(raw: &str) -> Result<chrono::Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("'{raw}' needs a unit: s, m, h or d (e.g. 12h)"))?;
+    let (number, unit) = raw.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a number and a unit (e.g. 12h)"))?;
+    let d = match unit {
+        "s" => chrono::Duration::try_seconds(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
+        _ => return Err(format!("'{raw}': the unit must be s, m, h or d")),
+    };
+    d.filter(|d| *d > chrono::Duration::zero())
+        .ok_or_else(|| format!("'{raw}' must be a positive duration"))
 }
 
 #[tokio::main]
@@ -121,8 +152,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..DurableOptions::new(&args.data_dir)
         })
     };
+    let admin_token = std::env::var("KLAXON_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    if let Some(token) = &admin_token {
+        anyhow::ensure!(
+            token.chars().count() >= klaxon::auth::MIN_BOOTSTRAP_TOKEN_CHARS,
+            "KLAXON_ADMIN_TOKEN must be at least {} characters",
+            klaxon::auth::MIN_BOOTSTRAP_TOKEN_CHARS
+        );
+    }
+    anyhow::ensure!(
+        args.session_idle <= args.session_lifetime,
+        "--session-idle must not be longer than --session-lifetime"
+    );
     let config = Config {
         demo: args.demo,
+        admin_token,
+        public_url: args.public_url,
+        sessions: klaxon::auth::SessionPolicy {
+            idle: args.session_idle,
+            lifetime: args.session_lifetime,
+            secure_cookie: false,
+        },
         max_ws_connections: args.max_ws_connections,
         max_subscriptions_per_connection: args.max_subscriptions_per_connection,
         storage,

@@ -12,17 +12,22 @@ pub enum DomainError {
         /// What is wrong and what is expected.
         message: String,
     },
-    /// An id that does not name a live entity of this kind.
+    /// An id that does not name a live entity of this kind (unknown or malformed).
     #[error("no {kind} with id '{id}'")]
     NotFound {
         /// `user`, `service`, `schedule`, `incident`.
         kind: &'static str,
         /// The id as the client sent it.
         id: String,
+        /// The input field that carried it, when it came in an input object.
+        field: Option<String>,
     },
     /// The move is not allowed from the entity's current state.
     #[error("{0}")]
     InvalidState(String),
+    /// The caller's role does not allow the command.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl DomainError {
@@ -39,6 +44,19 @@ impl DomainError {
         Self::NotFound {
             kind,
             id: id.to_string(),
+            field: None,
+        }
+    }
+
+    /// The same error, naming the input field that carried the id.
+    pub fn at(self, field: impl Into<String>) -> Self {
+        match self {
+            Self::NotFound { kind, id, .. } => Self::NotFound {
+                kind,
+                id,
+                field: Some(field.into()),
+            },
+            other => other,
         }
     }
 
@@ -48,6 +66,15 @@ impl DomainError {
             Self::Invalid { field, message } => Self::Invalid {
                 field: format!("{prefix}.{field}"),
                 message,
+            },
+            Self::NotFound {
+                kind,
+                id,
+                field: Some(field),
+            } => Self::NotFound {
+                kind,
+                id,
+                field: Some(format!("{prefix}.{field}")),
             },
             other => other,
         }

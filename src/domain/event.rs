@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    EscalationStep, Incident, IncidentId, Notification, NotificationId, Schedule, ScheduleId,
-    Service, ServiceId, Timestamp, User, UserId,
+    Actor, ApiToken, ApiTokenId, EscalationStep, Incident, IncidentId, Notification,
+    NotificationId, Schedule, ScheduleId, Service, ServiceId, Session, SessionId, Timestamp, User,
+    UserId,
 };
 
 /// One accepted change to Klaxon's state.
@@ -16,11 +17,17 @@ pub enum Event {
     UserCreated {
         /// The new user.
         user: User,
+        /// Who made the change (the system for records older than actors).
+        #[serde(default)]
+        actor: Actor,
     },
     /// A user's fields were replaced.
     UserUpdated {
         /// The user after the update.
         user: User,
+        /// Who made the change (the system for records older than actors).
+        #[serde(default)]
+        actor: Actor,
     },
     /// A user was deleted (kept as a tombstone for incident history).
     UserDeleted {
@@ -28,16 +35,25 @@ pub enum Event {
         id: UserId,
         /// When.
         at: Timestamp,
+        /// Who made the change.
+        #[serde(default)]
+        actor: Actor,
     },
     /// A service was created.
     ServiceCreated {
         /// The new service.
         service: Service,
+        /// Who made the change (the system for records older than actors).
+        #[serde(default)]
+        actor: Actor,
     },
     /// A service's fields were replaced.
     ServiceUpdated {
         /// The service after the update.
         service: Service,
+        /// Who made the change (the system for records older than actors).
+        #[serde(default)]
+        actor: Actor,
     },
     /// A service was deleted.
     ServiceDeleted {
@@ -45,16 +61,25 @@ pub enum Event {
         id: ServiceId,
         /// When.
         at: Timestamp,
+        /// Who made the change.
+        #[serde(default)]
+        actor: Actor,
     },
     /// A schedule was created.
     ScheduleCreated {
         /// The new schedule.
         schedule: Schedule,
+        /// Who made the change (the system for records older than actors).
+        #[serde(default)]
+        actor: Actor,
     },
     /// A schedule was replaced.
     ScheduleUpdated {
         /// The schedule after the update.
         schedule: Schedule,
+        /// Who made the change (the system for records older than actors).
+        #[serde(default)]
+        actor: Actor,
     },
     /// A schedule was deleted.
     ScheduleDeleted {
@@ -62,6 +87,52 @@ pub enum Event {
         id: ScheduleId,
         /// When.
         at: Timestamp,
+        /// Who made the change.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// An API token was made (only its secret's digest is recorded).
+    ApiTokenCreated {
+        /// The token.
+        token: ApiToken,
+    },
+    /// An API token was revoked.
+    ApiTokenRevoked {
+        /// Which.
+        id: ApiTokenId,
+        /// When.
+        at: Timestamp,
+        /// Who revoked it.
+        actor: Actor,
+    },
+    /// An API token was presented (recorded at most once a minute per token).
+    ApiTokenUsed {
+        /// Which.
+        id: ApiTokenId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A person logged in.
+    SessionStarted {
+        /// The session (only its secret's digest is recorded).
+        session: Session,
+    },
+    /// A session was used (recorded at most once a minute per session).
+    SessionSeen {
+        /// Which.
+        id: SessionId,
+        /// When.
+        at: Timestamp,
+    },
+    /// Sessions ended: a logout, "end this session", or every session of a user whose
+    /// password changed or who was deleted.
+    SessionsEnded {
+        /// Which.
+        ids: Vec<SessionId>,
+        /// When.
+        at: Timestamp,
+        /// Who ended them.
+        actor: Actor,
     },
     /// An incident changed.
     Incident(IncidentChange),
@@ -93,6 +164,10 @@ pub struct IncidentChange {
     pub at: Timestamp,
     /// What happened.
     pub kind: IncidentChangeKind,
+    /// Who made it happen: a person, a script, an integration, or the system (timers, and
+    /// every change journaled before actors were recorded).
+    #[serde(default)]
+    pub actor: Actor,
 }
 
 /// What happened to an incident.

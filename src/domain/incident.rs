@@ -8,6 +8,7 @@
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
+use super::auth::Actor;
 use super::event::IncidentChangeKind;
 use super::schedule::LevelTarget;
 use super::{
@@ -87,6 +88,10 @@ pub struct EscalationStep {
     pub reason: EscalationReason,
     /// When.
     pub at: Timestamp,
+    /// Who moved it: the timer (the system) or the person or script that escalated.
+    /// Filled from the recorded change's actor when the step is applied.
+    #[serde(default)]
+    pub actor: Actor,
 }
 
 /// One page sent (or being sent) to a person about an incident.
@@ -141,6 +146,15 @@ pub struct Incident {
     pub acknowledged_at: Option<Timestamp>,
     /// When it was resolved.
     pub resolved_at: Option<Timestamp>,
+    /// Who opened it.
+    #[serde(default)]
+    pub triggered_by: Actor,
+    /// Who acknowledged it (cleared with `acknowledged_at`).
+    #[serde(default)]
+    pub acknowledged_by: Option<Actor>,
+    /// Who resolved it.
+    #[serde(default)]
+    pub resolved_by: Option<Actor>,
     /// Who must act now; `None` when nobody could be paged.
     pub assigned_to: Option<UserId>,
     /// 0 = the on-call responder; k = `escalation_policy.levels[k - 1]`.
@@ -223,6 +237,9 @@ impl Incident {
             triggered_at: now,
             acknowledged_at: None,
             resolved_at: None,
+            triggered_by: Actor::system(),
+            acknowledged_by: None,
+            resolved_by: None,
             assigned_to: None,
             escalation_level: 0,
             escalation_policy: policy,
@@ -243,6 +260,7 @@ impl Incident {
                         to: user,
                         reason: EscalationReason::NoOneOnCall,
                         at: now,
+                        actor: Actor::system(),
                     });
                     (1, user, NotificationReason::Escalated)
                 }
@@ -369,6 +387,7 @@ impl Incident {
                 to,
                 reason,
                 at: now,
+                actor: Actor::system(),
             },
             notification: to.map(|user_id| Notification {
                 id: page.id,
@@ -399,7 +418,8 @@ impl Incident {
 
     /// Applies a recorded change. The one place an existing incident is mutated, used for
     /// live changes and for replay alike.
-    pub fn apply(&mut self, at: Timestamp, change: &IncidentChangeKind) {
+    /// `actor` is who made the change (recorded with it in the journal).
+    pub fn apply(&mut self, at: Timestamp, change: &IncidentChangeKind, actor: &Actor) {
         match change {
             IncidentChangeKind::Triggered(incident) => *self = (**incident).clone(),
             IncidentChangeKind::AlertRepeated => {
@@ -408,11 +428,13 @@ impl Incident {
             IncidentChangeKind::Acknowledged => {
                 self.state = IncidentState::Acknowledged;
                 self.acknowledged_at = Some(at);
+                self.acknowledged_by = Some(actor.clone());
                 self.escalation_deadline = None;
             }
             IncidentChangeKind::Resolved => {
                 self.state = IncidentState::Resolved;
                 self.resolved_at = Some(at);
+                self.resolved_by = Some(actor.clone());
                 self.escalation_deadline = None;
             }
             IncidentChangeKind::Escalated {
@@ -422,9 +444,13 @@ impl Incident {
             } => {
                 self.state = IncidentState::Triggered;
                 self.acknowledged_at = None;
+                self.acknowledged_by = None;
                 self.escalation_level = step.to_level;
                 self.assigned_to = step.to;
-                self.escalation_history.push(step.clone());
+                self.escalation_history.push(EscalationStep {
+                    actor: actor.clone(),
+                    ..step.clone()
+                });
                 self.notifications.extend(notification.iter().cloned());
                 self.escalation_deadline = *deadline;
             }
@@ -505,6 +531,7 @@ mod tests {
                     },
                 ],
             },
+            calendar_key: None,
             deleted_at: None,
         };
         Team {
@@ -532,7 +559,7 @@ mod tests {
     }
 
     fn applied(mut incident: Incident, at: Timestamp, change: IncidentChangeKind) -> Incident {
-        incident.apply(at, &change);
+        incident.apply(at, &change, &Actor::system());
         incident
     }
 

@@ -4,6 +4,7 @@
 //! Nothing in here does I/O, reads a clock, or knows about HTTP or GraphQL: callers pass
 //! `now` in, and get back either a decision (an [`event::Event`]) or a [`DomainError`].
 
+pub mod auth;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -13,6 +14,10 @@ pub mod schedule;
 pub mod text;
 pub mod user;
 
+pub use auth::{
+    Action, Actor, ActorKind, ApiToken, ApiTokenId, Credential, PasswordHash, Principal, Role,
+    SecretDigest, Session, SessionId,
+};
 pub use error::DomainError;
 pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
 pub use ids::{IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId};

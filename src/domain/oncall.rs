@@ -511,13 +511,12 @@ impl RotationDraft {
             .iter()
             .enumerate()
             .map(|(i, raw)| {
-                let id: UserId = raw.parse().map_err(|_| {
-                    DomainError::invalid(format!("participants[{i}]"), "is not a user id")
-                })?;
+                let field = format!("participants[{i}]");
+                let id: UserId = raw.parse().map_err(|e: DomainError| e.at(&field))?;
                 if user_exists(id) {
                     Ok(id)
                 } else {
-                    Err(DomainError::not_found("user", id))
+                    Err(DomainError::not_found("user", id).at(field))
                 }
             })
             .collect::<Result<_, _>>()?;
@@ -564,6 +563,7 @@ mod tests {
                 initial_timeout_ms: 1,
                 levels: vec![],
             },
+            calendar_key: None,
             deleted_at: None,
         }
     }

@@ -113,6 +113,10 @@ pub struct Schedule {
     pub overrides: Vec<ScheduleOverride>,
     /// Copied onto each incident at trigger time.
     pub escalation_policy: EscalationPolicy,
+    /// The secret in the calendar feed's URL (calendar apps send no headers). `None` only
+    /// for schedules journaled before feeds had keys; start-up gives those one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_key: Option<String>,
     /// Set when deleted (see [`super::User::deleted_at`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<Timestamp>,
@@ -185,17 +189,12 @@ fn known_user(
     raw: &str,
     user_exists: &dyn Fn(UserId) -> bool,
 ) -> Result<UserId, DomainError> {
-    let id: UserId = raw
-        .parse()
-        .map_err(|_| DomainError::invalid(field, format!("'{}' is not a user id", clip_id(raw))))?;
+    // A malformed id names nothing: NOT_FOUND, like an unknown one.
+    let id: UserId = raw.parse().map_err(|e: DomainError| e.at(field))?;
     if !user_exists(id) {
-        return Err(DomainError::not_found("user", id));
+        return Err(DomainError::not_found("user", id).at(field));
     }
     Ok(id)
-}
-
-fn clip_id(raw: &str) -> String {
-    raw.chars().take(64).collect()
 }
 
 /// Validates a rotation: bounded length, known users, each end after its start.
@@ -269,14 +268,9 @@ pub fn parse_policy(
                 ),
                 (None, Some(schedule)) => {
                     let field = format!("{prefix}.scheduleId");
-                    let id: ScheduleId = schedule.parse().map_err(|_| {
-                        DomainError::invalid(
-                            &field,
-                            format!("'{}' is not a schedule id", clip_id(schedule)),
-                        )
-                    })?;
+                    let id: ScheduleId = schedule.parse().map_err(|e: DomainError| e.at(&field))?;
                     if !schedule_exists(id) {
-                        return Err(DomainError::not_found("schedule", id));
+                        return Err(DomainError::not_found("schedule", id).at(&field));
                     }
                     (None, Some(id))
                 }
@@ -322,6 +316,7 @@ mod tests {
                 initial_timeout_ms: 1000,
                 levels: vec![],
             },
+            calendar_key: None,
             deleted_at: None,
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DomainError, ServiceId, Timestamp, UserId, text};
+use super::{DomainError, PasswordHash, Role, ServiceId, Timestamp, UserId, text};
 
 /// A person who can be on call and paged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +15,12 @@ pub struct User {
     pub email: String,
     /// Where SMS / voice pages go, if anywhere.
     pub phone: Option<String>,
+    /// What they may do. Users journaled before roles existed are responders.
+    #[serde(default)]
+    pub role: Role,
+    /// Their password's argon2id hash, if they may log in. Never returned by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordHash>,
     /// Set when deleted: the user stays resolvable from incident history but is gone from
     /// every list and lookup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,25 +36,35 @@ pub struct UserFields {
     pub email: String,
     /// See [`User::phone`].
     pub phone: Option<String>,
+    /// See [`User::role`].
+    pub role: Role,
 }
 
 impl UserFields {
     /// Validates raw input.
-    pub fn parse(name: &str, email: &str, phone: Option<&str>) -> Result<Self, DomainError> {
+    pub fn parse(
+        name: &str,
+        email: &str,
+        phone: Option<&str>,
+        role: Role,
+    ) -> Result<Self, DomainError> {
         Ok(Self {
             name: text::name("name", name)?,
             email: text::email("email", email)?,
             phone: text::phone("phone", phone)?,
+            role,
         })
     }
 
-    /// A new user with these fields.
-    pub fn into_user(self, id: UserId) -> User {
+    /// A user with these fields and `password`.
+    pub fn into_user(self, id: UserId, password: Option<PasswordHash>) -> User {
         User {
             id,
             name: self.name,
             email: self.email,
             phone: self.phone,
+            role: self.role,
+            password,
             deleted_at: None,
         }
     }

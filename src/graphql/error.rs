@@ -23,6 +23,10 @@ pub mod code {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// The move is not allowed from the current state.
     pub const INVALID_STATE: &str = "INVALID_STATE";
+    /// No valid credential.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The credential's role does not allow it.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
     /// Too many requests or subscriptions.
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// A server-side failure.
@@ -47,11 +51,20 @@ pub fn api_error(error: impl Into<CommandError>) -> async_graphql::Error {
     match error.into() {
         CommandError::Domain(DomainError::Invalid { field, message }) => bad_input(&field, message),
         CommandError::Domain(e @ DomainError::NotFound { .. }) => {
-            coded(code::NOT_FOUND, e.to_string())
+            let message = e.to_string();
+            let DomainError::NotFound { field, .. } = e else {
+                unreachable!("matched above")
+            };
+            coded(code::NOT_FOUND, message).extend_with(|_, ext| {
+                if let Some(field) = &field {
+                    ext.set("field", field.as_str());
+                }
+            })
         }
         CommandError::Domain(DomainError::InvalidState(message)) => {
             coded(code::INVALID_STATE, message)
         }
+        CommandError::Domain(DomainError::Forbidden(message)) => coded(code::FORBIDDEN, message),
         CommandError::Journal(e) => {
             tracing::error!(error = %e, "journal write failed");
             coded(code::INTERNAL, format!("the change was not recorded: {e}"))

@@ -2,6 +2,7 @@
 //! to the contract's codes. Resolvers translate and delegate to the [`Store`]; they never
 //! hold a business rule.
 
+pub mod access;
 pub mod error;
 pub mod mutation;
 pub mod query;
@@ -9,15 +10,27 @@ pub mod scalars;
 pub mod subscription;
 pub mod types;
 
-use async_graphql::Schema;
+use async_graphql::{MergedObject, Schema};
 
-use crate::store::Store;
+use crate::auth::Gate;
+pub use access::{AccessMutation, AccessQuery};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::{SubscriptionBudget, SubscriptionRoot};
+pub use types::PublicUrl;
+
+/// The query root, named `Query` as the contract says.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct Query(QueryRoot, AccessQuery);
+
+/// The mutation root, named `Mutation`.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct Mutation(MutationRoot, AccessMutation);
 
 /// Klaxon's executable schema.
-pub type KlaxonSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+pub type KlaxonSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// Limits that protect the server from expensive documents.
 #[derive(Clone, Copy, Debug)]
@@ -41,14 +54,16 @@ impl Default for QueryLimits {
     }
 }
 
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, SubscriptionRoot> {
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
 }
 
-/// The executable schema over `store`.
-pub fn build_schema(store: Store, limits: QueryLimits) -> KlaxonSchema {
+/// The executable schema behind `gate` (and its store); links point at `public_url`.
+pub fn build_schema(gate: Gate, public_url: PublicUrl, limits: QueryLimits) -> KlaxonSchema {
     builder()
-        .data(store)
+        .data(gate.store().clone())
+        .data(gate)
+        .data(public_url)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
         .limit_recursive_depth(64)

@@ -5,11 +5,14 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use super::error::api_error;
 use super::scalars::DateTime;
 use super::types::{
-    IncidentObject, RotationObject, ScheduleObject, ScheduleOverrideObject, ServiceObject,
-    Severity, ShiftUnit, UserObject, Weekday, store,
+    IncidentObject, Role, RotationObject, ScheduleObject, ScheduleOverrideObject, ServiceObject,
+    Severity, ShiftUnit, UserObject, Weekday, principal, store,
 };
+use crate::domain::auth::check_password;
 use crate::domain::oncall::{Restriction, RotationDraft, parse_clock};
 use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
+use crate::domain::user::UserFields;
+use crate::domain::{Action, PasswordHash};
 use crate::domain::{DomainError, NewIncident};
 use crate::store::{OverrideDraft, RotationPatch, ScheduleDraft, SchedulePatch, UserPatch};
 
@@ -25,6 +28,11 @@ pub struct CreateUserInput {
     pub email: String,
     /// Optional phone number.
     pub phone: Option<String>,
+    /// What they may do; default RESPONDER.
+    #[graphql(default_with = "Role::Responder")]
+    pub role: Role,
+    /// Lets them log in: at least 12 characters, stored only as an argon2id hash.
+    pub password: Option<String>,
 }
 
 /// Changes to a user; omitted fields stay as they are, `phone: null` clears the phone.
@@ -36,6 +44,10 @@ pub struct UpdateUserInput {
     pub email: Option<String>,
     /// New phone, or null to clear it.
     pub phone: MaybeUndefined<String>,
+    /// New role (applies at once to their live sessions).
+    pub role: Option<Role>,
+    /// New password, at least 12 characters (ends their other sessions).
+    pub password: Option<String>,
 }
 
 /// A new service.
@@ -260,6 +272,21 @@ fn rotation_draft(input: NewRotationInput) -> Result<RotationDraft, DomainError>
     })
 }
 
+/// Validates and hashes a new password, after checking the caller may set it (hashing is
+/// deliberately slow: nobody who may not change users gets to spend it).
+pub(crate) async fn new_password(
+    ctx: &Context<'_>,
+    field: &str,
+    password: Option<&str>,
+) -> Result<Option<PasswordHash>> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    check_password(field, password).map_err(api_error)?;
+    let gate = ctx.data::<crate::auth::Gate>()?;
+    Ok(Some(gate.passwords().hash(password).await))
+}
+
 fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
     match value {
         MaybeUndefined::Undefined => None,
@@ -276,8 +303,18 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// Creates a user.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<UserObject> {
+        let by = principal(ctx)?;
+        by.require(Action::Configure).map_err(api_error)?;
+        let fields = UserFields::parse(
+            &input.name,
+            &input.email,
+            input.phone.as_deref(),
+            input.role.into(),
+        )
+        .map_err(api_error)?;
+        let password = new_password(ctx, "password", input.password.as_deref()).await?;
         store(ctx)
-            .create_user(&input.name, &input.email, input.phone.as_deref())
+            .create_user(by, fields, password)
             .await
             .map(UserObject)
             .map_err(api_error)
@@ -290,13 +327,17 @@ impl MutationRoot {
         id: ID,
         input: UpdateUserInput,
     ) -> Result<UserObject> {
+        let by = principal(ctx)?;
+        by.require(Action::Configure).map_err(api_error)?;
         let patch = UserPatch {
             name: input.name,
             email: input.email,
             phone: maybe(input.phone),
+            role: input.role.map(Into::into),
+            password: new_password(ctx, "password", input.password.as_deref()).await?,
         };
         store(ctx)
-            .update_user(&id, patch)
+            .update_user(by, &id, patch)
             .await
             .map(UserObject)
             .map_err(api_error)
@@ -305,7 +346,7 @@ impl MutationRoot {
     /// Deletes a user. Fails with INVALID_STATE while a schedule still names them.
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         store(ctx)
-            .delete_user(&id)
+            .delete_user(principal(ctx)?, &id)
             .await
             .map(|id| ID(id.to_string()))
             .map_err(api_error)
@@ -318,7 +359,7 @@ impl MutationRoot {
         input: CreateServiceInput,
     ) -> Result<ServiceObject> {
         store(ctx)
-            .create_service(&input.name, input.description.as_deref())
+            .create_service(principal(ctx)?, &input.name, input.description.as_deref())
             .await
             .map(ServiceObject)
             .map_err(api_error)
@@ -334,6 +375,7 @@ impl MutationRoot {
         let description = maybe(input.description);
         store(ctx)
             .update_service(
+                principal(ctx)?,
                 &id,
                 input.name.as_deref(),
                 description.as_ref().map(|d| d.as_deref()),
@@ -346,7 +388,7 @@ impl MutationRoot {
     /// Deletes a service. Fails with INVALID_STATE while it has schedules.
     async fn delete_service(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         store(ctx)
-            .delete_service(&id)
+            .delete_service(principal(ctx)?, &id)
             .await
             .map(|id| ID(id.to_string()))
             .map_err(api_error)
@@ -358,6 +400,9 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: CreateScheduleInput,
     ) -> Result<ScheduleObject> {
+        principal(ctx)?
+            .require(Action::Configure)
+            .map_err(api_error)?;
         let rotations = input
             .rotations
             .into_iter()
@@ -377,7 +422,7 @@ impl MutationRoot {
             }),
         };
         store(ctx)
-            .create_schedule(draft)
+            .create_schedule(principal(ctx)?, draft)
             .await
             .map(ScheduleObject)
             .map_err(api_error)
@@ -398,7 +443,7 @@ impl MutationRoot {
             time_zone: input.time_zone,
         };
         store(ctx)
-            .update_schedule(&id, patch)
+            .update_schedule(principal(ctx)?, &id, patch)
             .await
             .map(ScheduleObject)
             .map_err(api_error)
@@ -407,7 +452,7 @@ impl MutationRoot {
     /// Deletes a schedule. Fails with INVALID_STATE while it has open incidents.
     async fn delete_schedule(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         store(ctx)
-            .delete_schedule(&id)
+            .delete_schedule(principal(ctx)?, &id)
             .await
             .map(|id| ID(id.to_string()))
             .map_err(api_error)
@@ -419,9 +464,12 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: AddRotationInput,
     ) -> Result<RotationObject> {
+        principal(ctx)?
+            .require(Action::Configure)
+            .map_err(api_error)?;
         let draft = rotation_draft(input.rotation).map_err(api_error)?;
         store(ctx)
-            .add_rotation(&input.schedule_id, draft)
+            .add_rotation(principal(ctx)?, &input.schedule_id, draft)
             .await
             .map(RotationObject)
             .map_err(api_error)
@@ -434,6 +482,9 @@ impl MutationRoot {
         id: ID,
         input: UpdateRotationInput,
     ) -> Result<RotationObject> {
+        principal(ctx)?
+            .require(Action::Configure)
+            .map_err(api_error)?;
         let window = match input.restriction {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
@@ -451,7 +502,7 @@ impl MutationRoot {
             restriction: window,
         };
         store(ctx)
-            .update_rotation(&id, patch)
+            .update_rotation(principal(ctx)?, &id, patch)
             .await
             .map(RotationObject)
             .map_err(api_error)
@@ -460,7 +511,7 @@ impl MutationRoot {
     /// Removes a rotation layer; returns its schedule.
     async fn remove_rotation(&self, ctx: &Context<'_>, id: ID) -> Result<ScheduleObject> {
         store(ctx)
-            .remove_rotation(&id)
+            .remove_rotation(principal(ctx)?, &id)
             .await
             .map(ScheduleObject)
             .map_err(api_error)
@@ -480,7 +531,7 @@ impl MutationRoot {
             replaces: input.replaces.map(|id| id.0),
         };
         store(ctx)
-            .add_override(draft)
+            .add_override(principal(ctx)?, draft)
             .await
             .map(ScheduleOverrideObject)
             .map_err(api_error)
@@ -489,7 +540,7 @@ impl MutationRoot {
     /// Removes an override; returns its schedule.
     async fn remove_override(&self, ctx: &Context<'_>, id: ID) -> Result<ScheduleObject> {
         store(ctx)
-            .remove_override(&id)
+            .remove_override(principal(ctx)?, &id)
             .await
             .map(ScheduleObject)
             .map_err(api_error)
@@ -503,6 +554,9 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: TriggerIncidentInput,
     ) -> Result<IncidentObject> {
+        principal(ctx)?
+            .require(Action::TriggerIncident)
+            .map_err(api_error)?;
         let new = NewIncident::parse(
             &input.title,
             input.description.as_deref(),
@@ -511,7 +565,7 @@ impl MutationRoot {
         )
         .map_err(api_error)?;
         store(ctx)
-            .trigger(&input.schedule_id, new)
+            .trigger(principal(ctx)?, &input.schedule_id, new)
             .await
             .map(IncidentObject)
             .map_err(api_error)
@@ -521,7 +575,7 @@ impl MutationRoot {
     /// resolved one.
     async fn acknowledge_incident(&self, ctx: &Context<'_>, id: ID) -> Result<IncidentObject> {
         store(ctx)
-            .acknowledge(&id)
+            .acknowledge(principal(ctx)?, &id)
             .await
             .map(IncidentObject)
             .map_err(api_error)
@@ -530,7 +584,7 @@ impl MutationRoot {
     /// Resolves an incident. A no-op on a resolved one.
     async fn resolve_incident(&self, ctx: &Context<'_>, id: ID) -> Result<IncidentObject> {
         store(ctx)
-            .resolve(&id)
+            .resolve(principal(ctx)?, &id)
             .await
             .map(IncidentObject)
             .map_err(api_error)
@@ -540,7 +594,7 @@ impl MutationRoot {
     /// the last level or on a resolved incident.
     async fn escalate_incident(&self, ctx: &Context<'_>, id: ID) -> Result<IncidentObject> {
         store(ctx)
-            .escalate(&id)
+            .escalate(principal(ctx)?, &id)
             .await
             .map(IncidentObject)
             .map_err(api_error)

@@ -65,7 +65,7 @@ impl Drop for SubscriptionPermit {
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every change to matching incidents, in the order it happened. A subscriber too slow
     /// to keep up receives one error (code INTERNAL, `extensions.lagged` = events missed)

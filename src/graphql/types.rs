@@ -14,6 +14,21 @@ use crate::domain::{
 };
 use crate::store::{IncidentUpdate, Store, UpdateKind};
 
+/// The address people and monitors reach this server at (links and feed URLs).
+#[derive(Clone, Debug)]
+pub struct PublicUrl(pub String);
+
+/// The authenticated caller. Every request that reaches a resolver has one (the HTTP and
+/// WebSocket edges refuse those without); its absence is reported, never a panic.
+pub(crate) fn principal<'a>(ctx: &Context<'a>) -> Result<&'a domain::Principal> {
+    ctx.data_opt::<domain::Principal>().ok_or_else(|| {
+        coded(
+            code::UNAUTHENTICATED,
+            "this needs a credential: log in, or send Authorization: Bearer <API token>",
+        )
+    })
+}
+
 pub(crate) fn store<'a>(ctx: &Context<'a>) -> &'a Store {
     // Data is inserted once when the schema is built; its absence is a programming error
     // that every test would catch, reported as INTERNAL rather than a panic.
@@ -135,6 +150,61 @@ impl UserObject {
     }
     async fn phone(&self) -> Option<&str> {
         self.0.phone.as_deref()
+    }
+    /// What they may do.
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+    /// Whether they can log in with a password (the password itself is never returned).
+    async fn has_password(&self) -> bool {
+        self.0.password.is_some()
+    }
+}
+
+/// What a user or API token may do; each role can do everything the one after it can.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Role", remote = "domain::Role")]
+pub enum Role {
+    /// Everything, including users, services, schedules, integrations and API tokens.
+    Admin,
+    /// Also triggers, acknowledges, resolves, escalates and edits overrides.
+    Responder,
+    /// Reads everything except secrets, and subscribes.
+    Viewer,
+}
+
+/// What kind of party made a change.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "ActorKind", remote = "domain::ActorKind")]
+pub enum ActorKind {
+    /// A person.
+    User,
+    /// A script, through an API token (`KLAXON_ADMIN_TOKEN` included).
+    ApiToken,
+    /// A monitoring tool, through an integration.
+    Integration,
+    /// Klaxon itself: timers, heartbeats, and changes recorded before actors were.
+    System,
+}
+
+/// Who made a change. `name` is as it was at the time of the change.
+pub struct ActorObject(pub domain::Actor);
+
+#[Object(name = "Actor")]
+impl ActorObject {
+    async fn kind(&self) -> ActorKind {
+        self.0.kind.into()
+    }
+    /// The user's, token's or integration's name ("Klaxon" for the system).
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The person, when the actor is one (deleted users still resolve).
+    async fn user(&self, ctx: &Context<'_>) -> Option<UserObject> {
+        self.0
+            .user_id()
+            .and_then(|id| store(ctx).state().user_any(id))
+            .map(UserObject)
     }
 }
 
@@ -310,6 +380,18 @@ impl ScheduleObject {
     }
     async fn escalation_policy(&self) -> EscalationPolicyObject {
         EscalationPolicyObject(self.0.escalation_policy.clone())
+    }
+    /// The calendar feed (iCalendar) with a secret of its own in the URL, for calendar apps
+    /// that cannot send credentials. `rotateCalendarUrl` replaces the secret.
+    async fn calendar_url(&self, ctx: &Context<'_>) -> String {
+        let base = ctx
+            .data_opt::<PublicUrl>()
+            .map_or("", |u| u.0.trim_end_matches('/'));
+        format!(
+            "{base}/schedules/{}/calendar.ics?key={}",
+            self.0.id,
+            self.0.calendar_key.as_deref().unwrap_or("")
+        )
     }
     /// Who is on call at `at` (default: now); null when nobody is.
     async fn on_call(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<UserObject> {
@@ -512,6 +594,11 @@ impl EscalationEventObject {
     async fn at(&self) -> DateTime {
         DateTime(self.0.at)
     }
+    /// Who moved it: the system for the timer and for nobody on call, else the person or
+    /// script that escalated.
+    async fn actor(&self) -> ActorObject {
+        ActorObject(self.0.actor.clone())
+    }
 }
 
 /// One page sent to a person about an incident.
@@ -582,6 +669,18 @@ impl IncidentObject {
     }
     async fn resolved_at(&self) -> Option<DateTime> {
         self.0.resolved_at.map(DateTime)
+    }
+    /// Who opened it.
+    async fn triggered_by(&self) -> ActorObject {
+        ActorObject(self.0.triggered_by.clone())
+    }
+    /// Who acknowledged it (cleared when it escalates back to TRIGGERED).
+    async fn acknowledged_by(&self) -> Option<ActorObject> {
+        self.0.acknowledged_by.clone().map(ActorObject)
+    }
+    /// Who resolved it.
+    async fn resolved_by(&self) -> Option<ActorObject> {
+        self.0.resolved_by.clone().map(ActorObject)
     }
     /// Who must act now; null when nobody could be paged.
     async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {

@@ -1,7 +1,10 @@
 //! The HTTP edge: one axum router for GraphQL (POST), GraphiQL (GET), WebSocket
 //! subscriptions, the seed's REST adapter, health, and the web UI.
 
+pub mod auth;
 pub mod calendar;
+pub mod login;
+pub mod metrics;
 pub mod rest;
 pub mod web;
 pub mod ws;
@@ -14,13 +17,14 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::sync::{Semaphore, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::graphql::KlaxonSchema;
 use crate::graphql::error::code;
 use crate::store::Store;
+use auth::{graphql_refusal, principal_of};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,20 +38,51 @@ pub struct AppState {
     pub store: Store,
     /// One permit per open WebSocket connection.
     pub ws_connections: Arc<Semaphore>,
+    /// The number of permits `ws_connections` started with.
+    pub max_ws_connections: usize,
     /// Subscriptions allowed on one connection.
     pub subscriptions_per_connection: usize,
     /// Flips to true when the server is shutting down: WebSockets close.
     pub shutdown: watch::Receiver<bool>,
+    /// Authentication: credentials to principals, logins, links.
+    pub gate: crate::auth::Gate,
+    /// Origins allowed to call with credentials from another site (`--cors-origin`).
+    pub cors_origins: Arc<[String]>,
+}
+
+impl AppState {
+    /// Whether `origin` was listed with `--cors-origin`.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.cors_origins
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin.trim_end_matches('/')))
+    }
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    let rest = rest::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_for_rest,
+    ));
+    let metrics = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_for_text,
+        ));
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health))
         .route("/schedules/{id}/calendar.ics", get(calendar::calendar))
-        .nest("/api", rest::router())
+        .route("/auth/login", post(login::login))
+        .route("/auth/logout", post(login::logout))
+        .route("/auth/status", get(login::status))
+        .route("/auth/setup", post(login::setup))
+        .route("/auth/link/{token}", get(login::link))
+        .merge(metrics)
+        .nest("/api", rest)
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -65,9 +100,17 @@ async fn health(State(state): State<AppState>) -> Response {
 
 /// `GET /graphql`: a query in the URL (`?query=...&variables=...`) runs, as GraphQL over
 /// HTTP allows (queries only: a GET must not change anything); without one, GraphiQL.
-async fn graphql_get(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let Some(raw) = raw.filter(|q| q.split('&').any(|pair| pair.starts_with("query="))) else {
         return graphiql().into_response();
+    };
+    let principal = match principal_of(&state, &headers, &axum::http::Method::GET) {
+        Ok(principal) => principal,
+        Err(refusal) => return graphql_refusal(&headers, &refusal),
     };
     let request = match async_graphql::http::parse_query_string(&raw) {
         Ok(request) => request,
@@ -81,7 +124,7 @@ async fn graphql_get(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     if !only_queries {
         return request_error("only queries may be sent with GET; send mutations with POST");
     }
-    respond(state.schema.execute(request).await)
+    respond(state.schema.execute(request.data(principal)).await)
 }
 
 fn graphiql() -> Html<String> {
@@ -119,6 +162,10 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             "send the GraphQL request as JSON with Content-Type: application/json",
         );
     }
+    let principal = match principal_of(&state, &headers, &axum::http::Method::POST) {
+        Ok(principal) => principal,
+        Err(refusal) => return graphql_refusal(&headers, &refusal),
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
@@ -127,7 +174,7 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             ));
         }
     };
-    respond(state.schema.execute(request).await)
+    respond(state.schema.execute(request.data(principal)).await)
 }
 
 fn respond(response: async_graphql::Response) -> Response {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::domain::schedule::{LevelInput, PolicyInput, RotationInput};
 use crate::domain::{
-    DomainError, EscalationPolicy, Incident, IncidentId, IncidentState, NewIncident, Schedule,
-    ScheduleId, Service, Severity, Timestamp, User, UserId,
+    DomainError, EscalationPolicy, Incident, IncidentId, IncidentState, NewIncident, Principal,
+    Schedule, ScheduleId, Service, Severity, Timestamp, User, UserId,
 };
 use crate::graphql::scalars::{format as time, parse as parse_time};
 use crate::store::{CommandError, IncidentFilter, ScheduleDraft};
@@ -56,6 +56,9 @@ impl From<CommandError> for RestError {
         match error {
             CommandError::Domain(e @ DomainError::NotFound { .. }) => {
                 Self(StatusCode::NOT_FOUND, e.to_string())
+            }
+            CommandError::Domain(DomainError::Forbidden(message)) => {
+                Self(StatusCode::FORBIDDEN, message)
             }
             CommandError::Domain(e) => Self(StatusCode::BAD_REQUEST, e.to_string()),
             CommandError::Journal(e) => {
@@ -98,7 +101,7 @@ fn not_found(kind: &'static str, id: &str) -> RestError {
 // ---- shapes ---------------------------------------------------------------------------
 
 fn user_json(user: &User) -> Value {
-    json!({ "id": user.id, "name": user.name, "email": user.email, "phone": user.phone })
+    json!({ "id": user.id, "name": user.name, "email": user.email, "phone": user.phone, "role": user.role.as_str().to_lowercase() })
 }
 
 fn service_json(service: &Service) -> Value {
@@ -183,13 +186,18 @@ async fn list_users(State(state): State<AppState>) -> RestResult {
 
 async fn create_user(
     State(state): State<AppState>,
+    Extension(by): Extension<Principal>,
     body: Result<Json<UserBody>, JsonRejection>,
 ) -> RestResult {
+    by.require(crate::domain::Action::Configure)?;
     let Json(body) = body?;
-    let user = state
-        .store
-        .create_user(&body.name, &body.email, body.phone.as_deref())
-        .await?;
+    let fields = crate::domain::user::UserFields::parse(
+        &body.name,
+        &body.email,
+        body.phone.as_deref(),
+        crate::domain::Role::default(),
+    )?;
+    let user = state.store.create_user(&by, fields, None).await?;
     created(user_json(&user))
 }
 
@@ -221,12 +229,14 @@ async fn list_services(State(state): State<AppState>) -> RestResult {
 
 async fn create_service(
     State(state): State<AppState>,
+    Extension(by): Extension<Principal>,
     body: Result<Json<ServiceBody>, JsonRejection>,
 ) -> RestResult {
+    by.require(crate::domain::Action::Configure)?;
     let Json(body) = body?;
     let service = state
         .store
-        .create_service(&body.name, body.description.as_deref())
+        .create_service(&by, &body.name, body.description.as_deref())
         .await?;
     created(service_json(&service))
 }
@@ -296,8 +306,10 @@ async fn list_schedules(State(state): State<AppState>) -> RestResult {
 
 async fn create_schedule(
     State(state): State<AppState>,
+    Extension(by): Extension<Principal>,
     body: Result<Json<ScheduleBody>, JsonRejection>,
 ) -> RestResult {
+    by.require(crate::domain::Action::Configure)?;
     let Json(body) = body?;
     let rotation = body
         .rotation
@@ -331,14 +343,17 @@ async fn create_schedule(
     };
     let schedule = state
         .store
-        .create_schedule(ScheduleDraft {
-            name: body.name,
-            service_id: body.service_id,
-            time_zone: None,
-            rotations: Vec::new(),
-            rotation,
-            escalation_policy,
-        })
+        .create_schedule(
+            &by,
+            ScheduleDraft {
+                name: body.name,
+                service_id: body.service_id,
+                time_zone: None,
+                rotations: Vec::new(),
+                rotation,
+                escalation_policy,
+            },
+        )
         .await?;
     created(schedule_json(&schedule))
 }
@@ -423,8 +438,10 @@ async fn list_incidents(
 
 async fn trigger_incident(
     State(state): State<AppState>,
+    Extension(by): Extension<Principal>,
     body: Result<Json<IncidentBody>, JsonRejection>,
 ) -> RestResult {
+    by.require(crate::domain::Action::TriggerIncident)?;
     let Json(body) = body?;
     let new = NewIncident::parse(
         &body.title,
@@ -445,7 +462,7 @@ async fn trigger_incident(
             .into());
         }
     }
-    let incident = state.store.trigger(&body.schedule_id, new).await?;
+    let incident = state.store.trigger(&by, &body.schedule_id, new).await?;
     created(incident_json(&incident))
 }
 
@@ -458,17 +475,29 @@ async fn get_incident(State(state): State<AppState>, Path(id): Path<String>) -> 
     ok(incident_json(&incident))
 }
 
-async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>) -> RestResult {
-    let incident = state.store.acknowledge(&id).await?;
+async fn acknowledge(
+    State(state): State<AppState>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> RestResult {
+    let incident = state.store.acknowledge(&by, &id).await?;
     ok(incident_json(&incident))
 }
 
-async fn resolve(State(state): State<AppState>, Path(id): Path<String>) -> RestResult {
-    let incident = state.store.resolve(&id).await?;
+async fn resolve(
+    State(state): State<AppState>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> RestResult {
+    let incident = state.store.resolve(&by, &id).await?;
     ok(incident_json(&incident))
 }
 
-async fn escalate(State(state): State<AppState>, Path(id): Path<String>) -> RestResult {
-    let incident = state.store.escalate(&id).await?;
+async fn escalate(
+    State(state): State<AppState>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> RestResult {
+    let incident = state.store.escalate(&by, &id).await?;
     ok(incident_json(&incident))
 }

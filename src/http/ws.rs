@@ -1,6 +1,13 @@
 //! GraphQL over WebSocket at `/graphql/ws`: both `graphql-transport-ws` and the legacy
 //! `graphql-ws` protocol. Caps connections (503 when full) and subscriptions per
 //! connection, and closes every socket cleanly when the server shuts down.
+//!
+//! Authentication happens here, before async-graphql sees the connection: the first
+//! message must be `connection_init` within 10 s (else close `4408`), carrying
+//! `{"authorization": "Bearer <token>"}` (or `Authorization`), or the upgrade must have
+//! carried the session cookie from a trusted origin; otherwise close `4403` (legacy:
+//! `connection_error`, then close). A connection ends with `4403` the moment its
+//! credential is revoked, ends or expires.
 
 use async_graphql::Data;
 use std::str::FromStr;
@@ -13,7 +20,18 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt, future};
 
 use super::AppState;
+use super::auth::{origin_trusted, session_cookie};
+use crate::domain::Principal;
 use crate::graphql::SubscriptionBudget;
+
+/// Close code: the credential is missing, invalid, revoked or expired.
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code: no `connection_init` in time.
+pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// Close code: a subscription before `connection_init` (graphql-transport-ws).
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// How long a client has to send `connection_init`.
+pub const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Close code sent when the server goes away (RFC 6455 1001).
 const GOING_AWAY: u16 = 1001;
@@ -36,6 +54,13 @@ pub async fn upgrade(
         )
             .into_response();
     };
+    // The session cookie counts only on an upgrade from this site or a listed origin: a
+    // page elsewhere cannot open a socket with a person's cookie.
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    let cookie_principal = match origin {
+        Some(origin) if !origin_trusted(&state, &headers, origin) => None,
+        _ => session_cookie(&headers).and_then(|secret| state.gate.session(&secret).ok()),
+    };
     let Ok(permit) = state.ws_connections.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -47,8 +72,21 @@ pub async fn upgrade(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
-            let (mut sink, stream) = socket.split();
-            let input = stream
+            let (mut sink, mut stream) = socket.split();
+            let (principal, init) =
+                match admit(&state, &mut stream, protocol, cookie_principal).await {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => {
+                        for message in refusal {
+                            let _ = sink.send(message).await;
+                        }
+                        let _ = sink.close().await;
+                        drop(permit);
+                        return;
+                    }
+                };
+            let input = futures_util::stream::once(future::ready(Ok(Message::Text(init.into()))))
+                .chain(stream)
                 .take_while(|message| future::ready(message.is_ok()))
                 .filter_map(|message| {
                     future::ready(match message {
@@ -59,6 +97,12 @@ pub async fn upgrade(
                 });
             let mut data = Data::default();
             data.insert(SubscriptionBudget::new(state.subscriptions_per_connection));
+            data.insert(principal.clone());
+            let mut revocations = state.store.revocations();
+            let expiry = principal.expires_at.map(|at| {
+                let left = (at - state.store.clock().now()).to_std().unwrap_or_default();
+                tokio::time::Instant::now() + left
+            });
             let mut output = WebSocket::new(state.schema.clone(), input, protocol)
                 .connection_data(data)
                 .map(|message| match message {
@@ -73,8 +117,33 @@ pub async fn upgrade(
                 let _ = shutdown.wait_for(|stopping| *stopping).await;
             };
             tokio::pin!(stopping);
+            let expired = async move {
+                match expiry {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => future::pending().await,
+                }
+            };
+            tokio::pin!(expired);
             loop {
                 tokio::select! {
+                    revoked = revocations.recv() => {
+                        let ended = match revoked {
+                            Ok(revoked) => revoked.ends(&principal),
+                            // Missed some: check the credential itself.
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                                !state.gate.still_valid(&principal)
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                        };
+                        if ended {
+                            let _ = sink.send(close(CLOSE_FORBIDDEN, "the credential was revoked or ended")).await;
+                            break;
+                        }
+                    }
+                    _ = &mut expired => {
+                        let _ = sink.send(close(CLOSE_FORBIDDEN, "the credential expired")).await;
+                        break;
+                    }
                     message = output.next() => {
                         let Some(message) = message else { break };
                         if sink.send(message).await.is_err() {
@@ -95,6 +164,76 @@ pub async fn upgrade(
             let _ = sink.close().await;
             drop(permit);
         })
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// Reads the client's first message and decides who it is. On success, returns the
+/// principal and the `connection_init` text to hand on to the protocol; on refusal, the
+/// messages to send before closing.
+async fn admit(
+    state: &AppState,
+    stream: &mut futures_util::stream::SplitStream<axum::extract::ws::WebSocket>,
+    protocol: WebSocketProtocols,
+    cookie: Option<Principal>,
+) -> Result<(Principal, String), Vec<Message>> {
+    let legacy = matches!(protocol, WebSocketProtocols::SubscriptionsTransportWS);
+    let refuse = |message: &str| {
+        if legacy {
+            let error = serde_json::json!({ "type": "connection_error", "payload": { "message": message } });
+            vec![
+                Message::Text(error.to_string().into()),
+                close(1000, message),
+            ]
+        } else {
+            vec![close(CLOSE_FORBIDDEN, "Forbidden")]
+        }
+    };
+    let first = loop {
+        match tokio::time::timeout(INIT_TIMEOUT, stream.next()).await {
+            Err(_) => {
+                return Err(vec![close(
+                    CLOSE_INIT_TIMEOUT,
+                    "Connection initialisation timeout",
+                )]);
+            }
+            Ok(None) | Ok(Some(Err(_))) => return Err(Vec::new()),
+            Ok(Some(Ok(Message::Text(text)))) => break text.to_string(),
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                break String::from_utf8_lossy(&bytes).into_owned();
+            }
+            Ok(Some(Ok(Message::Close(_)))) => return Err(Vec::new()),
+            Ok(Some(Ok(_))) => continue,
+        }
+    };
+    let message: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
+    if message["type"] != "connection_init" {
+        return Err(if legacy {
+            refuse("send connection_init first")
+        } else {
+            vec![close(CLOSE_UNAUTHORIZED, "Unauthorized")]
+        });
+    }
+    let payload = &message["payload"];
+    let header = payload
+        .get("authorization")
+        .or_else(|| payload.get("Authorization"))
+        .and_then(|v| v.as_str());
+    let principal = match header {
+        Some(header) => state.gate.bearer(header).ok(),
+        None => cookie,
+    };
+    match principal {
+        Some(principal) => Ok((principal, first)),
+        None => Err(refuse(
+            "connection_init needs {\"authorization\": \"Bearer <token>\"} or a session cookie",
+        )),
+    }
 }
 
 /// The first GraphQL subprotocol the client offers.

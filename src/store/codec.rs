@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Event, Incident, Schedule, Service, User};
+use crate::domain::{ApiToken, Event, Incident, Schedule, Service, Session, User};
 
 /// The schema version written into every new event and snapshot record.
 ///
@@ -56,12 +56,23 @@ pub struct SnapshotChunk {
     /// Incidents, each in its latest state.
     #[serde(default)]
     pub incidents: Vec<Incident>,
+    /// API tokens, revoked ones included.
+    #[serde(default)]
+    pub api_tokens: Vec<ApiToken>,
+    /// Live login sessions.
+    #[serde(default)]
+    pub sessions: Vec<Session>,
 }
 
 impl SnapshotChunk {
     /// How many entities the chunk holds.
     pub fn len(&self) -> usize {
-        self.users.len() + self.services.len() + self.schedules.len() + self.incidents.len()
+        self.users.len()
+            + self.services.len()
+            + self.schedules.len()
+            + self.incidents.len()
+            + self.api_tokens.len()
+            + self.sessions.len()
     }
 
     /// Whether the chunk holds nothing.
@@ -125,8 +136,8 @@ pub(crate) mod tests {
     use crate::domain::incident::Page;
     use crate::domain::schedule::{EscalationLevel, EscalationPolicy, RotationEntry};
     use crate::domain::{
-        IncidentChange, IncidentChangeKind, IncidentId, NewIncident, NotificationId, ScheduleId,
-        ServiceId, Severity, UserId,
+        Actor, IncidentChange, IncidentChangeKind, IncidentId, NewIncident, NotificationId,
+        ScheduleId, ServiceId, Severity, UserId,
     };
     use chrono::{TimeDelta, TimeZone, Utc};
 
@@ -155,6 +166,7 @@ pub(crate) mod tests {
                     timeout_ms: 600_000,
                 }],
             },
+            calendar_key: None,
             deleted_at: None,
         };
         let new = NewIncident::parse(
@@ -182,18 +194,24 @@ pub(crate) mod tests {
                 incident_id: id,
                 at: now,
                 kind: IncidentChangeKind::Triggered(Box::new(incident)),
+                actor: Actor::system(),
             }),
             Event::Incident(IncidentChange {
                 incident_id: id,
                 at: now + TimeDelta::seconds(30),
                 kind: IncidentChangeKind::Acknowledged,
+                actor: Actor::user(alice, "Alice"),
             }),
             Event::Incident(IncidentChange {
                 incident_id: id,
                 at: now + TimeDelta::seconds(90),
                 kind: IncidentChangeKind::Resolved,
+                actor: Actor::system(),
             }),
-            Event::ScheduleCreated { schedule },
+            Event::ScheduleCreated {
+                schedule,
+                actor: Actor::system(),
+            },
         ]
     }
 

@@ -10,6 +10,7 @@
 //! The journal is [`MemoryJournal`] (`--in-memory`) or [`sqlite::SqliteJournal`], whose
 //! file the state is replayed from on start ([`codec`] is its record format).
 
+mod access;
 pub mod codec;
 pub mod journal;
 #[cfg(test)]
@@ -30,11 +31,12 @@ use crate::domain::schedule::{
 };
 use crate::domain::user::UserFields;
 use crate::domain::{
-    Delivery, DomainError, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId,
-    IncidentState, NewIncident, NotificationId, RotationId, Schedule, ScheduleId, Service,
-    ServiceId, Severity, Timestamp, User, UserId, text,
+    Action, Actor, Delivery, DomainError, Event, Incident, IncidentChange, IncidentChangeKind,
+    IncidentId, IncidentState, NewIncident, NotificationId, PasswordHash, Principal, Role,
+    RotationId, Schedule, ScheduleId, Service, ServiceId, Severity, Timestamp, User, UserId, text,
 };
 use crate::engine::{PageJob, TimerCommand, TimerKey};
+pub use access::Revoked;
 pub use journal::{Journal, JournalError, MemoryJournal};
 pub use schedules::{OverrideDraft, RotationPatch};
 pub use state::State;
@@ -151,6 +153,10 @@ pub struct UserPatch {
     pub email: Option<String>,
     /// New phone, or `Some(None)` to clear it.
     pub phone: Option<Option<String>>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New password hash (the caller validated and hashed it).
+    pub password: Option<PasswordHash>,
 }
 
 /// A schedule as the client describes it, before validation.
@@ -209,6 +215,10 @@ struct Shared {
     config: tokio::sync::Mutex<()>,
     /// Serializes triggers per dedup key, so two concurrent repeats open one incident.
     dedup_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Lossy fan-out of credentials that stopped working, to the WebSockets using them.
+    revocations: broadcast::Sender<access::Revoked>,
+    /// Tokens and sessions whose use is being journaled (one write in flight each).
+    touching: dashmap::DashMap<uuid::Uuid, ()>,
 }
 
 /// The receiving ends a [`Store`] feeds, for the engine and notifier tasks.
@@ -232,6 +242,7 @@ impl Store {
         let (pages_tx, pages_rx) = mpsc::unbounded_channel();
         let (updates, _) = broadcast::channel(update_buffer.max(1));
         let (handoffs, _) = broadcast::channel(update_buffer.max(1));
+        let (revocations, _) = broadcast::channel(1024);
         let shared = Shared {
             state,
             journal,
@@ -245,6 +256,8 @@ impl Store {
             dedup_locks: (0..DEDUP_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            revocations,
+            touching: dashmap::DashMap::new(),
         };
         let store = Self {
             shared: Arc::new(shared),
@@ -314,22 +327,44 @@ impl Store {
 
     // ---- users ----------------------------------------------------------------------
 
-    /// Creates a user.
+    /// Creates a user. `password` is already validated and hashed by the caller.
     pub async fn create_user(
         &self,
-        name: &str,
-        email: &str,
-        phone: Option<&str>,
+        by: &Principal,
+        fields: UserFields,
+        password: Option<PasswordHash>,
     ) -> Result<Arc<User>, CommandError> {
-        let user = UserFields::parse(name, email, phone)?.into_user(UserId::new());
+        by.require(Action::Configure)?;
+        let user = fields.into_user(UserId::new(), password);
         let _config = self.shared.config.lock().await;
-        self.commit(Event::UserCreated { user: user.clone() })
-            .await?;
+        self.check_email_free(&user.email, None)?;
+        self.commit(Event::UserCreated {
+            user: user.clone(),
+            actor: by.actor.clone(),
+        })
+        .await?;
         Ok(Arc::new(user))
     }
 
+    /// People log in by email, so two live users cannot share one.
+    fn check_email_free(&self, email: &str, except: Option<UserId>) -> Result<(), DomainError> {
+        match self.user_by_email(email) {
+            Some(other) if Some(other.id) != except => Err(DomainError::invalid(
+                "email",
+                format!("{email} is already the email of another user"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Updates a user's fields.
-    pub async fn update_user(&self, id: &str, patch: UserPatch) -> Result<Arc<User>, CommandError> {
+    pub async fn update_user(
+        &self,
+        by: &Principal,
+        id: &str,
+        patch: UserPatch,
+    ) -> Result<Arc<User>, CommandError> {
+        by.require(Action::Configure)?;
         let id: UserId = id.parse()?;
         let _config = self.shared.config.lock().await;
         let current = self
@@ -344,15 +379,72 @@ impl Store {
             patch.name.as_deref().unwrap_or(&current.name),
             patch.email.as_deref().unwrap_or(&current.email),
             phone,
+            patch.role.unwrap_or(current.role),
         )?;
-        let user = fields.into_user(id);
-        self.commit(Event::UserUpdated { user: user.clone() })
-            .await?;
+        self.check_email_free(&fields.email, Some(id))?;
+        let password_changed = patch.password.is_some();
+        let role_changed = fields.role != current.role;
+        let password = patch.password.or_else(|| current.password.clone());
+        let user = fields.into_user(id, password);
+        self.commit(Event::UserUpdated {
+            user: user.clone(),
+            actor: by.actor.clone(),
+        })
+        .await?;
+        if password_changed {
+            // A new password ends every session made with the old one, except the one
+            // making the change.
+            self.end_user_sessions(by, id).await?;
+        }
+        if password_changed || role_changed {
+            self.revoke(Revoked::User(id));
+        }
         Ok(Arc::new(user))
     }
 
+    /// A person changes their own password (the caller verified the current one).
+    pub async fn change_own_password(
+        &self,
+        by: &Principal,
+        password: PasswordHash,
+    ) -> Result<Arc<User>, CommandError> {
+        let Some(id) = by.user_id() else {
+            return Err(DomainError::InvalidState(
+                "only a person who logged in has a password to change; this is an API token".into(),
+            )
+            .into());
+        };
+        let _config = self.shared.config.lock().await;
+        let current = self
+            .state()
+            .user(id)
+            .ok_or_else(|| DomainError::not_found("user", id))?;
+        let mut user = (*current).clone();
+        user.password = Some(password);
+        self.commit(Event::UserUpdated {
+            user: user.clone(),
+            actor: by.actor.clone(),
+        })
+        .await?;
+        self.end_user_sessions(by, id).await?;
+        Ok(Arc::new(user))
+    }
+
+    /// Ends every session of `user` except the one `by` is using.
+    async fn end_user_sessions(&self, by: &Principal, user: UserId) -> Result<(), CommandError> {
+        let ids = self
+            .state()
+            .sessions_of(user)
+            .iter()
+            .map(|s| s.id)
+            .filter(|id| by.credential != crate::domain::Credential::Session(*id))
+            .collect();
+        self.end_sessions(by, ids).await
+    }
+
     /// Deletes a user no schedule refers to.
-    pub async fn delete_user(&self, id: &str) -> Result<UserId, CommandError> {
+    pub async fn delete_user(&self, by: &Principal, id: &str) -> Result<UserId, CommandError> {
+        by.require(Action::Configure)?;
         let id: UserId = id.parse()?;
         let _config = self.shared.config.lock().await;
         if self.state().user(id).is_none() {
@@ -372,7 +464,15 @@ impl Store {
             .into());
         }
         let at = self.shared.clock.now();
-        self.commit(Event::UserDeleted { id, at }).await?;
+        self.commit(Event::UserDeleted {
+            id,
+            at,
+            actor: by.actor.clone(),
+        })
+        .await?;
+        let sessions = self.state().sessions_of(id).iter().map(|s| s.id).collect();
+        self.end_sessions(by, sessions).await?;
+        self.revoke(Revoked::User(id));
         Ok(id)
     }
 
@@ -394,13 +494,16 @@ impl Store {
     /// Creates a service.
     pub async fn create_service(
         &self,
+        by: &Principal,
         name: &str,
         description: Option<&str>,
     ) -> Result<Arc<Service>, CommandError> {
+        by.require(Action::Configure)?;
         let service = Service::parse(ServiceId::new(), name, description)?;
         let _config = self.shared.config.lock().await;
         self.commit(Event::ServiceCreated {
             service: service.clone(),
+            actor: by.actor.clone(),
         })
         .await?;
         Ok(Arc::new(service))
@@ -409,10 +512,12 @@ impl Store {
     /// Updates a service; `description: Some(None)` clears it.
     pub async fn update_service(
         &self,
+        by: &Principal,
         id: &str,
         name: Option<&str>,
         description: Option<Option<&str>>,
     ) -> Result<Arc<Service>, CommandError> {
+        by.require(Action::Configure)?;
         let id: ServiceId = id.parse()?;
         let _config = self.shared.config.lock().await;
         let current = self
@@ -426,13 +531,19 @@ impl Store {
         )?;
         self.commit(Event::ServiceUpdated {
             service: service.clone(),
+            actor: by.actor.clone(),
         })
         .await?;
         Ok(Arc::new(service))
     }
 
     /// Deletes a service that has no schedules.
-    pub async fn delete_service(&self, id: &str) -> Result<ServiceId, CommandError> {
+    pub async fn delete_service(
+        &self,
+        by: &Principal,
+        id: &str,
+    ) -> Result<ServiceId, CommandError> {
+        by.require(Action::Configure)?;
         let id: ServiceId = id.parse()?;
         let _config = self.shared.config.lock().await;
         if self.state().service(id).is_none() {
@@ -451,7 +562,12 @@ impl Store {
             .into());
         }
         let at = self.shared.clock.now();
-        self.commit(Event::ServiceDeleted { id, at }).await?;
+        self.commit(Event::ServiceDeleted {
+            id,
+            at,
+            actor: by.actor.clone(),
+        })
+        .await?;
         Ok(id)
     }
 
@@ -471,19 +587,11 @@ impl Store {
     // ---- schedules ------------------------------------------------------------------
 
     fn live_service(&self, field: &str, raw: &str) -> Result<ServiceId, DomainError> {
-        let id: ServiceId = raw.parse().map_err(|_| {
-            DomainError::invalid(
-                field,
-                format!(
-                    "'{}' is not a service id",
-                    raw.chars().take(64).collect::<String>()
-                ),
-            )
-        })?;
+        let id: ServiceId = raw.parse().map_err(|e: DomainError| e.at(field))?;
         self.state()
             .service(id)
             .map(|s| s.id)
-            .ok_or_else(|| DomainError::not_found("service", id))
+            .ok_or_else(|| DomainError::not_found("service", id).at(field))
     }
 
     fn user_exists(&self) -> impl Fn(UserId) -> bool + '_ {
@@ -493,8 +601,10 @@ impl Store {
     /// Creates a schedule.
     pub async fn create_schedule(
         &self,
+        by: &Principal,
         draft: ScheduleDraft,
     ) -> Result<Arc<Schedule>, CommandError> {
+        by.require(Action::Configure)?;
         let name = text::name("name", &draft.name)?;
         let time_zone = draft.time_zone.as_deref().unwrap_or("UTC");
         parse_time_zone("timeZone", time_zone)?;
@@ -530,10 +640,12 @@ impl Store {
             rotations,
             overrides: Vec::new(),
             escalation_policy,
+            calendar_key: Some(crate::secret::random_secret("")),
             deleted_at: None,
         };
         self.commit(Event::ScheduleCreated {
             schedule: schedule.clone(),
+            actor: by.actor.clone(),
         })
         .await?;
         self.arm_handoff(&schedule, self.shared.clock.now());
@@ -543,9 +655,11 @@ impl Store {
     /// Replaces the given parts of a schedule. Open incidents keep the policy they copied.
     pub async fn update_schedule(
         &self,
+        by: &Principal,
         id: &str,
         patch: SchedulePatch,
     ) -> Result<Arc<Schedule>, CommandError> {
+        by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
         let _config = self.shared.config.lock().await;
         let current = self
@@ -571,11 +685,50 @@ impl Store {
             parse_time_zone("timeZone", time_zone)?;
             schedule.time_zone = time_zone.trim().to_owned();
         }
-        self.save_schedule(schedule).await
+        self.save_schedule(by, schedule).await
+    }
+
+    /// Gives the calendar feed a new secret: the old URL stops working at once.
+    pub async fn rotate_calendar_key(
+        &self,
+        by: &Principal,
+        id: &str,
+    ) -> Result<Arc<Schedule>, CommandError> {
+        by.require(Action::Configure)?;
+        let id: ScheduleId = id.parse()?;
+        let _config = self.shared.config.lock().await;
+        let current = self
+            .state()
+            .schedule(id)
+            .ok_or_else(|| DomainError::not_found("schedule", id))?;
+        let mut schedule = (*current).clone();
+        schedule.calendar_key = Some(crate::secret::random_secret(""));
+        self.save_schedule(by, schedule).await
+    }
+
+    /// Gives every schedule journaled before feeds had keys a key of its own (start-up).
+    pub async fn ensure_calendar_keys(&self) -> Result<(), CommandError> {
+        let by = Principal::system();
+        let missing: Vec<ScheduleId> = self
+            .state()
+            .schedules
+            .iter()
+            .filter(|s| s.calendar_key.is_none() && s.deleted_at.is_none())
+            .map(|s| s.id)
+            .collect();
+        for id in missing {
+            self.rotate_calendar_key(&by, &id.to_string()).await?;
+        }
+        Ok(())
     }
 
     /// Deletes a schedule with no open incidents.
-    pub async fn delete_schedule(&self, id: &str) -> Result<ScheduleId, CommandError> {
+    pub async fn delete_schedule(
+        &self,
+        by: &Principal,
+        id: &str,
+    ) -> Result<ScheduleId, CommandError> {
+        by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
         let _config = self.shared.config.lock().await;
         if self.state().schedule(id).is_none() {
@@ -610,7 +763,12 @@ impl Store {
             .into());
         }
         let at = self.shared.clock.now();
-        self.commit(Event::ScheduleDeleted { id, at }).await?;
+        self.commit(Event::ScheduleDeleted {
+            id,
+            at,
+            actor: by.actor.clone(),
+        })
+        .await?;
         let _ = self
             .shared
             .timers
@@ -652,9 +810,11 @@ impl Store {
     /// dedup key on the same service.
     pub async fn trigger(
         &self,
+        by: &Principal,
         schedule_id: &str,
         new: NewIncident,
     ) -> Result<Arc<Incident>, CommandError> {
+        by.require(Action::TriggerIncident)?;
         let schedule_id: ScheduleId = schedule_id.parse()?;
         let schedule = self
             .state()
@@ -670,7 +830,9 @@ impl Store {
                     .map(|id| *id);
                 if let Some(existing) = existing {
                     let incident = self
-                        .transition(existing, |incident, _| Ok(incident.repeat_alert()))
+                        .transition(existing, &by.actor, |incident, _| {
+                            Ok(incident.repeat_alert())
+                        })
                         .await?;
                     if incident.is_open() {
                         return Ok(incident);
@@ -683,7 +845,7 @@ impl Store {
         let now = self.shared.clock.now();
         let seq = self.state().allocate_seq();
         let who = |level: &EscalationLevel| self.level_target(level, now);
-        let incident = Incident::trigger(
+        let mut incident = Incident::trigger(
             IncidentId::new(),
             seq,
             new,
@@ -692,6 +854,10 @@ impl Store {
             self.page(),
             &who,
         );
+        incident.triggered_by = by.actor.clone();
+        for step in &mut incident.escalation_history {
+            step.actor = by.actor.clone();
+        }
         if incident.assigned_to.is_none() {
             tracing::warn!(
                 incident = %incident.id,
@@ -703,6 +869,7 @@ impl Store {
             incident_id: incident.id,
             at: now,
             kind: IncidentChangeKind::Triggered(Box::new(incident)),
+            actor: by.actor.clone(),
         };
         let Some(applied) = self.commit(Event::Incident(change.clone())).await? else {
             return Err(
@@ -724,24 +891,31 @@ impl Store {
     }
 
     /// Acknowledges an incident. No-op when already acknowledged.
-    pub async fn acknowledge(&self, id: &str) -> Result<Arc<Incident>, CommandError> {
+    pub async fn acknowledge(
+        &self,
+        by: &Principal,
+        id: &str,
+    ) -> Result<Arc<Incident>, CommandError> {
+        by.require(Action::WorkIncident)?;
         let id: IncidentId = id.parse()?;
-        self.transition(id, |incident, _| incident.acknowledge())
+        self.transition(id, &by.actor, |incident, _| incident.acknowledge())
             .await
     }
 
     /// Resolves an incident. No-op when already resolved.
-    pub async fn resolve(&self, id: &str) -> Result<Arc<Incident>, CommandError> {
+    pub async fn resolve(&self, by: &Principal, id: &str) -> Result<Arc<Incident>, CommandError> {
+        by.require(Action::WorkIncident)?;
         let id: IncidentId = id.parse()?;
-        self.transition(id, |incident, _| Ok(incident.resolve()))
+        self.transition(id, &by.actor, |incident, _| Ok(incident.resolve()))
             .await
     }
 
     /// Escalates an incident by hand.
-    pub async fn escalate(&self, id: &str) -> Result<Arc<Incident>, CommandError> {
+    pub async fn escalate(&self, by: &Principal, id: &str) -> Result<Arc<Incident>, CommandError> {
+        by.require(Action::WorkIncident)?;
         let id: IncidentId = id.parse()?;
         let page = self.page();
-        self.transition(id, |incident, now| {
+        self.transition(id, &by.actor, |incident, now| {
             let who = |level: &EscalationLevel| self.level_target(level, now);
             incident.escalate_manually(now, page, &who).map(Some)
         })
@@ -755,7 +929,7 @@ impl Store {
         deadline: Timestamp,
     ) -> Result<Arc<Incident>, CommandError> {
         let page = self.page();
-        self.transition(id, |incident, now| {
+        self.transition(id, &Actor::system(), |incident, now| {
             let who = |level: &EscalationLevel| self.level_target(level, now);
             Ok(incident.escalate_on_timeout(deadline, now, page, &who))
         })
@@ -791,7 +965,12 @@ impl Store {
     /// Runs one serialized change on one incident: lock, decide on the latest state,
     /// record, apply, effects, unlock. A `None` decision is a no-op: nothing recorded or
     /// published, and the current state is returned.
-    async fn transition<F>(&self, id: IncidentId, decide: F) -> Result<Arc<Incident>, CommandError>
+    async fn transition<F>(
+        &self,
+        id: IncidentId,
+        actor: &Actor,
+        decide: F,
+    ) -> Result<Arc<Incident>, CommandError>
     where
         F: FnOnce(&Incident, Timestamp) -> Result<Option<IncidentChangeKind>, DomainError>,
     {
@@ -811,6 +990,7 @@ impl Store {
             incident_id: id,
             at: now,
             kind,
+            actor: actor.clone(),
         };
         let applied = self
             .commit(Event::Incident(change.clone()))

@@ -84,6 +84,11 @@ async fn run(store: &Store, commands: &[Command]) {
     let mut schedules = Vec::new();
     let mut incidents = Vec::new();
     let now = store.clock().now();
+    // A person as the actor, so the property also covers actors surviving replay.
+    let by = crate::domain::Principal {
+        actor: crate::domain::Actor::user(crate::domain::UserId::new(), "Replay Admin"),
+        ..crate::domain::Principal::system()
+    };
     for command in commands {
         // Refusals are fine (that is the domain's business); only accepted changes are
         // journaled, and those are what the property is about.
@@ -91,7 +96,17 @@ async fn run(store: &Store, commands: &[Command]) {
             Command::CreateUser => {
                 let n = users.len();
                 if let Ok(user) = store
-                    .create_user(&format!("User {n}"), &format!("u{n}@example.com"), None)
+                    .create_user(
+                        &by,
+                        crate::domain::user::UserFields::parse(
+                            &format!("User {n}"),
+                            &format!("u{n}@example.com"),
+                            None,
+                            crate::domain::Role::Responder,
+                        )
+                        .unwrap(),
+                        None,
+                    )
                     .await
                 {
                     users.push(user.id);
@@ -103,10 +118,10 @@ async fn run(store: &Store, commands: &[Command]) {
                     name: Some(format!("Renamed {i}")),
                     ..UserPatch::default()
                 };
-                let _ = store.update_user(&id, patch).await;
+                let _ = store.update_user(&by, &id, patch).await;
             }
             Command::CreateService => {
-                if let Ok(service) = store.create_service("Checkout", None).await {
+                if let Ok(service) = store.create_service(&by, "Checkout", None).await {
                     services.push(service.id);
                 }
             }
@@ -141,7 +156,7 @@ async fn run(store: &Store, commands: &[Command]) {
                             .collect(),
                     },
                 };
-                if let Ok(schedule) = store.create_schedule(draft).await {
+                if let Ok(schedule) = store.create_schedule(&by, draft).await {
                     schedules.push(schedule.id);
                 }
             }
@@ -150,21 +165,21 @@ async fn run(store: &Store, commands: &[Command]) {
                 let key = dedup.map(|k| format!("key-{k}"));
                 let new =
                     NewIncident::parse("Disk full", None, Severity::High, key.as_deref()).unwrap();
-                if let Ok(incident) = store.trigger(&id, new).await {
+                if let Ok(incident) = store.trigger(&by, &id, new).await {
                     incidents.push(incident.id);
                 }
             }
             Command::Acknowledge(i) if !incidents.is_empty() => {
                 let id = incidents[i % incidents.len()].to_string();
-                let _ = store.acknowledge(&id).await;
+                let _ = store.acknowledge(&by, &id).await;
             }
             Command::Resolve(i) if !incidents.is_empty() => {
                 let id = incidents[i % incidents.len()].to_string();
-                let _ = store.resolve(&id).await;
+                let _ = store.resolve(&by, &id).await;
             }
             Command::Escalate(i) if !incidents.is_empty() => {
                 let id = incidents[i % incidents.len()].to_string();
-                let _ = store.escalate(&id).await;
+                let _ = store.escalate(&by, &id).await;
             }
             Command::TimerFires(i) if !incidents.is_empty() => {
                 let id = incidents[i % incidents.len()];

@@ -15,7 +15,8 @@ use crate::domain::oncall::{
 };
 use crate::domain::schedule::EscalationLevel;
 use crate::domain::{
-    DomainError, Event, OverrideId, RotationId, Schedule, ScheduleId, Timestamp, UserId,
+    Action, DomainError, Event, OverrideId, Principal, RotationId, Schedule, ScheduleId, Timestamp,
+    UserId,
 };
 use crate::engine::{TimerCommand, TimerKey};
 
@@ -100,10 +101,12 @@ impl Store {
     /// Records a changed schedule and re-arms its handoff timer. Caller holds the config lock.
     pub(super) async fn save_schedule(
         &self,
+        by: &Principal,
         schedule: Schedule,
     ) -> Result<Arc<Schedule>, CommandError> {
         self.commit(Event::ScheduleUpdated {
             schedule: schedule.clone(),
+            actor: by.actor.clone(),
         })
         .await?;
         self.arm_handoff(&schedule, self.shared.clock.now());
@@ -162,9 +165,11 @@ impl Store {
     /// Adds a rotation layer on top of a schedule's others.
     pub async fn add_rotation(
         &self,
+        by: &Principal,
         schedule_id: &str,
         draft: RotationDraft,
     ) -> Result<Rotation, CommandError> {
+        by.require(Action::Configure)?;
         let _config = self.shared.config.lock().await;
         let mut schedule = (*self.live_schedule(schedule_id)?).clone();
         if schedule.rotations.len() >= MAX_ROTATIONS {
@@ -176,16 +181,18 @@ impl Store {
         }
         let rotation = draft.parse(RotationId::new(), &self.user_exists())?;
         schedule.rotations.push(rotation.clone());
-        self.save_schedule(schedule).await?;
+        self.save_schedule(by, schedule).await?;
         Ok(rotation)
     }
 
     /// Changes a rotation in place (its layer position stays).
     pub async fn update_rotation(
         &self,
+        by: &Principal,
         id: &str,
         patch: RotationPatch,
     ) -> Result<Rotation, CommandError> {
+        by.require(Action::Configure)?;
         let id: RotationId = id.parse()?;
         let _config = self.shared.config.lock().await;
         let (schedule, index) = self.schedule_with_rotation(id)?;
@@ -208,25 +215,32 @@ impl Store {
         let rotation = draft.parse(id, &self.user_exists())?;
         let mut schedule = (*schedule).clone();
         schedule.rotations[index] = rotation.clone();
-        self.save_schedule(schedule).await?;
+        self.save_schedule(by, schedule).await?;
         Ok(rotation)
     }
 
     /// Removes a rotation layer.
-    pub async fn remove_rotation(&self, id: &str) -> Result<Arc<Schedule>, CommandError> {
+    pub async fn remove_rotation(
+        &self,
+        by: &Principal,
+        id: &str,
+    ) -> Result<Arc<Schedule>, CommandError> {
+        by.require(Action::Configure)?;
         let id: RotationId = id.parse()?;
         let _config = self.shared.config.lock().await;
         let (schedule, index) = self.schedule_with_rotation(id)?;
         let mut schedule = (*schedule).clone();
         schedule.rotations.remove(index);
-        self.save_schedule(schedule).await
+        self.save_schedule(by, schedule).await
     }
 
     /// Adds an override.
     pub async fn add_override(
         &self,
+        by: &Principal,
         draft: OverrideDraft,
     ) -> Result<ScheduleOverride, CommandError> {
+        by.require(Action::EditOverrides)?;
         let _config = self.shared.config.lock().await;
         let mut schedule = (*self.live_schedule(&draft.schedule_id)?).clone();
         if schedule.overrides.len() >= MAX_OVERRIDES {
@@ -237,13 +251,11 @@ impl Store {
             .into());
         }
         let known = |field: &str, raw: &str| -> Result<UserId, DomainError> {
-            let id: UserId = raw
-                .parse()
-                .map_err(|_| DomainError::invalid(field, "is not a user id"))?;
+            let id: UserId = raw.parse().map_err(|e: DomainError| e.at(field))?;
             self.state()
                 .user(id)
                 .map(|u| u.id)
-                .ok_or_else(|| DomainError::not_found("user", id))
+                .ok_or_else(|| DomainError::not_found("user", id).at(field))
         };
         let user_id = known("userId", &draft.user_id)?;
         let replaces = draft
@@ -262,12 +274,17 @@ impl Store {
             replaces,
         };
         schedule.overrides.push(over.clone());
-        self.save_schedule(schedule).await?;
+        self.save_schedule(by, schedule).await?;
         Ok(over)
     }
 
     /// Removes an override.
-    pub async fn remove_override(&self, id: &str) -> Result<Arc<Schedule>, CommandError> {
+    pub async fn remove_override(
+        &self,
+        by: &Principal,
+        id: &str,
+    ) -> Result<Arc<Schedule>, CommandError> {
+        by.require(Action::EditOverrides)?;
         let id: OverrideId = id.parse()?;
         let _config = self.shared.config.lock().await;
         let (schedule, index) = self
@@ -280,6 +297,6 @@ impl Store {
             .ok_or_else(|| DomainError::not_found("override", id))?;
         let mut schedule = (*schedule).clone();
         schedule.overrides.remove(index);
-        self.save_schedule(schedule).await
+        self.save_schedule(by, schedule).await
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::codec::{self, CodecError, SCHEMA_VERSION, SnapshotChunk};
 use super::journal::{Journal, JournalError};
 use super::state::State;
-use crate::domain::{Event, IncidentChange, IncidentChangeKind};
+use crate::domain::{Actor, Event, IncidentChange, IncidentChangeKind};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "klaxon.db";
@@ -655,6 +655,10 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
         .map(|slot| (*slot.current()).clone())
         .collect();
     incidents.sort_by_key(|i| i.seq);
+    let mut api_tokens: Vec<_> = state.api_tokens.iter().map(|t| (**t).clone()).collect();
+    api_tokens.sort_by_key(|t| t.id);
+    let mut sessions: Vec<_> = state.sessions.iter().map(|s| (**s).clone()).collect();
+    sessions.sort_by_key(|s| s.id);
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -673,6 +677,8 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(services, services);
     push_all!(schedules, schedules);
     push_all!(incidents, incidents);
+    push_all!(api_tokens, api_tokens);
+    push_all!(sessions, sessions);
     if !current.is_empty() {
         chunks.push(current);
     }
@@ -682,21 +688,38 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
 /// Restores one snapshot chunk into `state` through [`State::apply`]: an entity's latest
 /// version is the same event that created it, so the one fold serves here too.
 pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
+    let actor = Actor::system();
     for user in chunk.users {
-        state.apply(&Event::UserCreated { user });
+        state.apply(&Event::UserCreated {
+            user,
+            actor: actor.clone(),
+        });
     }
     for service in chunk.services {
-        state.apply(&Event::ServiceCreated { service });
+        state.apply(&Event::ServiceCreated {
+            service,
+            actor: actor.clone(),
+        });
     }
     for schedule in chunk.schedules {
-        state.apply(&Event::ScheduleCreated { schedule });
+        state.apply(&Event::ScheduleCreated {
+            schedule,
+            actor: actor.clone(),
+        });
     }
     for incident in chunk.incidents {
         state.apply(&Event::Incident(IncidentChange {
             incident_id: incident.id,
             at: incident.triggered_at,
             kind: IncidentChangeKind::Triggered(Box::new(incident)),
+            actor: actor.clone(),
         }));
+    }
+    for token in chunk.api_tokens {
+        state.apply(&Event::ApiTokenCreated { token });
+    }
+    for session in chunk.sessions {
+        state.apply(&Event::SessionStarted { session });
     }
 }
 

@@ -10,8 +10,8 @@ use dashmap::DashMap;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::domain::{
-    Event, Incident, IncidentChange, IncidentChangeKind, IncidentId, IncidentState, Schedule,
-    ScheduleId, Service, ServiceId, User, UserId,
+    ApiToken, ApiTokenId, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId,
+    IncidentState, Schedule, ScheduleId, Service, ServiceId, Session, SessionId, User, UserId,
 };
 
 /// One incident's cell.
@@ -85,6 +85,15 @@ pub struct State {
     counts: [AtomicU64; 3],
     /// The highest incident `seq` seen, so new incidents sort after replayed ones.
     pub max_seq: AtomicU64,
+    /// API tokens, revoked ones included (the list shows them).
+    pub api_tokens: DashMap<ApiTokenId, Arc<ApiToken>>,
+    /// Token id by the digest of its secret: authenticating a request is one hash lookup.
+    pub token_digests: DashMap<String, ApiTokenId>,
+    /// Live (not ended) login sessions; expired ones are dropped when their user logs in
+    /// again, and refused on use.
+    pub sessions: DashMap<SessionId, Arc<Session>>,
+    /// Session id by the digest of its cookie's secret.
+    pub session_digests: DashMap<String, SessionId>,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -109,31 +118,31 @@ impl State {
     /// Applies one event. Returns what an incident change produced.
     pub fn apply(&self, event: &Event) -> Option<Applied> {
         match event {
-            Event::UserCreated { user } | Event::UserUpdated { user } => {
+            Event::UserCreated { user, .. } | Event::UserUpdated { user, .. } => {
                 self.users.insert(user.id, Arc::new(user.clone()));
             }
-            Event::UserDeleted { id, at } => {
+            Event::UserDeleted { id, at, .. } => {
                 if let Some(mut entry) = self.users.get_mut(id) {
                     let mut user = (**entry).clone();
                     user.deleted_at = Some(*at);
                     *entry = Arc::new(user);
                 }
             }
-            Event::ServiceCreated { service } | Event::ServiceUpdated { service } => {
+            Event::ServiceCreated { service, .. } | Event::ServiceUpdated { service, .. } => {
                 self.services.insert(service.id, Arc::new(service.clone()));
             }
-            Event::ServiceDeleted { id, at } => {
+            Event::ServiceDeleted { id, at, .. } => {
                 if let Some(mut entry) = self.services.get_mut(id) {
                     let mut service = (**entry).clone();
                     service.deleted_at = Some(*at);
                     *entry = Arc::new(service);
                 }
             }
-            Event::ScheduleCreated { schedule } | Event::ScheduleUpdated { schedule } => {
+            Event::ScheduleCreated { schedule, .. } | Event::ScheduleUpdated { schedule, .. } => {
                 self.schedules
                     .insert(schedule.id, Arc::new(schedule.clone()));
             }
-            Event::ScheduleDeleted { id, at } => {
+            Event::ScheduleDeleted { id, at, .. } => {
                 if let Some(mut entry) = self.schedules.get_mut(id) {
                     let mut schedule = (**entry).clone();
                     schedule.deleted_at = Some(*at);
@@ -152,13 +161,73 @@ impl State {
                     };
                     slot.update(|current| {
                         let mut next = current.clone();
-                        next.apply(*at, &change);
+                        next.apply(*at, &change, &crate::domain::Actor::system());
                         next
                     });
                 }
             }
+            Event::ApiTokenCreated { token } => {
+                self.token_digests.insert(token.digest.0.clone(), token.id);
+                self.api_tokens.insert(token.id, Arc::new(token.clone()));
+            }
+            Event::ApiTokenRevoked { id, at, .. } => {
+                if let Some(mut entry) = self.api_tokens.get_mut(id) {
+                    let mut token = (**entry).clone();
+                    token.revoked_at.get_or_insert(*at);
+                    *entry = Arc::new(token);
+                }
+            }
+            Event::ApiTokenUsed { id, at } => {
+                if let Some(mut entry) = self.api_tokens.get_mut(id) {
+                    let mut token = (**entry).clone();
+                    token.last_used_at = Some(*at);
+                    *entry = Arc::new(token);
+                }
+            }
+            Event::SessionStarted { session } => {
+                // Logging in sweeps that user's sessions that have run out, so sessions
+                // never pile up for anyone.
+                let expired: Vec<SessionId> = self
+                    .sessions
+                    .iter()
+                    .filter(|s| s.user_id == session.user_id && !s.is_valid_at(session.created_at))
+                    .map(|s| s.id)
+                    .collect();
+                self.end_sessions(&expired);
+                self.session_digests
+                    .insert(session.digest.0.clone(), session.id);
+                self.sessions.insert(session.id, Arc::new(session.clone()));
+            }
+            Event::SessionSeen { id, at } => {
+                if let Some(mut entry) = self.sessions.get_mut(id) {
+                    let mut session = (**entry).clone();
+                    session.last_seen_at = session.last_seen_at.max(*at);
+                    *entry = Arc::new(session);
+                }
+            }
+            Event::SessionsEnded { ids, .. } => self.end_sessions(ids),
         }
         None
+    }
+
+    fn end_sessions(&self, ids: &[SessionId]) {
+        for id in ids {
+            if let Some((_, session)) = self.sessions.remove(id) {
+                self.session_digests.remove(&session.digest.0);
+            }
+        }
+    }
+
+    /// The live sessions of one user, newest first.
+    pub fn sessions_of(&self, user: UserId) -> Vec<Arc<Session>> {
+        let mut sessions: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|s| s.user_id == user)
+            .map(|s| s.clone())
+            .collect();
+        sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        sessions
     }
 
     fn apply_incident(&self, change: &IncidentChange) -> Option<Applied> {
@@ -177,7 +246,7 @@ impl State {
         let slot = self.incidents.get(&change.incident_id)?.clone();
         let (before, next) = slot.update(|current| {
             let mut next = current.clone();
-            next.apply(change.at, &change.kind);
+            next.apply(change.at, &change.kind, &change.actor);
             next
         });
         self.reindex(&before, &next);

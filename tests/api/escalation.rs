@@ -12,7 +12,7 @@ use klaxon::domain::{IncidentState, NewIncident, Severity};
 use klaxon::store::{MemoryJournal, ScheduleDraft, State, Store};
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{fields, spawn_app, sys};
 
 fn at(value: &serde_json::Value) -> DateTime<Utc> {
     value
@@ -99,45 +99,51 @@ async fn core_with_team(initial_ms: i64, level_ms: i64) -> (Core, String) {
     let core = Core::start(State::default(), Arc::new(MemoryJournal), &config);
     let store = &core.store;
     let alice = store
-        .create_user("Alice", "alice@example.com", None)
+        .create_user(&sys(), fields("Alice", "alice@example.com"), None)
         .await
         .unwrap();
     let bob = store
-        .create_user("Bob", "bob@example.com", None)
+        .create_user(&sys(), fields("Bob", "bob@example.com"), None)
         .await
         .unwrap();
     let carol = store
-        .create_user("Carol", "carol@example.com", None)
+        .create_user(&sys(), fields("Carol", "carol@example.com"), None)
         .await
         .unwrap();
-    let service = store.create_service("Payments", None).await.unwrap();
+    let service = store
+        .create_service(&sys(), "Payments", None)
+        .await
+        .unwrap();
     let schedule = store
-        .create_schedule(ScheduleDraft {
-            name: "Primary".into(),
-            service_id: service.id.to_string(),
-            time_zone: None,
-            rotations: vec![],
-            rotation: vec![RotationInput {
-                user_id: alice.id.to_string(),
-                start: origin() - TimeDelta::hours(1),
-                end: origin() + TimeDelta::days(1),
-            }],
-            escalation_policy: PolicyInput {
-                initial_timeout_ms: initial_ms,
-                levels: vec![
-                    LevelInput {
-                        user_id: Some(bob.id.to_string()),
-                        schedule_id: None,
-                        timeout_ms: level_ms,
-                    },
-                    LevelInput {
-                        user_id: Some(carol.id.to_string()),
-                        schedule_id: None,
-                        timeout_ms: level_ms,
-                    },
-                ],
+        .create_schedule(
+            &sys(),
+            ScheduleDraft {
+                name: "Primary".into(),
+                service_id: service.id.to_string(),
+                time_zone: None,
+                rotations: vec![],
+                rotation: vec![RotationInput {
+                    user_id: alice.id.to_string(),
+                    start: origin() - TimeDelta::hours(1),
+                    end: origin() + TimeDelta::days(1),
+                }],
+                escalation_policy: PolicyInput {
+                    initial_timeout_ms: initial_ms,
+                    levels: vec![
+                        LevelInput {
+                            user_id: Some(bob.id.to_string()),
+                            schedule_id: None,
+                            timeout_ms: level_ms,
+                        },
+                        LevelInput {
+                            user_id: Some(carol.id.to_string()),
+                            schedule_id: None,
+                            timeout_ms: level_ms,
+                        },
+                    ],
+                },
             },
-        })
+        )
         .await
         .unwrap();
     (core, schedule.id.to_string())
@@ -145,7 +151,12 @@ async fn core_with_team(initial_ms: i64, level_ms: i64) -> (Core, String) {
 
 async fn trigger(store: &Store, schedule: &str) -> String {
     let new = NewIncident::parse("db down", None, Severity::High, None).unwrap();
-    store.trigger(schedule, new).await.unwrap().id.to_string()
+    store
+        .trigger(&sys(), schedule, new)
+        .await
+        .unwrap()
+        .id
+        .to_string()
 }
 
 /// Lets the engine and spawned escalation tasks run at the current (paused) instant.
@@ -192,7 +203,7 @@ async fn acknowledge_at_the_deadline_instant_beats_a_timer_that_has_not_run() {
     settle().await;
     tokio::time::advance(Duration::from_millis(1_000)).await;
     // The timer is due, but the person gets the incident's lock first.
-    let acked = core.store.acknowledge(&id).await.unwrap();
+    let acked = core.store.acknowledge(&sys(), &id).await.unwrap();
     assert_eq!(acked.state, IncidentState::Acknowledged);
     settle().await;
     tokio::time::advance(Duration::from_millis(5_000)).await;
@@ -211,7 +222,7 @@ async fn a_timer_that_fired_first_is_followed_by_the_acknowledge() {
     settle().await;
     tokio::time::advance(Duration::from_millis(1_000)).await;
     settle().await;
-    let acked = core.store.acknowledge(&id).await.unwrap();
+    let acked = core.store.acknowledge(&sys(), &id).await.unwrap();
     assert_eq!(acked.escalation_level, 1);
     assert_eq!(acked.state, IncidentState::Acknowledged);
     assert_eq!(acked.escalation_deadline, None);

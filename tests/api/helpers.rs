@@ -13,6 +13,22 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The `KLAXON_ADMIN_TOKEN` every test server accepts; `TestApp::http` sends it.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+
+/// A reqwest client that sends `Authorization: Bearer <token>` on every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 /// A server running inside the test, on its own port.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -25,7 +41,10 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Config::default()).await
 }
 
-pub async fn spawn_app_with(config: Config) -> TestApp {
+pub async fn spawn_app_with(mut config: Config) -> TestApp {
+    config
+        .admin_token
+        .get_or_insert_with(|| ADMIN_TOKEN.to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -44,7 +63,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let addr = ready_rx.await.expect("server ready");
     TestApp {
         addr,
-        http: reqwest::Client::new(),
+        http: client_with_token(ADMIN_TOKEN),
         shutdown: Some(shutdown_tx),
         server: Some(server),
     }
@@ -321,7 +340,7 @@ impl Subscriber {
             .await
             .map_err(|e| e.to_string())?;
         let mut sub = Subscriber { ws, protocol };
-        sub.send(json!({ "type": "connection_init", "payload": {} }))
+        sub.send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {ADMIN_TOKEN}") } }))
             .await;
         let ack = sub.next_message(Duration::from_secs(5)).await.expect("ack");
         assert_eq!(ack["type"], "connection_ack", "{ack}");
@@ -404,4 +423,30 @@ pub fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or("<none>")
+}
+
+/// Klaxon itself as the caller, for tests that drive the store directly.
+pub fn sys() -> klaxon::domain::Principal {
+    klaxon::domain::Principal::system()
+}
+
+/// Valid fields for a new responder.
+pub fn fields(name: &str, email: &str) -> klaxon::domain::user::UserFields {
+    klaxon::domain::user::UserFields::parse(name, email, None, klaxon::domain::Role::Responder)
+        .expect("valid user fields")
+}
+
+/// The executable schema over `store`, for tests that run documents without HTTP.
+pub fn schema_for(store: &klaxon::store::Store) -> klaxon::graphql::KlaxonSchema {
+    let gate = klaxon::auth::Gate::new(
+        store.clone(),
+        None,
+        klaxon::auth::SessionPolicy::default(),
+        klaxon::auth::LoginQuota::default(),
+    );
+    klaxon::graphql::build_schema(
+        gate,
+        klaxon::graphql::PublicUrl("http://klaxon.test".into()),
+        klaxon::graphql::QueryLimits::default(),
+    )
 }

@@ -10,11 +10,10 @@ use klaxon::app::{Config, Core};
 use klaxon::clock::TokioClock;
 use klaxon::domain::oncall::{RotationDraft, ShiftUnit};
 use klaxon::domain::schedule::PolicyInput;
-use klaxon::graphql::{QueryLimits, build_schema};
 use klaxon::store::{MemoryJournal, ScheduleDraft, State};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, iso, spawn_app};
+use crate::helpers::{TestApp, code, fields, iso, schema_for, spawn_app, sys};
 
 const ADD_ROTATION: &str = "mutation($i: AddRotationInput!) { addRotation(input: $i) { id name timeZone shiftUnit participants { id } } }";
 const ADD_OVERRIDE: &str =
@@ -248,36 +247,39 @@ async fn on_call_changed_delivers_handoffs_in_order_at_their_instants() {
     for name in ["Ann", "Ben", "Cat"] {
         ids.push(
             store
-                .create_user(name, &format!("{name}@example.com"), None)
+                .create_user(&sys(), fields(name, &format!("{name}@example.com")), None)
                 .await
                 .unwrap()
                 .id,
         );
     }
-    let service = store.create_service("S", None).await.unwrap();
+    let service = store.create_service(&sys(), "S", None).await.unwrap();
     let schedule = store
-        .create_schedule(ScheduleDraft {
-            name: "hourly".into(),
-            service_id: service.id.to_string(),
-            time_zone: None,
-            rotation: vec![],
-            rotations: vec![RotationDraft {
+        .create_schedule(
+            &sys(),
+            ScheduleDraft {
                 name: "hourly".into(),
-                time_zone: "Europe/Berlin".into(),
-                start: origin - TimeDelta::minutes(30),
-                shift_length: 1,
-                shift_unit: ShiftUnit::Hour,
-                participants: ids.iter().map(|id| id.to_string()).collect(),
-                restriction: None,
-            }],
-            escalation_policy: PolicyInput {
-                initial_timeout_ms: 60_000,
-                levels: vec![],
+                service_id: service.id.to_string(),
+                time_zone: None,
+                rotation: vec![],
+                rotations: vec![RotationDraft {
+                    name: "hourly".into(),
+                    time_zone: "Europe/Berlin".into(),
+                    start: origin - TimeDelta::minutes(30),
+                    shift_length: 1,
+                    shift_unit: ShiftUnit::Hour,
+                    participants: ids.iter().map(|id| id.to_string()).collect(),
+                    restriction: None,
+                }],
+                escalation_policy: PolicyInput {
+                    initial_timeout_ms: 60_000,
+                    levels: vec![],
+                },
             },
-        })
+        )
         .await
         .unwrap();
-    let schema = build_schema(store.clone(), QueryLimits::default());
+    let schema = schema_for(store);
     let mut changes = schema.execute_stream(format!(
         "subscription {{ onCallChanged(scheduleId: \"{}\") {{ at from {{ name }} to {{ name }} }} }}",
         schedule.id

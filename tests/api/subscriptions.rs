@@ -8,11 +8,12 @@ use futures_util::StreamExt;
 use klaxon::app::{Config, Core};
 use klaxon::domain::schedule::{PolicyInput, RotationInput};
 use klaxon::domain::{NewIncident, Severity};
-use klaxon::graphql::{QueryLimits, build_schema};
 use klaxon::store::{MemoryJournal, ScheduleDraft, State};
 use serde_json::json;
 
-use crate::helpers::{EVENTS, Protocol, Subscriber, spawn_app, spawn_app_with};
+use crate::helpers::{
+    EVENTS, Protocol, Subscriber, fields, schema_for, spawn_app, spawn_app_with, sys,
+};
 
 #[tokio::test]
 async fn trigger_reaches_a_graphql_transport_ws_subscriber() {
@@ -129,7 +130,7 @@ async fn a_lagging_subscriber_gets_an_error_and_its_stream_ends_while_others_con
         ..Config::default()
     };
     let core = Core::start(State::default(), Arc::new(MemoryJournal), &config);
-    let schema = build_schema(core.store.clone(), QueryLimits::default());
+    let schema = schema_for(&core.store);
     let subscription = "subscription { incidentEvents { kind incident { title } } }";
     let mut slow = schema.execute_stream(subscription);
     let mut fast = schema.execute_stream(subscription);
@@ -139,32 +140,38 @@ async fn a_lagging_subscriber_gets_an_error_and_its_stream_ends_while_others_con
 
     let store = &core.store;
     let user = store
-        .create_user("Alice", "alice@example.com", None)
+        .create_user(&sys(), fields("Alice", "alice@example.com"), None)
         .await
         .unwrap();
-    let service = store.create_service("S", None).await.unwrap();
+    let service = store.create_service(&sys(), "S", None).await.unwrap();
     let now = store.clock().now();
     let schedule = store
-        .create_schedule(ScheduleDraft {
-            name: "P".into(),
-            service_id: service.id.to_string(),
-            time_zone: None,
-            rotations: vec![],
-            rotation: vec![RotationInput {
-                user_id: user.id.to_string(),
-                start: now,
-                end: now + chrono::Duration::hours(1),
-            }],
-            escalation_policy: PolicyInput {
-                initial_timeout_ms: 60_000,
-                levels: vec![],
+        .create_schedule(
+            &sys(),
+            ScheduleDraft {
+                name: "P".into(),
+                service_id: service.id.to_string(),
+                time_zone: None,
+                rotations: vec![],
+                rotation: vec![RotationInput {
+                    user_id: user.id.to_string(),
+                    start: now,
+                    end: now + chrono::Duration::hours(1),
+                }],
+                escalation_policy: PolicyInput {
+                    initial_timeout_ms: 60_000,
+                    levels: vec![],
+                },
             },
-        })
+        )
         .await
         .unwrap();
     for i in 0..10 {
         let new = NewIncident::parse(&format!("storm {i}"), None, Severity::Low, None).unwrap();
-        store.trigger(&schedule.id.to_string(), new).await.unwrap();
+        store
+            .trigger(&sys(), &schedule.id.to_string(), new)
+            .await
+            .unwrap();
         // The fast subscriber keeps up.
         let event = fast.next().await.unwrap();
         assert!(event.errors.is_empty(), "{event:?}");

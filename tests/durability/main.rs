@@ -37,6 +37,9 @@ impl std::ops::Deref for Server {
     }
 }
 
+/// The `KLAXON_ADMIN_TOKEN` the servers here are started with.
+const ADMIN_TOKEN: &str = "durability-admin-token-0123456789abcdef";
+
 impl Server {
     fn start(dir: &Path) -> Server {
         Self::try_start(dir).unwrap_or_else(|stderr| panic!("server did not start: {stderr}"))
@@ -48,6 +51,7 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .env("RUST_LOG", "info")
+            .env("KLAXON_ADMIN_TOKEN", ADMIN_TOKEN)
             .env_remove("KLAXON_FSYNC")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -74,6 +78,14 @@ impl Server {
                     url,
                     http: reqwest::Client::builder()
                         .timeout(Duration::from_secs(10))
+                        .default_headers(
+                            [(
+                                reqwest::header::AUTHORIZATION,
+                                format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+                            )]
+                            .into_iter()
+                            .collect(),
+                        )
                         .build()
                         .unwrap(),
                 },

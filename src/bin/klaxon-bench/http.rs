@@ -11,6 +11,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
+/// The bearer token every request carries (`--token`, or the one a started server was
+/// given as `KLAXON_ADMIN_TOKEN`).
+pub static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The `Authorization` header line, or nothing before a token is set.
+pub fn authorization() -> String {
+    TOKEN
+        .get()
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default()
+}
+
 /// One keep-alive connection.
 pub struct Conn {
     stream: TcpStream,
@@ -21,7 +33,8 @@ pub struct Conn {
 /// A `POST /graphql` request with a JSON body, ready to write.
 pub fn post_graphql(addr: SocketAddr, body: &str) -> Vec<u8> {
     format!(
-        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        authorization(),
         body.len()
     )
     .into_bytes()
@@ -29,7 +42,11 @@ pub fn post_graphql(addr: SocketAddr, body: &str) -> Vec<u8> {
 
 /// A `GET` request, ready to write.
 pub fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{}\r\n",
+        authorization()
+    )
+    .into_bytes()
 }
 
 impl Conn {

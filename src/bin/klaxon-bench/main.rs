@@ -36,6 +36,9 @@ struct Cli {
     /// Drive a running server instead of starting one per workload.
     #[arg(long)]
     url: Option<String>,
+    /// Bearer token for `--url` (a started server gets its own `KLAXON_ADMIN_TOKEN`).
+    #[arg(long, env = "KLAXON_BENCH_TOKEN")]
+    token: Option<String>,
     /// The running server's pid, for `memory` with `--url`.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -140,6 +143,9 @@ impl Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(token) = &cli.token {
+        let _ = http::TOKEN.set(token.clone());
+    }
     let open_files = raise_open_files_limit();
     let widest = cli.plan().subscribers.iter().copied().max().unwrap_or(0) as u64;
     if open_files.is_some_and(|limit| limit < widest + 256) {

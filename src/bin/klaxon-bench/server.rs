@@ -51,6 +51,10 @@ impl Server {
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(&args)
+            .env(
+                "KLAXON_ADMIN_TOKEN",
+                super::http::TOKEN.get_or_init(bench_token),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -231,4 +235,12 @@ fn parse_url(url: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{url}: cannot resolve"))?
         .next()
         .with_context(|| format!("{url}: no address"))
+}
+
+/// A token for the servers this run starts: fixed length, unique per run.
+fn bench_token() -> String {
+    format!(
+        "klaxon-bench-{:032x}",
+        std::process::id() as u128 * 0x9e37_79b9_7f4a_7c15
+    )
 }

@@ -50,7 +50,11 @@ impl WsClient {
             return Err(invalid(format!("WebSocket upgrade refused: {head}")));
         }
         client.consumed = head_end;
-        client.send_text(r#"{"type":"connection_init"}"#).await?;
+        let init = serde_json::json!({
+            "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", super::http::TOKEN.get().map_or("", |t| t.as_str())) },
+        });
+        client.send_text(&init.to_string()).await?;
         match client.next_text().await? {
             Some(message) if find(message, b"connection_ack").is_some() => {}
             other => {

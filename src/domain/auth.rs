@@ -1,0 +1,484 @@
+//! Who may do what, and who did it: roles, the actions they allow, the principal behind a
+//! request, the actor recorded on every change, and the durable records of API tokens and
+//! sessions.
+//!
+//! This is the one place the permission rules live ([`Action::minimum_role`]); the store
+//! calls [`Principal::require`] at the top of every command, before it validates anything,
+//! so a refused caller learns nothing about the input. Pure: no hashing, no randomness,
+//! no clock.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{DomainError, Timestamp, UserId, text};
+
+/// What a user or token may do. Each role can do everything the ones below it can.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything except secrets, and subscribes.
+    Viewer,
+    /// Also works incidents: trigger, acknowledge, resolve, escalate, overrides.
+    #[default]
+    Responder,
+    /// Also changes configuration and manages credentials.
+    Admin,
+}
+
+impl Role {
+    /// The contract's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "VIEWER",
+            Self::Responder => "RESPONDER",
+            Self::Admin => "ADMIN",
+        }
+    }
+
+    /// Whether this role allows `action`.
+    pub fn allows(self, action: Action) -> bool {
+        self >= action.minimum_role()
+    }
+}
+
+/// Everything a caller can ask for that not every role may do. Reads that any role may do
+/// are not listed: any authenticated caller may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open an incident (or fold a repeat into one).
+    TriggerIncident,
+    /// Acknowledge, resolve, escalate, reassign, snooze, add a note.
+    WorkIncident,
+    /// Add or remove a schedule override.
+    EditOverrides,
+    /// Create, update or delete users, services, schedules, rotations; rotate calendar URLs.
+    Configure,
+    /// Create, list or revoke API tokens; read other people's secrets.
+    ManageCredentials,
+}
+
+impl Action {
+    /// The permission table: the least role that may do this.
+    pub const fn minimum_role(self) -> Role {
+        match self {
+            Self::TriggerIncident | Self::WorkIncident | Self::EditOverrides => Role::Responder,
+            Self::Configure | Self::ManageCredentials => Role::Admin,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::TriggerIncident => "trigger incidents",
+            Self::WorkIncident => "acknowledge, resolve or escalate incidents",
+            Self::EditOverrides => "change schedule overrides",
+            Self::Configure => "change users, services and schedules",
+            Self::ManageCredentials => "manage API tokens and secrets",
+        }
+    }
+}
+
+/// What kind of party made a change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A person, through a session (or a link in a page sent to them).
+    User,
+    /// A script, through an API token (`KLAXON_ADMIN_TOKEN` included).
+    ApiToken,
+    /// A monitoring tool, through an integration key.
+    Integration,
+    /// Klaxon itself: timers, heartbeats, start-up, and every change journaled before
+    /// actors were recorded.
+    #[default]
+    System,
+}
+
+/// Who made a change, as recorded in the journal. The name is copied at the time of the
+/// change, so history still reads right after a rename or deletion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// What kind of party.
+    pub kind: ActorKind,
+    /// The user, token or integration id; none for the system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    /// Its display name at the time.
+    pub name: String,
+}
+
+impl Default for Actor {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl Actor {
+    /// Klaxon itself.
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+            name: "Klaxon".into(),
+        }
+    }
+
+    /// A person.
+    pub fn user(id: UserId, name: &str) -> Self {
+        Self {
+            kind: ActorKind::User,
+            id: Some(id.0),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The user behind this actor, if it is a person.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self.kind {
+            ActorKind::User => self.id.map(UserId),
+            _ => None,
+        }
+    }
+}
+
+/// The credential a principal presented, so it can be ended or revoked while in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// A person's login session.
+    Session(SessionId),
+    /// An API token.
+    ApiToken(ApiTokenId),
+    /// The `KLAXON_ADMIN_TOKEN` of this process.
+    BootstrapToken,
+    /// Internal: timers, start-up, the demo loader.
+    System,
+}
+
+/// Who is asking: an authenticated caller with its role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// Recorded on every change this caller makes.
+    pub actor: Actor,
+    /// What it may do.
+    pub role: Role,
+    /// What it presented.
+    pub credential: Credential,
+    /// When the credential stops working, if it does.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Principal {
+    /// Klaxon itself, with every permission: timers, start-up work, the demo loader.
+    pub fn system() -> Self {
+        Self {
+            actor: Actor::system(),
+            role: Role::Admin,
+            credential: Credential::System,
+            expires_at: None,
+        }
+    }
+
+    /// `FORBIDDEN` unless this principal's role allows `action`.
+    pub fn require(&self, action: Action) -> Result<(), DomainError> {
+        if self.role.allows(action) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(format!(
+                "{} has the role {}, which may not {}; ask an admin",
+                self.actor.name,
+                self.role.as_str(),
+                action.describe()
+            )))
+        }
+    }
+
+    /// The person behind this principal, if it is one.
+    pub fn user_id(&self) -> Option<UserId> {
+        self.actor.user_id()
+    }
+}
+
+macro_rules! secret_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = DomainError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s.trim())
+                    .map(Self)
+                    .map_err(|_| DomainError::not_found($kind, s.chars().take(64).collect::<String>()))
+            }
+        }
+    };
+}
+
+secret_id!(
+    /// Identifies an API token (not its secret).
+    ApiTokenId,
+    "API token"
+);
+secret_id!(
+    /// Identifies a login session (not its secret).
+    SessionId,
+    "session"
+);
+
+/// A stored secret digest: lower-case hex SHA-256 of the secret. Its `Debug` never prints
+/// the value, so a digest cannot end up in a log line.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretDigest(pub String);
+
+impl fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretDigest(..)")
+    }
+}
+
+/// A password's argon2id hash in PHC format. Never printed, never returned.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// Shortest accepted password.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest accepted password (argon2 takes any length; this bounds the work per request).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Validates a new password's length (its hash is made by the caller, off the hot path).
+pub fn check_password(field: &str, password: &str) -> Result<(), DomainError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at least {MIN_PASSWORD_CHARS} characters (got {chars})"),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A script's credential. Only the digest of its secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Stable id.
+    pub id: ApiTokenId,
+    /// What it is for, 1..=200 characters.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// SHA-256 of the secret.
+    pub digest: SecretDigest,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was last presented (recorded at most once a minute).
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked.
+    #[serde(default)]
+    pub revoked_at: Option<Timestamp>,
+    /// Who made it.
+    #[serde(default)]
+    pub created_by: Actor,
+}
+
+impl ApiToken {
+    /// Validates a new token's fields.
+    pub fn parse(
+        id: ApiTokenId,
+        name: &str,
+        role: Role,
+        digest: SecretDigest,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+        created_by: Actor,
+    ) -> Result<Self, DomainError> {
+        let name = text::name("name", name)?;
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(DomainError::invalid("expiresAt", "must be in the future"));
+        }
+        Ok(Self {
+            id,
+            name,
+            role,
+            digest,
+            created_at: now,
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+            created_by,
+        })
+    }
+
+    /// Whether it authenticates at `now`.
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+/// A person's login. Only the digest of the cookie's secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Stable id (shown in the list of one's sessions).
+    pub id: SessionId,
+    /// Whose.
+    pub user_id: UserId,
+    /// SHA-256 of the cookie's secret.
+    pub digest: SecretDigest,
+    /// When the person logged in.
+    pub created_at: Timestamp,
+    /// When it was last used (recorded at most once a minute).
+    pub last_seen_at: Timestamp,
+    /// The absolute end, whatever the activity.
+    pub expires_at: Timestamp,
+    /// How long it may sit unused, in milliseconds.
+    pub idle_timeout_ms: i64,
+    /// The browser, as it named itself (at most 200 characters).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    /// When it ends if nothing uses it again.
+    pub fn ends_at(&self) -> Timestamp {
+        let idle = self.last_seen_at + chrono::Duration::milliseconds(self.idle_timeout_ms);
+        idle.min(self.expires_at)
+    }
+
+    /// Whether it authenticates at `now`.
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        now < self.ends_at()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_role_can_do_everything_the_one_below_can() {
+        let actions = [
+            Action::TriggerIncident,
+            Action::WorkIncident,
+            Action::EditOverrides,
+            Action::Configure,
+            Action::ManageCredentials,
+        ];
+        for action in actions {
+            if Role::Viewer.allows(action) {
+                assert!(Role::Responder.allows(action));
+            }
+            if Role::Responder.allows(action) {
+                assert!(Role::Admin.allows(action));
+            }
+            assert!(Role::Admin.allows(action));
+            assert!(!Role::Viewer.allows(action), "viewers only read");
+        }
+    }
+
+    #[test]
+    fn responders_work_incidents_but_do_not_configure() {
+        assert!(Role::Responder.allows(Action::WorkIncident));
+        assert!(Role::Responder.allows(Action::TriggerIncident));
+        assert!(Role::Responder.allows(Action::EditOverrides));
+        assert!(!Role::Responder.allows(Action::Configure));
+        assert!(!Role::Responder.allows(Action::ManageCredentials));
+    }
+
+    #[test]
+    fn a_refusal_names_the_role_and_what_it_may_not_do() {
+        let viewer = Principal {
+            actor: Actor::user(UserId::new(), "Vera Viewer"),
+            role: Role::Viewer,
+            credential: Credential::System,
+            expires_at: None,
+        };
+        let err = viewer.require(Action::WorkIncident).unwrap_err();
+        let DomainError::Forbidden(message) = err else {
+            panic!("not forbidden: {err:?}")
+        };
+        assert!(message.contains("VIEWER"), "{message}");
+        assert!(message.contains("acknowledge"), "{message}");
+    }
+
+    #[test]
+    fn passwords_need_twelve_characters() {
+        assert!(check_password("password", "short-pass!").is_err());
+        assert!(check_password("password", "twelve-chars").is_ok());
+    }
+
+    #[test]
+    fn a_session_ends_at_the_idle_limit_or_the_absolute_one() {
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let session = Session {
+            id: SessionId::new(),
+            user_id: UserId::new(),
+            digest: SecretDigest("x".into()),
+            created_at: t0,
+            last_seen_at: t0,
+            expires_at: t0 + chrono::Duration::hours(10),
+            idle_timeout_ms: 3_600_000,
+            user_agent: None,
+        };
+        assert!(session.is_valid_at(t0 + chrono::Duration::minutes(59)));
+        assert!(!session.is_valid_at(t0 + chrono::Duration::minutes(60)));
+        let busy = Session {
+            last_seen_at: t0 + chrono::Duration::hours(9) + chrono::Duration::minutes(30),
+            ..session
+        };
+        assert!(busy.is_valid_at(t0 + chrono::Duration::hours(9) + chrono::Duration::minutes(59)));
+        assert!(!busy.is_valid_at(t0 + chrono::Duration::hours(10)));
+    }
+
+    #[test]
+    fn digests_and_hashes_never_print() {
+        assert_eq!(
+            format!("{:?}", PasswordHash("$argon2id$secret".into())),
+            "PasswordHash(..)"
+        );
+        assert_eq!(
+            format!("{:?}", SecretDigest("abc".into())),
+            "SecretDigest(..)"
+        );
+    }
+}
