@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -12,7 +13,8 @@ use tokio::task::JoinHandle;
 use crate::clock::{SharedClock, SystemClock};
 use crate::engine::{LogNotifier, Notifier, notifier::run_pages, run_escalations};
 use crate::graphql::{QueryLimits, build_schema};
-use crate::http::{AppState, router};
+use crate::http::conn::{self, ConnLimits};
+use crate::http::{AppState, router, security};
 use crate::store::sqlite::{DurableOptions, SqliteJournal};
 use crate::store::{Journal, MemoryJournal, State, Store};
 
@@ -44,6 +46,18 @@ pub struct Config {
     pub update_buffer: usize,
     /// In memory, or journaled to a data directory.
     pub storage: Storage,
+    /// A connection's request headers must be complete within this (default 10 s),
+    /// counted from the connection's opening or a later request's first byte.
+    pub header_timeout: Duration,
+    /// A keep-alive connection without a request for this long is closed (default 60 s).
+    /// WebSockets are not idle HTTP connections: this never closes them.
+    pub idle_timeout: Duration,
+    /// Most open connections, WebSockets included (default 25,000); past it a new one
+    /// gets a 503 and is closed.
+    pub max_connections: usize,
+    /// Origins (`scheme://host[:port]`) allowed to call `/graphql` and `/api` from a
+    /// browser on another origin (default none).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -56,6 +70,10 @@ impl Default for Config {
             max_subscriptions_per_connection: 100,
             update_buffer: crate::store::UPDATE_BUFFER,
             storage: Storage::InMemory,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 25_000,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -148,6 +166,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(&Running),
 ) -> std::io::Result<()> {
+    let cors_origins = config
+        .cors_origins
+        .iter()
+        .map(|o| security::parse_origin(o))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    conn::raise_open_files_limit(config.max_connections);
     let (journal, state) = open_storage(&config.storage).await?;
     let core = Core::start(state, journal, &config);
     let store = core.store.clone();
@@ -164,6 +189,7 @@ pub async fn serve(
         ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
         subscriptions_per_connection: config.max_subscriptions_per_connection,
         shutdown: closing_rx,
+        cors_origins: cors_origins.into(),
     };
     let running = Running {
         addr: listener.local_addr()?,
@@ -171,15 +197,18 @@ pub async fn serve(
     };
     on_ready(&running);
 
-    let app = router(state).into_make_service();
+    let app = router(state);
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: closing WebSockets, finishing in-flight requests");
         let _ = closing_tx.send(true);
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
+    let limits = ConnLimits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+    };
+    conn::serve(listener, app, limits, signal).await?;
     core.stop();
     Ok(())
 }

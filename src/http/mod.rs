@@ -1,8 +1,11 @@
 //! The HTTP edge: one axum router for GraphQL (POST), GraphiQL (GET), WebSocket
 //! subscriptions, the seed's REST adapter, health, and the web UI.
 
+pub mod body;
 pub mod calendar;
+pub mod conn;
 pub mod rest;
+pub mod security;
 pub mod web;
 pub mod ws;
 
@@ -13,10 +16,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::{Semaphore, watch};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::graphql::KlaxonSchema;
 use crate::graphql::error::code;
@@ -38,10 +41,22 @@ pub struct AppState {
     pub subscriptions_per_connection: usize,
     /// Flips to true when the server is shutting down: WebSockets close.
     pub shutdown: watch::Receiver<bool>,
+    /// Origins (`scheme://host[:port]`) of the frontends allowed to call from another
+    /// origin; see [`AppState::origin_allowed`].
+    pub cors_origins: Arc<[String]>,
+}
+
+impl AppState {
+    /// Whether a browser page from `origin` (an `Origin` header) is one of the allowed
+    /// cross-origin frontends. Same-origin pages are not in the list.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        security::origin_allowed(&self.cors_origins, origin)
+    }
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    let cors = security::Cors::new(state.cors_origins.clone());
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql))
         .route("/graphql/ws", get(ws::upgrade))
@@ -50,7 +65,12 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", rest::router())
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Outermost last. The body is read whole before any handler (or auth) runs, so a
+        // refusal reaches a client that is still uploading; CORS and the security headers
+        // wrap it, so even a 413 carries them.
+        .layer(middleware::from_fn(body::buffer))
+        .layer(middleware::from_fn_with_state(cors, security::cors))
+        .layer(middleware::from_fn(security::headers))
         .with_state(state)
 }
 
@@ -84,9 +104,9 @@ async fn graphql_get(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     respond(state.schema.execute(request).await)
 }
 
-fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
+fn graphiql() -> Response {
+    security::graphiql_page(
+        &GraphiQLSource::build()
             .endpoint("/graphql")
             .subscription_endpoint("/graphql/ws")
             .title("Klaxon GraphiQL")
