@@ -13,6 +13,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The credential tests send on `/graphql` and `/api` (the server's auth will require one).
+#[allow(dead_code)]
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+
 /// A server running inside the test, on its own port.
 pub struct TestApp {
     pub addr: SocketAddr,
