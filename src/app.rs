@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -13,7 +14,8 @@ use crate::auth::{Gate, LoginQuota, SessionPolicy};
 use crate::clock::{SharedClock, SystemClock};
 use crate::engine::{LogNotifier, Notifier, notifier::run_pages, run_escalations};
 use crate::graphql::{PublicUrl, QueryLimits, build_schema};
-use crate::http::{AppState, router};
+use crate::http::conn::{self, ConnLimits};
+use crate::http::{AppState, router, security};
 use crate::store::sqlite::{DurableOptions, SqliteJournal};
 use crate::store::{Journal, MemoryJournal, State, Store};
 
@@ -54,7 +56,17 @@ pub struct Config {
     pub sessions: SessionPolicy,
     /// Login attempt limits.
     pub login_quota: LoginQuota,
-    /// Origins allowed to call with credentials from another site.
+    /// A connection's request headers must be complete within this (default 10 s),
+    /// counted from the connection's opening or a later request's first byte.
+    pub header_timeout: Duration,
+    /// A keep-alive connection without a request for this long is closed (default 60 s).
+    /// WebSockets are not idle HTTP connections: this never closes them.
+    pub idle_timeout: Duration,
+    /// Most open connections, WebSockets included (default 25,000); past it a new one
+    /// gets a 503 and is closed.
+    pub max_connections: usize,
+    /// Origins (`scheme://host[:port]`) allowed to call `/graphql` and `/api` from a
+    /// browser on another origin (default none).
     pub cors_origins: Vec<String>,
 }
 
@@ -72,6 +84,9 @@ impl Default for Config {
             public_url: None,
             sessions: SessionPolicy::default(),
             login_quota: LoginQuota::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 25_000,
             cors_origins: Vec::new(),
         }
     }
@@ -186,6 +201,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(&Running),
 ) -> std::io::Result<()> {
+    let cors_origins = config
+        .cors_origins
+        .iter()
+        .map(|o| security::parse_origin(o))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    conn::raise_open_files_limit(config.max_connections);
     if let Some(token) = &config.admin_token {
         if token.chars().count() < crate::auth::MIN_BOOTSTRAP_TOKEN_CHARS {
             return Err(std::io::Error::new(
@@ -238,21 +260,24 @@ pub async fn serve(
         subscriptions_per_connection: config.max_subscriptions_per_connection,
         shutdown: closing_rx,
         gate: gate.clone(),
-        cors_origins: config.cors_origins.clone().into(),
+        cors_origins: cors_origins.into(),
     };
     let running = Running { addr, store };
     on_ready(&running);
     announce_ways_in(&gate, &public_url, demo.as_ref());
 
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state);
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: closing WebSockets, finishing in-flight requests");
         let _ = closing_tx.send(true);
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
+    let limits = ConnLimits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+    };
+    conn::serve(listener, app, limits, signal).await?;
     core.stop();
     Ok(())
 }

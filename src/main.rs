@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -88,6 +89,24 @@ struct ServeArgs {
     /// A login session ends this long after login, whatever its use.
     #[arg(long, env = "KLAXON_SESSION_LIFETIME", default_value = "30d", value_parser = duration)]
     session_lifetime: chrono::Duration,
+    /// Close a connection whose request headers are not complete within this many ms.
+    #[arg(long, env = "KLAXON_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Close a keep-alive connection idle for this many ms (WebSockets are never idle).
+    #[arg(long, env = "KLAXON_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    idle_timeout_ms: u64,
+    /// Most open connections, WebSockets included; past it, new ones get a 503.
+    #[arg(long, env = "KLAXON_MAX_CONNECTIONS", default_value_t = 25_000)]
+    max_connections: usize,
+    /// An origin (scheme://host[:port]) allowed to call /graphql and /api from a browser
+    /// page on another origin. Repeatable; the variable takes a comma-separated list.
+    #[arg(
+        long = "cors-origin",
+        env = "KLAXON_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = klaxon::http::security::parse_origin
+    )]
+    cors_origins: Vec<String>,
 }
 
 /// `90s`, `30m`, `12h`, `7d`: a number and a unit.
@@ -178,6 +197,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_ws_connections: args.max_ws_connections,
         max_subscriptions_per_connection: args.max_subscriptions_per_connection,
         storage,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+        idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+        max_connections: args.max_connections,
+        cors_origins: args.cors_origins,
         ..Config::default()
     };
     app::serve(listener, config, shutdown_signal(), |running| {

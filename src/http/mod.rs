@@ -2,10 +2,13 @@
 //! subscriptions, the seed's REST adapter, health, and the web UI.
 
 pub mod auth;
+pub mod body;
 pub mod calendar;
+pub mod conn;
 pub mod login;
 pub mod metrics;
 pub mod rest;
+pub mod security;
 pub mod web;
 pub mod ws;
 
@@ -16,10 +19,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{Semaphore, watch};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::graphql::KlaxonSchema;
 use crate::graphql::error::code;
@@ -46,16 +49,16 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Authentication: credentials to principals, logins, links.
     pub gate: crate::auth::Gate,
-    /// Origins allowed to call with credentials from another site (`--cors-origin`).
+    /// Origins (`scheme://host[:port]`) of the frontends allowed to call from another
+    /// origin; see [`AppState::origin_allowed`].
     pub cors_origins: Arc<[String]>,
 }
 
 impl AppState {
-    /// Whether `origin` was listed with `--cors-origin`.
+    /// Whether a browser page from `origin` (an `Origin` header) is one of the allowed
+    /// cross-origin frontends. Same-origin pages are not in the list.
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        self.cors_origins
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(origin.trim_end_matches('/')))
+        security::origin_allowed(&self.cors_origins, origin)
     }
 }
 
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_for_text,
         ));
+    let cors = security::Cors::new(state.cors_origins.clone());
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql))
         .route("/graphql/ws", get(ws::upgrade))
@@ -85,7 +89,12 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", rest)
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Outermost last. The body is read whole before any handler (or auth) runs, so a
+        // refusal reaches a client that is still uploading; CORS and the security headers
+        // wrap it, so even a 413 carries them.
+        .layer(middleware::from_fn(body::buffer))
+        .layer(middleware::from_fn_with_state(cors, security::cors))
+        .layer(middleware::from_fn(security::headers))
         .with_state(state)
 }
 
@@ -127,9 +136,9 @@ async fn graphql_get(
     respond(state.schema.execute(request.data(principal)).await)
 }
 
-fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
+fn graphiql() -> Response {
+    security::graphiql_page(
+        &GraphiQLSource::build()
             .endpoint("/graphql")
             .subscription_endpoint("/graphql/ws")
             .title("Klaxon GraphiQL")

@@ -3,6 +3,7 @@
 mod bad_input;
 mod concurrency;
 mod escalation;
+mod hardening;
 mod helpers;
 mod lifecycle;
 mod rest;
