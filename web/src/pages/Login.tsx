@@ -50,8 +50,8 @@ export function LoginPage({ next, onLoggedIn = reloadTo }: { next: string; onLog
   const form = useRef<HTMLFormElement>(null);
   const password = useRef<HTMLInputElement>(null);
   const focusInvalid = useFocusFirstInvalid(form);
-  const now = useNow(1000);
-  const wait = waitUntil ? Math.max(0, Math.ceil((waitUntil - now) / 1000)) : 0;
+  useNow(1000); // ticks the rate-limit countdown
+  const wait = waitUntil ? Math.max(0, Math.ceil((waitUntil - Date.now()) / 1000)) : 0;
 
   useEffect(() => {
     let live = true;
