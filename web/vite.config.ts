@@ -11,6 +11,7 @@ export default defineConfig({
     proxy: {
       '/graphql': { target, ws: true, changeOrigin: true },
       '/api': { target, changeOrigin: true },
+      '/auth': { target, changeOrigin: true },
     },
   },
   build: {

@@ -19,7 +19,12 @@ export function AccessProvider({ children }: { children: ReactNode }) {
   // Once per login: a role change shows after the next login (the server refuses anyway).
   const [{ data, error, fetching }, reexecute] = useQuery({ query: AccessQuery, requestPolicy: 'cache-first' });
   if (!data) {
-    if (fetching || !error) return <Loading what="your account" />;
+    if (fetching || !error)
+      return (
+        <main id="main" tabIndex={-1} className="standalone">
+          <Loading what="your account" />
+        </main>
+      );
     return (
       <main id="main" tabIndex={-1} className="standalone">
         <h1 tabIndex={-1}>Klaxon</h1>
