@@ -9,7 +9,14 @@ export default defineConfig({
   plugins: [react()],
   server: {
     proxy: {
-      '/graphql': { target, ws: true, changeOrigin: true },
+      '/graphql': {
+        target,
+        ws: true,
+        changeOrigin: true,
+        // The server checks the WebSocket's Origin against its own: present the proxied
+        // socket as coming from it, or the session cookie is refused with 4403.
+        configure: (proxy) => proxy.on('proxyReqWs', (req) => req.setHeader('origin', new URL(target).origin)),
+      },
       '/api': { target, changeOrigin: true },
       '/auth': { target, changeOrigin: true },
     },

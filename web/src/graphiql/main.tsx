@@ -18,9 +18,9 @@ const fetcher = createGraphiQLFetcher({
   fetch: (input, init) => fetch(input, { ...init, credentials: 'same-origin' }),
 });
 
-const example = `# Klaxon's GraphQL API. Not logged in? Log in at /login, or put
+const example = `# Klaxon's GraphQL API. Logged in to the web UI? Just run this.
+# Otherwise put your API token in the Headers tab below:
 #   {"Authorization": "Bearer <token>"}
-# in the Headers tab below.
 query Me {
   access { role actor { kind name } }
   me { name email }

@@ -95,16 +95,15 @@ export function LoginPage({ next, onLoggedIn = reloadTo }: { next: string; onLog
   const err = (k: 'email' | 'password') => local[k];
   return (
     <Standalone>
-      <h1 tabIndex={-1}>Log in</h1>
+      <h1 tabIndex={-1} id="login-h">
+        Log in
+      </h1>
       {setupRequired && (
         <p className="notice" role="status">
           No admin yet: open the setup link the server printed at start-up.
         </p>
       )}
       <form ref={form} className="form" onSubmit={submit} noValidate aria-labelledby="login-h">
-        <h2 id="login-h" className="visually-hidden">
-          Log in with email and password
-        </h2>
         <Field id="login-email" label="Email" error={err('email')}>
           <input
             type="email"
