@@ -1,15 +1,20 @@
 #!/usr/bin/env node
 // End-to-end: a real `klaxon serve --in-memory` and headless Chromium.
 //
-// Creates a user, a service and a schedule through the UI, triggers incidents through
-// the API, and checks they reach the board without a reload (within 2 s), then
-// Acknowledge and Resolve from the board. Prints the mutation → board latency and saves
-// screenshots to e2e/artifacts/.
+// Starts the server with KLAXON_ADMIN_TOKEN (a random ADMIN bearer token the test's own
+// API calls use), creates an ADMIN and a VIEWER with passwords, logs in as the admin through
+// the login page, creates a user, a service and a schedule through the UI, triggers
+// incidents through the API, and checks they reach the board without a reload (within
+// 2 s), then Acknowledge and Resolve from the board. Ends by logging in as the VIEWER (no
+// incident actions offered) and opening GraphiQL at GET /graphql with every request
+// outside 127.0.0.1 blocked. Prints the mutation → board latency and saves screenshots to
+// e2e/artifacts/.
 //
 //   KLAXON_BIN     server binary (default ../target/release/klaxon, else ../target/debug/klaxon)
 //   CHROMIUM_PATH  browser (default /usr/bin/chromium)
 //   E2E_HEADFUL=1  show the browser (needs a display)
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,6 +25,11 @@ const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const artifacts = path.join(webDir, 'e2e', 'artifacts');
 const LIMIT_MS = 2000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The server accepts this exact string as an ADMIN bearer token (at least 32 characters).
+const ADMIN_TOKEN = randomBytes(30).toString('base64url'); // 40 characters
+const ADMIN = { name: 'Morgan Admin', email: 'morgan@example.com', password: 'correct horse battery staple', role: 'ADMIN' };
+const VIEWER = { name: 'Vic Viewer', email: 'vic@example.com', password: 'viewer password 12345', role: 'VIEWER' };
 
 function serverBinary() {
   if (process.env.KLAXON_BIN) return path.resolve(process.cwd(), process.env.KLAXON_BIN);
@@ -41,7 +51,7 @@ async function startServer(bin, listen = '127.0.0.1:0') {
         if (!existsSync(bin)) return reject(new Error(`server binary not found: ${bin} (set KLAXON_BIN)`));
         const child = spawn(bin, ['serve', '--in-memory', '--listen', listen], {
           stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+          env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', KLAXON_ADMIN_TOKEN: ADMIN_TOKEN },
         });
         let out = '';
         let err = '';
@@ -87,15 +97,41 @@ async function stopServer(server) {
   if (server.child.exitCode === null) server.child.kill('SIGKILL');
 }
 
+/** A GraphQL call as the bootstrap admin token (not as the browser's session). */
 async function gql(base, query, variables) {
   const res = await fetch(`${base}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
     body: JSON.stringify({ query, variables }),
   });
   const body = await res.json();
-  if (body.errors?.length) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
+  if (body.errors?.length) throw new Error(`GraphQL error (HTTP ${res.status}): ${JSON.stringify(body.errors)}`);
   return body.data;
+}
+
+/** The admin and the viewer who log in to the UI, with passwords (a fresh server has none). */
+async function seedPeople(base) {
+  const toInput = ({ name, email, password, role }) => ({ name, email, password, role });
+  const data = await gql(
+    base,
+    `mutation ($a: CreateUserInput!, $v: CreateUserInput!) {
+      admin: createUser(input: $a) { id role hasPassword }
+      viewer: createUser(input: $v) { id role hasPassword }
+    }`,
+    { a: toInput(ADMIN), v: toInput(VIEWER) },
+  );
+  assert(data.admin.role === 'ADMIN' && data.admin.hasPassword, `admin: ${JSON.stringify(data.admin)}`);
+  assert(data.viewer.role === 'VIEWER' && data.viewer.hasPassword, `viewer: ${JSON.stringify(data.viewer)}`);
+  return data;
+}
+
+/** Fill in the login page (at /login or shown in place of a page) and wait for the app. */
+async function logIn(page, who) {
+  await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByTestId('whoami').getByText(who.name).waitFor();
 }
 
 const TRIGGER = `mutation ($input: TriggerIncidentInput!) { triggerIncident(input: $input) { id title state } }`;
@@ -196,10 +232,37 @@ async function main() {
     const base = server.base;
 
     console.log('e2e: board');
-    await step('the UI loads at / with a live connection', async () => {
+    await step('an ADMIN and a VIEWER with passwords are created with the KLAXON_ADMIN_TOKEN bearer token', async () => {
+      const anon = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ users { id } }' }),
+      });
+      assert(anon.status === 401, `a request without a credential answered ${anon.status}, not 401`);
+      const body = await anon.json();
+      assert(body.errors?.[0]?.extensions?.code === 'UNAUTHENTICATED', `401 body ${JSON.stringify(body)}`);
+      await seedPeople(base);
+    });
+
+    await step('/ without a session shows the login page; logging in as the admin lands on the live board', async () => {
       await page.goto(`${base}/`);
+      // A wrong password is refused and said so.
+      await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+      await page.getByLabel('Email').fill(ADMIN.email);
+      await page.getByLabel('Password').fill('not the password at all');
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('alert').filter({ hasText: /not right/ }).waitFor();
+      await logIn(page, ADMIN);
       await page.getByRole('heading', { level: 1, name: 'Board' }).waitFor();
       await page.locator('.conn[data-state="connected"]').waitFor();
+    });
+
+    await step("the header shows the admin's name and role, and the API tokens link", async () => {
+      const who = page.getByTestId('whoami');
+      const text = await who.textContent();
+      assert(text.includes(ADMIN.name) && text.includes('Admin'), `header says ${JSON.stringify(text)}`);
+      await who.getByRole('button', { name: 'Log out' }).waitFor();
+      await nav(page, 'API tokens').waitFor();
     });
 
     await step('keyboard: skip link first, visible focus ring, nav reachable by Tab', async () => {
@@ -297,11 +360,15 @@ async function main() {
       await page.getByTestId('timeline').getByTestId('shift').filter({ hasText: 'Ben Backup' }).first().waitFor();
       await page.getByRole('cell', { name: 'rotation Follow the sun' }).first().waitFor();
       await page.getByTestId('on-call-now').getByText('Ada Oncall').waitFor();
-      const ics = await fetch(`${base}/schedules/${encodeURIComponent(scheduleId)}/calendar.ics`);
+      // The feed's secret address works with no other credential (calendar apps send none).
+      const feed = await page.getByTestId('calendar-url').inputValue();
+      assert(feed.startsWith(`${base}/`), `calendar URL ${feed} is not on ${base}`);
+      const ics = await fetch(feed);
       const body = await ics.text();
       assert(ics.ok && body.includes('BEGIN:VCALENDAR') && body.includes('Ben Backup'), `calendar feed: ${ics.status} ${body.slice(0, 200)}`);
       const href = await page.getByRole('link', { name: 'Subscribe in your calendar' }).getAttribute('href');
-      assert(href === `/schedules/${encodeURIComponent(scheduleId)}/calendar.ics`, `calendar link ${href}`);
+      assert(href === feed, `calendar link ${href}, feed ${feed}`);
+      await page.getByRole('button', { name: 'Rotate calendar link' }).waitFor();
       await page.screenshot({ path: path.join(artifacts, 'schedule.png'), fullPage: true });
       return 'e2e/artifacts/schedule.png';
     });
@@ -399,7 +466,8 @@ async function main() {
       await page.goto(`${base}/incidents/${encodeURIComponent(mainId)}`);
       await page.getByRole('heading', { level: 1, name: main }).waitFor();
       const tl = page.getByRole('region', { name: 'Timeline' });
-      for (const text of ['Triggered', 'Notified Ada Oncall', 'Acknowledged', 'Resolved']) {
+      // Who did it: the board's clicks were the logged-in admin's.
+      for (const text of ['Triggered', 'Notified Ada Oncall', `Acknowledged by ${ADMIN.name}`, `Resolved by ${ADMIN.name}`]) {
         await tl.getByText(text, { exact: true }).waitFor();
       }
       for (const name of ['Acknowledge', 'Resolve', 'Escalate']) {
@@ -417,26 +485,30 @@ async function main() {
       await page.getByRole('button', { name: 'Escalate', exact: true }).click();
       const tl = page.getByRole('region', { name: 'Timeline' });
       await tl.getByText('Escalated from level 0 to level 1').waitFor();
+      await tl.getByText(`Escalated by ${ADMIN.name}.`).waitFor();
       await tl.getByText('Notified Ben Backup').waitFor();
       await page.getByText('Level 1 of 1').waitFor();
       assert(await page.getByRole('button', { name: 'Escalate', exact: true }).isDisabled(), 'Escalate still enabled at the last level');
     });
 
-    await step('after the server restarts, the board reconnects and refetches what it missed', async () => {
+    let missedId;
+    const missed = 'Ledger writes failing (while the board was offline)';
+    await step('after the server restarts empty, the board asks to log in again, then shows what it missed', async () => {
       const boardQueries = [];
       page.on('request', (r) => {
         if (r.method() === 'POST' && r.url().endsWith('/graphql') && r.postData()?.includes('query Board')) boardQueries.push(Date.now());
       });
       await nav(page, 'Board').click();
       await page.locator('.conn[data-state="connected"]').waitFor();
-      await page.evaluate(() => (window.__sameDocument = true));
       const listen = new URL(server.base).host;
       await stopServer(server);
       await page.locator('.conn[data-state="reconnecting"]').waitFor();
       const down = Date.now();
       server = await startServer(bin, listen);
-      // A fresh in-memory server: set up a schedule and trigger an incident through the
-      // API at once, racing the client's reconnect.
+      // A fresh in-memory server: it knows neither the browser's session nor anyone. Set up
+      // the same people, a schedule and an incident through the API at once, racing the
+      // client's reconnect.
+      await seedPeople(server.base);
       const u = await gql(server.base, `mutation { createUser(input: { name: "Cy Later", email: "cy@example.com" }) { id } }`);
       const sv = await gql(server.base, `mutation { createService(input: { name: "Ledger" }) { id } }`);
       const sc = await gql(
@@ -456,18 +528,76 @@ async function main() {
           },
         },
       );
-      const missed = 'Ledger writes failing (while the board was offline)';
-      await gql(server.base, TRIGGER, { input: { title: missed, scheduleId: sc.createSchedule.id, severity: 'HIGH' } });
-      await page.locator('.conn[data-state="connected"]').waitFor({ timeout: 40_000 });
+      const t = await gql(server.base, TRIGGER, { input: { title: missed, scheduleId: sc.createSchedule.id, severity: 'HIGH' } });
+      missedId = t.triggerIncident.id;
+      // The old session cookie is unknown here: the socket is closed with 4403 (or a query
+      // answers 401) and the login page takes the board's place.
+      await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor({ timeout: 40_000 });
+      await logIn(page, ADMIN);
+      await page.locator('.conn[data-state="connected"]').waitFor({ timeout: 20_000 });
       const back = Date.now();
+      await page.getByRole('heading', { level: 1, name: 'Board' }).waitFor();
       await page.getByRole('article', { name: missed }).waitFor({ timeout: 10_000 });
       assert(boardQueries.some((t) => t >= down), 'no Board query was sent after reconnecting');
-      assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
       // The old server's incidents are gone from the new one; the refetch removed them.
       await page.waitForFunction(
         () => document.querySelectorAll('[data-testid="open-incidents"] article').length === 1,
       );
-      return `reconnected ${back - down} ms after the restart began`;
+      return `back on the board ${back - down} ms after the restart began`;
+    });
+
+    await step('log out, log in as the VIEWER: no Acknowledge on the incident page or the board', async () => {
+      await page.getByTestId('whoami').getByRole('button', { name: 'Log out' }).click();
+      await page.waitForURL((u) => u.pathname === '/login');
+      await logIn(page, VIEWER);
+      const who = await page.getByTestId('whoami').textContent();
+      assert(who.includes('Viewer'), `header says ${JSON.stringify(who)}`);
+      await page.goto(`${base}/incidents/${encodeURIComponent(missedId)}`);
+      await page.getByRole('heading', { level: 1, name: missed }).waitFor();
+      await page.getByRole('region', { name: 'Timeline' }).getByText('Triggered', { exact: true }).waitFor();
+      for (const name of ['Acknowledge', 'Resolve', 'Escalate']) {
+        assert((await page.getByRole('button', { name, exact: true }).count()) === 0, `a VIEWER sees ${name} on the incident page`);
+      }
+      await nav(page, 'Board').click();
+      await page.getByRole('article', { name: missed }).waitFor();
+      assert((await page.getByRole('button', { name: 'Acknowledge' }).count()) === 0, 'a VIEWER sees Acknowledge on the board');
+      assert((await nav(page, 'API tokens').count()) === 0, 'a VIEWER sees the API tokens link');
+      await nav(page, 'Users').click();
+      await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+      assert((await page.getByRole('button', { name: 'Create user' }).count()) === 0, 'a VIEWER sees the create-user form');
+    });
+
+    await step('GET /graphql renders GraphiQL with no request leaving 127.0.0.1, and runs a query on the session', async () => {
+      const outside = [];
+      const csp = [];
+      await page.route('**', (route) => {
+        const u = new URL(route.request().url());
+        if (u.protocol === 'data:' || u.protocol === 'blob:' || u.hostname === '127.0.0.1' || u.hostname === 'localhost') {
+          return route.continue();
+        }
+        outside.push(u.href);
+        return route.abort('blockedbyclient');
+      });
+      const onConsole = (m) => {
+        if (/Content Security Policy/i.test(m.text())) csp.push(m.text());
+      };
+      page.on('console', onConsole);
+      try {
+        await page.goto(`${base}/graphql`);
+        await page.locator('.graphiql-container').waitFor({ timeout: 15_000 });
+        await page.locator('.graphiql-execute-button').waitFor();
+        // The default query reads `access`; with nothing typed, the session cookie answers it.
+        await page.locator('.graphiql-execute-button').click();
+        await page.locator('.result-window').getByText('VIEWER').first().waitFor({ timeout: 10_000 });
+      } finally {
+        page.off('console', onConsole);
+        await page.unroute('**');
+      }
+      assert(outside.length === 0, `requests left 127.0.0.1: ${outside.join(', ')}`);
+      const fatal = csp.filter((t) => /script-src|connect-src/.test(t));
+      assert(fatal.length === 0, `CSP blocked scripts or connections:\n${fatal.join('\n')}`);
+      await page.screenshot({ path: path.join(artifacts, 'graphiql.png') });
+      return csp.length ? `note: ${csp.length} other CSP reports (${csp[0].slice(0, 120)}…)` : 'e2e/artifacts/graphiql.png';
     });
 
     assert(pageErrors.length === 0, `uncaught errors in the page:\n${pageErrors.join('\n')}`);
@@ -486,9 +616,9 @@ async function main() {
 }
 
 const watchdog = setTimeout(() => {
-  console.log('e2e: timed out after 180 s');
+  console.log('e2e: timed out after 240 s');
   process.exit(1);
-}, 180_000);
+}, 240_000);
 
 main()
   .then(() => {

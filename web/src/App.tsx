@@ -1,6 +1,13 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link, match, useLocation } from './router';
 import { ConnectionIndicator } from './components/ConnectionIndicator';
+import { AccessProvider, callerName, roleLabel, useAccess, useCan } from './access';
+import { logout, reloadTo, useAuth } from './auth';
+import { IncidentEventsProvider } from './events';
+import { LoginPage } from './pages/Login';
+import { SetupPage } from './pages/Setup';
+import { AccountPage } from './pages/Account';
+import { TokensPage } from './pages/Tokens';
 import { Board } from './pages/Board';
 import { Incidents } from './pages/Incidents';
 import { IncidentPage } from './pages/IncidentPage';
@@ -19,6 +26,8 @@ function Route({ path }: { path: string }) {
   if (m) return <SchedulePage key={m.id} id={m.id} />;
   if (path === '/services') return <Services />;
   if (path === '/users') return <Users />;
+  if (path === '/tokens') return <TokensPage />;
+  if (path === '/account') return <AccountPage />;
   return (
     <>
       <h1 tabIndex={-1}>Page not found</h1>
@@ -29,8 +38,42 @@ function Route({ path }: { path: string }) {
   );
 }
 
-export function App() {
+/** Who is logged in, their role, and Log out. */
+function WhoAmI() {
+  const a = useAccess();
+  const [busy, setBusy] = useState(false);
+  if (!a) return null;
+  const token = !a.me;
+  return (
+    <div className="whoami" data-testid="whoami">
+      <Link nav to="/account" className="whoami-name" title={token ? 'Using an API token' : 'Your account and sessions'}>
+        <span className="visually-hidden">Logged in as </span>
+        {token && <span className="muted">Token </span>}
+        {callerName(a)}
+      </Link>
+      <span className="badge role-badge" data-role={a.access.role}>
+        <span className="visually-hidden">Role: </span>
+        {roleLabel(a.access.role)}
+      </span>
+      <button
+        type="button"
+        className="btn btn-small"
+        disabled={busy}
+        onClick={async () => {
+          setBusy(true);
+          await logout();
+          reloadTo('/login');
+        }}
+      >
+        {busy ? 'Logging out…' : 'Log out'}
+      </button>
+    </div>
+  );
+}
+
+function Shell() {
   const { path } = useLocation();
+  const can = useCan();
   const main = useRef<HTMLElement>(null);
   const first = useRef(true);
   useEffect(() => {
@@ -83,13 +126,37 @@ export function App() {
                 Users
               </Link>
             </li>
+            {can.admin && (
+              <li>
+                <Link nav to="/tokens">
+                  API tokens
+                </Link>
+              </li>
+            )}
           </ul>
         </nav>
         <ConnectionIndicator />
+        <WhoAmI />
       </header>
       <main id="main" ref={main} tabIndex={-1}>
         <Route path={path} />
       </main>
     </>
+  );
+}
+
+export function App() {
+  const { path, search, href } = useLocation();
+  const auth = useAuth();
+  if (path === '/setup') return <SetupPage token={search.get('token') ?? ''} />;
+  if (path === '/login') return <LoginPage next={search.get('next') ?? '/'} />;
+  // Any UNAUTHENTICATED answer or a 4403 close: log in right here, then come back.
+  if (auth === 'unauthenticated') return <LoginPage next={href} />;
+  return (
+    <AccessProvider>
+      <IncidentEventsProvider>
+        <Shell />
+      </IncidentEventsProvider>
+    </AccessProvider>
   );
 }

@@ -2,16 +2,13 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { Provider } from 'urql';
 import { client } from './client';
-import { IncidentEventsProvider } from './events';
 import { App } from './App';
 import './styles.css';
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <Provider value={client}>
-      <IncidentEventsProvider>
-        <App />
-      </IncidentEventsProvider>
+      <App />
     </Provider>
   </StrictMode>,
 );

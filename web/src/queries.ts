@@ -6,6 +6,21 @@ export const UserFields = graphql(`
   fragment UserFields on User { id name email phone }
 `);
 
+export const ActorFields = graphql(`
+  fragment ActorFields on Actor { kind name user { id name } }
+`);
+
+/** Who is calling and with what role; read once after login. */
+export const AccessQuery = graphql(
+  `
+  query Access {
+    access { role actor { ...ActorFields } }
+    me { id name email role }
+  }
+`,
+  [ActorFields],
+);
+
 export const RotationFields = graphql(
   `
   fragment RotationFields on RotationEntry { startTime endTime user { ...UserFields } }
@@ -60,11 +75,13 @@ export const IncidentDetail = graphql(
   fragment IncidentDetail on Incident {
     ...IncidentCore
     description dedupKey
-    escalationHistory { fromLevel toLevel reason at to { ...UserFields } }
+    acknowledgedBy { ...ActorFields }
+    resolvedBy { ...ActorFields }
+    escalationHistory { fromLevel toLevel reason at to { ...UserFields } actor { ...ActorFields } }
     notifications { id channel reason at delivered user { ...UserFields } }
   }
 `,
-  [IncidentCore, UserFields],
+  [IncidentCore, UserFields, ActorFields],
 );
 
 export const IncidentEventsSubscription = graphql(
@@ -177,6 +194,7 @@ export const ScheduleQuery = graphql(
   query Schedule($id: ID!, $from: DateTime!, $to: DateTime!) {
     schedule(id: $id) {
       ...ScheduleSummary
+      calendarUrl
       rotations { ...RotationLayerFields }
       overrides { ...OverrideFields }
       shifts(from: $from, to: $to) { start end source user { id name } }
@@ -244,19 +262,81 @@ export const CreateServiceMutation = graphql(`
 
 export const UsersQuery = graphql(
   `
-  query Users { users { ...UserFields } }
+  query Users { users { ...UserFields role hasPassword } }
 `,
   [UserFields],
 );
 
 export const CreateUserMutation = graphql(
   `
-  mutation CreateUser($input: CreateUserInput!) { createUser(input: $input) { ...UserFields } }
+  mutation CreateUser($input: CreateUserInput!) { createUser(input: $input) { ...UserFields role hasPassword } }
 `,
   [UserFields],
 );
 
+export const UpdateUserMutation = graphql(
+  `
+  mutation UpdateUser($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { ...UserFields role hasPassword } }
+`,
+  [UserFields],
+);
+
+export const RotateCalendarUrlMutation = graphql(`
+  mutation RotateCalendarUrl($scheduleId: ID!) { rotateCalendarUrl(scheduleId: $scheduleId) { id calendarUrl } }
+`);
+
+export const ApiTokenFields = graphql(`
+  fragment ApiTokenFields on ApiToken { id name role createdAt expiresAt lastUsedAt revokedAt }
+`);
+
+export const ApiTokensQuery = graphql(
+  `
+  query ApiTokens { apiTokens { ...ApiTokenFields } }
+`,
+  [ApiTokenFields],
+);
+
+export const CreateApiTokenMutation = graphql(
+  `
+  mutation CreateApiToken($input: CreateApiTokenInput!) {
+    createApiToken(input: $input) { token apiToken { ...ApiTokenFields } }
+  }
+`,
+  [ApiTokenFields],
+);
+
+export const RevokeApiTokenMutation = graphql(
+  `
+  mutation RevokeApiToken($id: ID!) { revokeApiToken(id: $id) { ...ApiTokenFields } }
+`,
+  [ApiTokenFields],
+);
+
+export const SessionsQuery = graphql(`
+  query Sessions { sessions { id createdAt lastSeenAt expiresAt userAgent current } }
+`);
+
+export const EndSessionMutation = graphql(`
+  mutation EndSession($id: ID!) { endSession(id: $id) { id } }
+`);
+
+export const EndOtherSessionsMutation = graphql(`
+  mutation EndOtherSessions { endOtherSessions }
+`);
+
+export const ChangePasswordMutation = graphql(`
+  mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
+    changePassword(currentPassword: $currentPassword, newPassword: $newPassword)
+  }
+`);
+
 export type User = ResultOf<typeof UserFields>;
+export type Actor = ResultOf<typeof ActorFields>;
+export type Access = ResultOf<typeof AccessQuery>;
+export type Role = Access['access']['role'];
+export type ApiToken = ResultOf<typeof ApiTokenFields>;
+export type Session = ResultOf<typeof SessionsQuery>['sessions'][number];
+export type UserRow = ResultOf<typeof UsersQuery>['users'][number];
 export type Incident = ResultOf<typeof IncidentDetail>;
 export type IncidentLite = ResultOf<typeof IncidentRow>;
 export type Schedule = ResultOf<typeof ScheduleSummary>;

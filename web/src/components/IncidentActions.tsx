@@ -3,6 +3,7 @@ import { useMutation } from 'urql';
 import { AcknowledgeMutation, EscalateMutation, ResolveMutation, type IncidentLite } from '../queries';
 import { canAcknowledge, canEscalate, canResolve, hasNextLevel } from '../lib/incident';
 import { errorText } from '../lib/errors';
+import { useCan } from '../access';
 
 type Props = {
   incident: Pick<IncidentLite, 'id' | 'title' | 'state' | 'escalationLevel'> & {
@@ -14,8 +15,12 @@ type Props = {
   size?: 'normal' | 'small';
 };
 
-/** Acknowledge / Resolve / Escalate, each enabled only when the move is legal. */
-export function IncidentActions({ incident, escalate = true, size = 'normal' }: Props) {
+/** Acknowledge / Resolve / Escalate, each enabled only when the move is legal; none for a VIEWER. */
+export function IncidentActions(props: Props) {
+  return useCan().respond ? <Actions {...props} /> : null;
+}
+
+function Actions({ incident, escalate = true, size = 'normal' }: Props) {
   const [ack, doAck] = useMutation(AcknowledgeMutation);
   const [res, doRes] = useMutation(ResolveMutation);
   const [esc, doEsc] = useMutation(EscalateMutation);

@@ -115,3 +115,34 @@ export function Loading({ what }: { what: string }) {
     </p>
   );
 }
+
+/** Copies `text` to the clipboard and says so (falls back to selecting it for Ctrl+C). */
+export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
+  const [said, setSaid] = useState('');
+  useEffect(() => {
+    if (!said) return;
+    const t = setTimeout(() => setSaid(''), 4000);
+    return () => clearTimeout(t);
+  }, [said]);
+  return (
+    <>
+      <button
+        type="button"
+        className="btn btn-small"
+        onClick={async () => {
+          try {
+            await navigator.clipboard.writeText(text);
+            setSaid('Copied.');
+          } catch {
+            setSaid('Could not copy here; select the text and press Ctrl+C (⌘C).');
+          }
+        }}
+      >
+        {label}
+      </button>
+      <span role="status" className="ok-text copy-status">
+        {said}
+      </span>
+    </>
+  );
+}

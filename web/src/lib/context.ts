@@ -3,7 +3,10 @@ import type { OperationContext } from 'urql';
 // urql's document cache refetches a query when a mutation returns a type the
 // query contains; an empty list has no types to see, so name them up front.
 type Ctx = Partial<OperationContext>;
-export const ctx: Record<'users' | 'services' | 'schedules' | 'schedule' | 'pickers' | 'incidents' | 'board', Ctx> = {
+export const ctx: Record<
+  'users' | 'services' | 'schedules' | 'schedule' | 'pickers' | 'incidents' | 'board' | 'tokens' | 'sessions',
+  Ctx
+> = {
   users: { additionalTypenames: ['User'] },
   services: { additionalTypenames: ['Service', 'Schedule'] },
   schedules: { additionalTypenames: ['Schedule', 'User'] },
@@ -11,4 +14,6 @@ export const ctx: Record<'users' | 'services' | 'schedules' | 'schedule' | 'pick
   pickers: { additionalTypenames: ['User', 'Service', 'Schedule'] },
   incidents: { additionalTypenames: ['Incident'] },
   board: { additionalTypenames: ['Incident', 'Schedule'] },
+  tokens: { additionalTypenames: ['ApiToken'] },
+  sessions: { additionalTypenames: ['Session'] },
 };

@@ -9,6 +9,7 @@ import { errorText } from '../lib/errors';
 import { Link } from '../router';
 import { Age, Alert, Loading, SeverityBadge, StateBadge, Time, UserName } from '../components/ui';
 import { IncidentActions } from '../components/IncidentActions';
+import { useCan } from '../access';
 
 export function levelText(i: Pick<IncidentLite, 'escalationLevel' | 'escalationPolicy'>): string {
   const n = i.escalationPolicy.escalationLevels.length;
@@ -33,6 +34,7 @@ export function Board() {
   const [fresh, setFresh] = useState<Set<string>>(() => new Set());
   const [announce, setAnnounce] = useState('');
   const now = useNow(15_000);
+  const can = useCan();
 
   const refetch = () => reexecute({ requestPolicy: 'network-only' });
   const refetchSoon = useThrottled(refetch, 1500);
@@ -143,7 +145,7 @@ export function Board() {
           <h2 id="oncall-h">On call now</h2>
           {data.schedules.length === 0 ? (
             <p className="empty">
-              No schedules yet. <Link to="/schedules?create=1">Create a schedule</Link>.
+              No schedules yet.{can.admin && <> <Link to="/schedules?create=1">Create a schedule</Link>.</>}
             </p>
           ) : (
             <ul className="oncall-list">

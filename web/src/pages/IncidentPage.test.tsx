@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { render, screen, within } from '@testing-library/react';
 import { IncidentPage, timeline } from './IncidentPage';
-import { Wrapper, alice, bob, incident, mockClient } from '../test/mockClient';
+import { Wrapper, alice, bob, incident, mockClient, systemActor, userActor } from '../test/mockClient';
 
 const full = () =>
   incident({
@@ -12,8 +12,10 @@ const full = () =>
     acknowledgedAt: '2026-11-27T01:07:00.000Z',
     resolvedAt: '2026-11-27T01:20:00.000Z',
     assignedTo: bob,
+    acknowledgedBy: userActor(bob),
+    resolvedBy: { __typename: 'Actor', kind: 'API_TOKEN', name: 'Deploy bot', user: null },
     escalationHistory: [
-      { __typename: 'EscalationEvent', fromLevel: 0, toLevel: 1, reason: 'TIMEOUT', at: '2026-11-27T01:05:00.000Z', to: bob },
+      { __typename: 'EscalationEvent', fromLevel: 0, toLevel: 1, reason: 'TIMEOUT', at: '2026-11-27T01:05:00.000Z', to: bob, actor: systemActor },
     ],
     notifications: [
       { __typename: 'Notification', id: 'n1', channel: 'log', reason: 'triggered', at: '2026-11-27T01:00:00.000Z', delivered: true, user: alice },
@@ -29,9 +31,21 @@ describe('incident timeline', () => {
       'Notified Alice Ng',
       'Escalated from level 0 to level 1',
       'Notified Bob Ode',
-      'Acknowledged',
-      'Resolved',
+      'Acknowledged by Bob Ode',
+      'Resolved by the API token Deploy bot',
     ]);
+  });
+
+  it('says who escalated: the timer for a timeout, otherwise the person', () => {
+    const i = full();
+    const manual = {
+      ...i,
+      escalationHistory: [{ ...i.escalationHistory[0], reason: 'MANUAL' as const, actor: userActor(alice) }],
+    };
+    render(<>{timeline(i).find((t) => t.kind === 'escalated')!.detail}</>);
+    expect(screen.getByText(/Escalated by the timer\./)).toBeInTheDocument();
+    render(<>{timeline(manual).find((t) => t.kind === 'escalated')!.detail}</>);
+    expect(screen.getByText(/Escalated by Alice Ng\./)).toBeInTheDocument();
   });
 
   it('renders the page with the reason in words and buttons disabled once resolved', () => {

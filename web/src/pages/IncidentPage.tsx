@@ -9,6 +9,8 @@ import { formatDuration } from '../lib/time';
 import { Link } from '../router';
 import { Age, Alert, Loading, SeverityBadge, StateBadge, Time, UserName } from '../components/ui';
 import { IncidentActions } from '../components/IncidentActions';
+import { useCan } from '../access';
+import type { Actor } from '../queries';
 import { levelTarget, levelText } from './Board';
 
 export interface TimelineItem {
@@ -61,7 +63,7 @@ export function timeline(i: Incident): TimelineItem[] {
       title: `Escalated from level ${e.fromLevel} to level ${e.toLevel}`,
       detail: (
         <>
-          Reason: {why}. Now with <UserName user={e.to} empty="nobody" />.
+          Escalated by {escalatedBy(e)}. Reason: {why}. Now with <UserName user={e.to} empty="nobody" />.
         </>
       ),
     });
@@ -78,12 +80,44 @@ export function timeline(i: Incident): TimelineItem[] {
     });
   }
   if (i.acknowledgedAt)
-    items.push({ key: 'ack', at: i.acknowledgedAt, kind: 'acknowledged', title: 'Acknowledged' });
-  if (i.resolvedAt) items.push({ key: 'res', at: i.resolvedAt, kind: 'resolved', title: 'Resolved' });
+    items.push({
+      key: 'ack',
+      at: i.acknowledgedAt,
+      kind: 'acknowledged',
+      title: i.acknowledgedBy ? `Acknowledged by ${actorName(i.acknowledgedBy)}` : 'Acknowledged',
+    });
+  if (i.resolvedAt)
+    items.push({
+      key: 'res',
+      at: i.resolvedAt,
+      kind: 'resolved',
+      title: i.resolvedBy ? `Resolved by ${actorName(i.resolvedBy)}` : 'Resolved',
+    });
   return items.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || RANK[a.kind] - RANK[b.kind]);
 }
 
+/** "Alice Nguyen", "the API token Deploy bot", "the integration Grafana", "Klaxon". */
+export function actorName(a: Actor): string {
+  switch (a.kind) {
+    case 'USER':
+      return a.user?.name ?? a.name;
+    case 'API_TOKEN':
+      return `the API token ${a.name}`;
+    case 'INTEGRATION':
+      return `the integration ${a.name}`;
+    default:
+      return a.name || 'Klaxon';
+  }
+}
+
+/** Who escalated: "the timer" for an automatic timeout, otherwise the actor. */
+export function escalatedBy(e: { actor: Actor; reason: Incident['escalationHistory'][number]['reason'] }): string {
+  if (e.actor.kind === 'SYSTEM' && e.reason === 'TIMEOUT') return 'the timer';
+  return actorName(e.actor);
+}
+
 export function IncidentPage({ id }: { id: string }) {
+  const can = useCan();
   const [{ data, fetching, error }, reexecute] = useQuery({ query: IncidentQuery, variables: { id } });
   const [live, setLive] = useState<Incident | null>(null);
   const now = useNow(15_000);
@@ -146,9 +180,11 @@ export function IncidentPage({ id }: { id: string }) {
       </div>
       {error && <Alert messages={[errorText(error)]} />}
 
-      <section aria-label="Actions" className="panel">
-        <IncidentActions incident={i} />
-      </section>
+      {can.respond && (
+        <section aria-label="Actions" className="panel">
+          <IncidentActions incident={i} />
+        </section>
+      )}
 
       <div className="two-col">
         <section aria-labelledby="details-h">
@@ -183,6 +219,7 @@ export function IncidentPage({ id }: { id: string }) {
                 <dt>Acknowledged</dt>
                 <dd>
                   <Time iso={i.acknowledgedAt} />
+                  {i.acknowledgedBy && <> by {actorName(i.acknowledgedBy)}</>}
                 </dd>
               </>
             )}
@@ -191,6 +228,7 @@ export function IncidentPage({ id }: { id: string }) {
                 <dt>Resolved</dt>
                 <dd>
                   <Time iso={i.resolvedAt} />
+                  {i.resolvedBy && <> by {actorName(i.resolvedBy)}</>}
                 </dd>
               </>
             )}

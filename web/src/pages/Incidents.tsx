@@ -10,6 +10,7 @@ import { Link, navigate, useLocation } from '../router';
 import { Age, Alert, Loading, SeverityBadge, StateBadge, UserName } from '../components/ui';
 import { TriggerIncidentForm } from './TriggerIncidentForm';
 import { levelText } from './Board';
+import { useCan } from '../access';
 
 const PAGE = 50;
 
@@ -24,6 +25,7 @@ export function Incidents() {
   const q = useDebounced(text.trim(), 300);
   const [pages, setPages] = useState(1);
   const now = useNow(15_000);
+  const can = useCan();
 
   const setParam = (k: string, value: string) => {
     const next = new URLSearchParams(window.location.search);
@@ -67,18 +69,20 @@ export function Incidents() {
     <>
       <div className="page-head">
         <h1 tabIndex={-1}>Incidents</h1>
-        <button
-          type="button"
-          className="btn btn-primary"
-          aria-expanded={showTrigger}
-          aria-controls="trigger-panel"
-          onClick={() => setParam('trigger', showTrigger ? '' : '1')}
-        >
-          Trigger incident
-        </button>
+        {can.respond && (
+          <button
+            type="button"
+            className="btn btn-primary"
+            aria-expanded={showTrigger}
+            aria-controls="trigger-panel"
+            onClick={() => setParam('trigger', showTrigger ? '' : '1')}
+          >
+            Trigger incident
+          </button>
+        )}
       </div>
 
-      {showTrigger && (
+      {showTrigger && can.respond && (
         <div id="trigger-panel" className="panel">
           <TriggerIncidentForm
             defaultScheduleId={search.get('schedule') || ''}

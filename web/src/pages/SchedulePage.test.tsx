@@ -3,6 +3,7 @@ import { act, render, screen, within } from '@testing-library/react';
 import { SchedulePage, cadence, restrictionText } from './SchedulePage';
 import { Wrapper, alice, bob, mockClient } from '../test/mockClient';
 import type { Operation } from 'urql';
+import userEvent from '@testing-library/user-event';
 
 const now = Date.now();
 const iso = (h: number) => new Date(now + h * 3_600_000).toISOString();
@@ -13,6 +14,7 @@ function schedule(onCall: typeof alice | null) {
     id: 'sc1',
     name: 'Payments on call',
     timeZone: 'Europe/Berlin',
+    calendarUrl: '/schedules/sc1/calendar.ics?key=s3cret',
     service: { __typename: 'Service', id: 's1', name: 'Payment API' },
     onCall,
     rotation: [],
@@ -62,7 +64,46 @@ describe('Schedule page', () => {
     expect(screen.getByTestId('rotations')).toHaveTextContent('Mon, Tue, 09:00–17:00');
     expect(screen.getByRole('button', { name: 'Remove rotation Primary' })).toBeInTheDocument();
     expect(screen.getByTestId('overrides')).toHaveTextContent('replacing Alice Ng');
-    expect(screen.getByRole('link', { name: 'Subscribe in your calendar' })).toHaveAttribute('href', '/schedules/sc1/calendar.ics');
+    const feed = `${window.location.origin}/schedules/sc1/calendar.ics?key=s3cret`;
+    expect(screen.getByRole('link', { name: 'Subscribe in your calendar' })).toHaveAttribute('href', feed);
+    expect(screen.getByLabelText('Calendar feed address')).toHaveValue(feed);
+    expect(screen.getByRole('button', { name: 'Copy calendar link' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Rotate calendar link' })).toBeInTheDocument();
+  });
+
+  it('shows a RESPONDER the override form but no rotation editing or calendar rotation', () => {
+    const m = mockClient({
+      role: 'RESPONDER',
+      query: (op: Operation) => (op.variables && 'from' in (op.variables as object) ? { data: { schedule: schedule(alice) } } : { data: { users: [alice, bob], services: [], schedules: [] } }),
+    });
+    render(
+      <Wrapper client={m.client}>
+        <SchedulePage id="sc1" />
+      </Wrapper>,
+    );
+    expect(screen.getByRole('form', { name: 'Add override' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Remove override by Bob Ode' })).toBeInTheDocument();
+    expect(screen.queryByRole('form', { name: 'Add rotation' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Remove rotation Primary' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Rotate calendar link' })).not.toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Copy calendar link' })).toBeInTheDocument();
+  });
+
+  it('rotates the calendar link for an ADMIN after a confirmation', async () => {
+    const m = mockClient({
+      query: (op: Operation) => (op.variables && 'from' in (op.variables as object) ? { data: { schedule: schedule(alice) } } : { data: { users: [alice, bob], services: [], schedules: [] } }),
+      mutation: () => ({ data: { rotateCalendarUrl: { __typename: 'Schedule', id: 'sc1', calendarUrl: '/schedules/sc1/calendar.ics?key=new' } } }),
+    });
+    render(
+      <Wrapper client={m.client}>
+        <SchedulePage id="sc1" />
+      </Wrapper>,
+    );
+    await userEvent.click(screen.getByRole('button', { name: 'Rotate calendar link' }));
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+    await userEvent.click(screen.getByRole('button', { name: 'Yes, rotate' }));
+    expect(m.raw.executeMutation.mock.calls[0][0].variables).toEqual({ scheduleId: 'sc1' });
+    expect(await screen.findByText(/old one no longer works/)).toBeInTheDocument();
   });
 
   it('refetches at a handoff announced by onCallChanged', () => {

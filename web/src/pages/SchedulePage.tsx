@@ -4,6 +4,7 @@ import {
   PickersQuery,
   RemoveOverrideMutation,
   RemoveRotationMutation,
+  RotateCalendarUrlMutation,
   ScheduleQuery,
   type RotationLayer,
 } from '../queries';
@@ -14,7 +15,8 @@ import { errorText } from '../lib/errors';
 import { DAY, HOUR, formatDuration } from '../lib/time';
 import { browserZone, clockIn, wallAt } from '../lib/zone';
 import { Link } from '../router';
-import { Alert, Loading, Time, UserName } from '../components/ui';
+import { Alert, CopyButton, Loading, Time, UserName } from '../components/ui';
+import { useCan } from '../access';
 import { RotationTimeline } from '../components/RotationTimeline';
 import { AddOverrideForm, AddRotationForm } from './ScheduleEditors';
 import { levelTarget } from './Board';
@@ -42,7 +44,89 @@ export function restrictionText(r: RotationLayer['restriction']): string {
   return `${days}, ${r.startTime}–${r.endTime}`;
 }
 
+/** The feed's address as a calendar app needs it: absolute. */
+export function absoluteUrl(url: string): string {
+  try {
+    return new URL(url, window.location.origin).href;
+  } catch {
+    return url;
+  }
+}
+
+/** The calendar feed's secret address, with Copy and (for admins) Rotate. */
+function CalendarLink({ scheduleId, url }: { scheduleId: string; url: string }) {
+  const can = useCan();
+  const [state, rotate] = useMutation(RotateCalendarUrlMutation);
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [done, setDone] = useState('');
+  const full = absoluteUrl(url);
+  return (
+    <section aria-labelledby="cal-h" className="panel">
+      <h2 id="cal-h">Calendar feed</h2>
+      <p className="hint" id="cal-hint">
+        Subscribe to this address in a calendar app to see the next 60 days of shifts. It carries a secret of its own:
+        anyone with it can read the schedule.
+      </p>
+      <div className="copy-row">
+        <label htmlFor="cal-url" className="visually-hidden">
+          Calendar feed address
+        </label>
+        <input
+          id="cal-url"
+          className="mono"
+          readOnly
+          value={full}
+          aria-describedby="cal-hint"
+          data-testid="calendar-url"
+          onFocus={(e) => e.target.select()}
+        />
+        <CopyButton text={full} label="Copy calendar link" />
+      </div>
+      {can.admin && (
+        <div className="button-row">
+          {confirming ? (
+            <div className="confirm" role="group" aria-label="Confirm rotating the calendar link">
+              <span>Give the feed a new address? Calendars subscribed to the old one stop updating.</span>
+              <button
+                type="button"
+                className="btn btn-danger btn-small"
+                autoFocus
+                disabled={state.fetching}
+                onClick={async () => {
+                  setError(null);
+                  setDone('');
+                  const res = await rotate({ scheduleId });
+                  if (res.error) setError(errorText(res.error));
+                  else {
+                    setConfirming(false);
+                    setDone('The calendar link was rotated; the old one no longer works.');
+                  }
+                }}
+              >
+                {state.fetching ? 'Rotating…' : 'Yes, rotate'}
+              </button>
+              <button type="button" className="btn btn-small" onClick={() => setConfirming(false)}>
+                Cancel
+              </button>
+            </div>
+          ) : (
+            <button type="button" className="btn" onClick={() => setConfirming(true)}>
+              Rotate calendar link
+            </button>
+          )}
+        </div>
+      )}
+      <Alert messages={[error]} />
+      <p role="status" className="ok-text">
+        {done}
+      </p>
+    </section>
+  );
+}
+
 export function SchedulePage({ id }: { id: string }) {
+  const can = useCan();
   const now = useNow(60_000);
   // The query window moves once an hour: from a day back (today's first hours in any zone) for 16 days.
   const hour = Math.floor(now / HOUR) * HOUR;
@@ -87,7 +171,6 @@ export function SchedulePage({ id }: { id: string }) {
   const users = pickers?.users ?? [];
   const zone = s.timeZone;
   const viewer = browserZone();
-  const calendar = `/schedules/${encodeURIComponent(s.id)}/calendar.ics`;
 
   const remove = async (what: 'rotation' | 'override', rid: string) => {
     setActionError(null);
@@ -103,14 +186,16 @@ export function SchedulePage({ id }: { id: string }) {
       </p>
       <div className="page-head">
         <h1 tabIndex={-1}>{s.name}</h1>
-        <Link className="btn" to={`/incidents?trigger=1&schedule=${encodeURIComponent(s.id)}`}>
-          Trigger incident
-        </Link>
+        {can.respond && (
+          <Link className="btn" to={`/incidents?trigger=1&schedule=${encodeURIComponent(s.id)}`}>
+            Trigger incident
+          </Link>
+        )}
       </div>
       <p className="muted">
         Service: {s.service.name} · Time zone: <span data-testid="schedule-zone">{zone}</span>
         {zone !== viewer && ` (yours: ${viewer})`} ·{' '}
-        <a href={calendar} title="An iCalendar feed of the next 60 days of shifts">
+        <a href={absoluteUrl(s.calendarUrl)} title="An iCalendar feed of the next 60 days of shifts">
           Subscribe in your calendar
         </a>
       </p>
@@ -199,22 +284,26 @@ export function SchedulePage({ id }: { id: string }) {
                   <p>Takes turns: {r.participants.map((u) => u.name).join(' → ')}</p>
                   <p className="muted">{restrictionText(r.restriction)}</p>
                 </div>
-                <button
-                  type="button"
-                  className="btn"
-                  disabled={removeRotationState.fetching}
-                  onClick={() => remove('rotation', r.id)}
-                  aria-label={`Remove rotation ${r.name}`}
-                >
-                  Remove
-                </button>
+                {can.admin && (
+                  <button
+                    type="button"
+                    className="btn"
+                    disabled={removeRotationState.fetching}
+                    onClick={() => remove('rotation', r.id)}
+                    aria-label={`Remove rotation ${r.name}`}
+                  >
+                    Remove
+                  </button>
+                )}
               </li>
             ))}
           </ol>
         )}
-        <div className="panel">
-          <AddRotationForm scheduleId={s.id} users={users} onDone={refetch} />
-        </div>
+        {can.admin && (
+          <div className="panel">
+            <AddRotationForm scheduleId={s.id} users={users} onDone={refetch} />
+          </div>
+        )}
       </section>
 
       <section aria-labelledby="ov-h">
@@ -230,23 +319,29 @@ export function SchedulePage({ id }: { id: string }) {
                   <Time iso={o.end} style="short" />
                   {o.replaces ? `, replacing ${o.replaces.name}` : ', replacing whoever is on call'}
                 </p>
-                <button
-                  type="button"
-                  className="btn"
-                  disabled={removeOverrideState.fetching}
-                  onClick={() => remove('override', o.id)}
-                  aria-label={`Remove override by ${o.user.name}`}
-                >
-                  Remove
-                </button>
+                {can.respond && (
+                  <button
+                    type="button"
+                    className="btn"
+                    disabled={removeOverrideState.fetching}
+                    onClick={() => remove('override', o.id)}
+                    aria-label={`Remove override by ${o.user.name}`}
+                  >
+                    Remove
+                  </button>
+                )}
               </li>
             ))}
           </ul>
         )}
-        <div className="panel">
-          <AddOverrideForm scheduleId={s.id} users={users} onDone={refetch} />
-        </div>
+        {can.respond && (
+          <div className="panel">
+            <AddOverrideForm scheduleId={s.id} users={users} onDone={refetch} />
+          </div>
+        )}
       </section>
+
+      <CalendarLink scheduleId={s.id} url={s.calendarUrl} />
 
       <section aria-labelledby="esc-h">
         <h2 id="esc-h">Escalation policy</h2>

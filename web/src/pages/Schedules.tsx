@@ -8,6 +8,7 @@ import { Link, navigate, useLocation } from '../router';
 import { Alert, Loading, Time, UserName } from '../components/ui';
 import { ScheduleForm } from './ScheduleForm';
 import { currentShift } from './Board';
+import { useCan } from '../access';
 
 export function Schedules() {
   useDocumentTitle('Schedules');
@@ -15,6 +16,7 @@ export function Schedules() {
   const creating = search.get('create') === '1';
   const [{ data, fetching, error }, reexecute] = useQuery({ query: SchedulesQuery, context: ctx.schedules });
   const now = useNow(30_000);
+  const can = useCan();
   const refetch = () => reexecute({ requestPolicy: 'network-only' });
   useOnReconnect(refetch);
   useInterval(refetch, 60_000);
@@ -23,17 +25,19 @@ export function Schedules() {
     <>
       <div className="page-head">
         <h1 tabIndex={-1}>Schedules</h1>
-        <button
-          type="button"
-          className="btn btn-primary"
-          aria-expanded={creating}
-          aria-controls="create-schedule"
-          onClick={() => navigate(creating ? '/schedules' : '/schedules?create=1', { replace: true })}
-        >
-          Create schedule
-        </button>
+        {can.admin && (
+          <button
+            type="button"
+            className="btn btn-primary"
+            aria-expanded={creating}
+            aria-controls="create-schedule"
+            onClick={() => navigate(creating ? '/schedules' : '/schedules?create=1', { replace: true })}
+          >
+            Create schedule
+          </button>
+        )}
       </div>
-      {creating && (
+      {creating && can.admin && (
         <div id="create-schedule" className="panel">
           <ScheduleForm
             defaultServiceId={search.get('service') || ''}

@@ -6,6 +6,7 @@ import { useDocumentTitle } from '../hooks';
 import { errorText, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { Link } from '../router';
 import { Alert, Field, Loading, aria, useFocusFirstInvalid } from '../components/ui';
+import { useCan } from '../access';
 
 export function validateService(v: { name: string; description: string }): FieldErrors {
   const e: FieldErrors = {};
@@ -82,12 +83,15 @@ export function CreateServiceForm({ onDone }: { onDone?: () => void }) {
 export function Services() {
   useDocumentTitle('Services');
   const [{ data, fetching, error }] = useQuery({ query: ServicesQuery, context: ctx.services });
+  const can = useCan();
   return (
     <>
       <h1 tabIndex={-1}>Services</h1>
-      <div className="panel">
-        <CreateServiceForm />
-      </div>
+      {can.admin && (
+        <div className="panel">
+          <CreateServiceForm />
+        </div>
+      )}
       <section aria-labelledby="svc-list-h">
         <h2 id="svc-list-h">All services</h2>
         {error && <Alert messages={[errorText(error)]} />}
@@ -105,7 +109,7 @@ export function Services() {
                     {s.schedules.length === 0 ? (
                       <>
                         No schedule.{' '}
-                        <Link to={`/schedules?create=1&service=${encodeURIComponent(s.id)}`}>Create one</Link>
+                        {can.admin && <Link to={`/schedules?create=1&service=${encodeURIComponent(s.id)}`}>Create one</Link>}
                       </>
                     ) : (
                       <>

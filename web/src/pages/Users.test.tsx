@@ -35,7 +35,7 @@ describe('Create user form', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Create user' }));
     expect(m.raw.executeMutation).toHaveBeenCalledTimes(1);
     expect(m.raw.executeMutation.mock.calls[0][0].variables).toEqual({
-      input: { name: 'Alice Ng', email: 'alice@example.com', phone: null },
+      input: { name: 'Alice Ng', email: 'alice@example.com', phone: null, role: 'RESPONDER' },
     });
     expect(await screen.findByText('Added Alice Ng.')).toBeInTheDocument();
     expect(screen.getByLabelText('Name')).toHaveValue('');

@@ -5,12 +5,34 @@ import { vi } from 'vitest';
 import { Provider, CombinedError, type Client, type Operation } from 'urql';
 import { fromValue, makeSubject, pipe, subscribe, map, type Source } from 'wonka';
 import { IncidentEventsProvider } from '../events';
-import type { Incident, IncidentEvent, OnCallChange, User } from '../queries';
+import { AccessProvider } from '../access';
+import type { Access, Incident, IncidentEvent, OnCallChange, Role, User } from '../queries';
 
 type Answer = { data?: unknown; error?: CombinedError };
 type Handler = (op: Operation) => Answer;
 
-export function mockClient(opts: { query?: Handler; mutation?: Handler } = {}) {
+/** What `query Access` answers: a logged-in person with `role` (ADMIN unless told). */
+export function accessData(role: Role = 'ADMIN', name = 'Alice Ng'): Access {
+  return {
+    access: {
+      __typename: 'Access',
+      role,
+      actor: { __typename: 'Actor', kind: 'USER', name, user: { __typename: 'User', id: 'u1', name } },
+    },
+    me: { __typename: 'User', id: 'u1', name, email: 'alice@example.com', role },
+  } as Access;
+}
+
+const opNameOf = (op: Operation) =>
+  (op.query.definitions as readonly { name?: { value?: string } }[]).map((d) => d.name?.value).find(Boolean);
+
+/**
+ * `query Access` is answered with `role` (default ADMIN) unless `access` is given;
+ * every other query goes to `query`.
+ */
+export function mockClient(
+  opts: { query?: Handler; mutation?: Handler; role?: Role; access?: Handler } = {},
+) {
   const events = makeSubject<IncidentEvent>();
   const onCall = makeSubject<OnCallChange>();
   const opName = (q: unknown) =>
@@ -23,7 +45,16 @@ export function mockClient(opts: { query?: Handler; mutation?: Handler } = {}) {
     hasNext: false,
   });
   const client = {
-    executeQuery: vi.fn((op: Operation) => fromValue(result(op, opts.query?.(op) ?? { data: undefined }))),
+    executeQuery: vi.fn((op: Operation) =>
+      fromValue(
+        result(
+          op,
+          (opNameOf(op) === 'Access'
+            ? (opts.access ?? (() => ({ data: accessData(opts.role) })))(op)
+            : opts.query?.(op)) ?? { data: undefined },
+        ),
+      ),
+    ),
     executeMutation: vi.fn((op: Operation) => fromValue(result(op, opts.mutation?.(op) ?? { data: undefined }))),
     executeSubscription: vi.fn(
       (op: Operation): Source<unknown> =>
@@ -58,7 +89,9 @@ export function mockClient(opts: { query?: Handler; mutation?: Handler } = {}) {
 export function Wrapper({ client, children }: { client: Client; children: ReactNode }) {
   return (
     <Provider value={client}>
-      <IncidentEventsProvider>{children}</IncidentEventsProvider>
+      <AccessProvider>
+        <IncidentEventsProvider>{children}</IncidentEventsProvider>
+      </AccessProvider>
     </Provider>
   );
 }
@@ -75,6 +108,9 @@ export function gqlError(message: string, code: string): CombinedError {
 }
 
 export const alice: User = { __typename: 'User', id: 'u1', name: 'Alice Ng', email: 'alice@example.com', phone: null } as User;
+export const userActor = (u: User) => ({ __typename: 'Actor', kind: 'USER', name: u.name, user: { __typename: 'User', id: u.id, name: u.name } }) as const;
+export const systemActor = { __typename: 'Actor', kind: 'SYSTEM', name: 'Klaxon', user: null } as const;
+
 export const bob: User = { __typename: 'User', id: 'u2', name: 'Bob Ode', email: 'bob@example.com', phone: '+1 555 0100' } as User;
 
 let n = 0;
@@ -91,6 +127,8 @@ export function incident(over: Partial<Incident> = {}): Incident {
     triggeredAt: '2026-11-27T01:00:00.000Z',
     acknowledgedAt: null,
     resolvedAt: null,
+    acknowledgedBy: null,
+    resolvedBy: null,
     escalationLevel: 0,
     alertCount: 1,
     nextEscalationAt: null,
