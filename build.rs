@@ -18,6 +18,7 @@ fn main() {
     for path in [
         "web/src",
         "web/index.html",
+        "web/graphiql.html",
         "web/package.json",
         "web/package-lock.json",
         "web/vite.config.ts",

@@ -146,6 +146,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The store behind it.
     pub store: Store,
+    /// Its authentication (tests mint one-time links with it).
+    pub gate: Gate,
 }
 
 /// Opens the journal and replays it into the serving state (blocking work, off the
@@ -262,7 +264,11 @@ pub async fn serve(
         gate: gate.clone(),
         cors_origins: cors_origins.into(),
     };
-    let running = Running { addr, store };
+    let running = Running {
+        addr,
+        store,
+        gate: gate.clone(),
+    };
     on_ready(&running);
     announce_ways_in(&gate, &public_url, demo.as_ref());
 

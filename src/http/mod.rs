@@ -14,7 +14,6 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -136,14 +135,10 @@ async fn graphql_get(
     respond(state.schema.execute(request.data(principal)).await)
 }
 
+/// GraphiQL, bundled with the web UI (`web/graphiql.html`, pinned npm packages): it works
+/// with no internet and under the same content security policy as the board.
 fn graphiql() -> Response {
-    security::graphiql_page(
-        &GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Klaxon GraphiQL")
-            .finish(),
-    )
+    web::page("graphiql.html")
 }
 
 fn json(status: StatusCode, body: String) -> Response {

@@ -11,12 +11,11 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// The policy for every HTML page: nothing but our own scripts, styles (inline ones are
-/// React's), images, fonts and connections; no plugins, no framing, no base rewriting.
+/// The policy for every HTML page, GraphiQL's included (it is bundled with the UI, not
+/// loaded from a CDN): nothing but our own scripts, styles (inline ones are React's and
+/// CodeMirror's), images, fonts (GraphiQL's are `data:` URLs) and connections; no plugins,
+/// no framing, no base rewriting.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Where GraphiQL's page loads its scripts and styles from (async-graphql's template).
-const GRAPHIQL_CDN: &str = "https://unpkg.com";
 
 /// Middleware: the headers every response gets, and on HTML pages the content security
 /// policy (unless the page set its own) and `X-Frame-Options`.
@@ -46,26 +45,6 @@ fn add_headers(response: &mut Response) {
             .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-}
-
-/// GraphiQL's page with a policy it can run under: [`CONTENT_SECURITY_POLICY`] plus its
-/// CDN and, for its inline scripts, a nonce fresh on every response.
-pub fn graphiql_page(html: &str) -> Response {
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let html = html.replace("<script>", &format!("<script nonce=\"{nonce}\">"));
-    let policy = format!(
-        "default-src 'self'; script-src 'self' {GRAPHIQL_CDN} 'nonce-{nonce}'; \
-         style-src 'self' 'unsafe-inline' {GRAPHIQL_CDN}; img-src 'self' data: https://graphql.org; \
-         connect-src 'self'; font-src 'self' data: {GRAPHIQL_CDN}; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    );
-    let mut response = axum::response::Html(html).into_response();
-    if let Ok(value) = HeaderValue::from_str(&policy) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
 }
 
 /// Checks an allowed CORS origin (`scheme://host[:port]`, no path) and returns it as a

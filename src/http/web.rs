@@ -36,10 +36,16 @@ async fn serve(uri: Uri) -> Response {
             return (StatusCode::NOT_FOUND, "not found").into_response();
         }
     }
-    match Assets::get("index.html") {
+    page("index.html")
+}
+
+/// A built HTML page by name (never cached), or a note that the UI was not built.
+pub fn page(name: &str) -> Response {
+    match Assets::get(name) {
         Some(file) => asset(file, "no-cache"),
         None => (
             StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "the web UI is not built: run `npm ci && npm run build` in web/ (or rebuild with npm installed)",
         )
             .into_response(),

@@ -33,6 +33,7 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
+    pub gate: klaxon::auth::Gate,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -57,13 +58,14 @@ pub async fn spawn_app_with(mut config: Config) -> TestApp {
             let _ = shutdown_rx.await;
         },
         move |running| {
-            let _ = ready_tx.send(running.addr);
+            let _ = ready_tx.send((running.addr, running.gate.clone()));
         },
     ));
-    let addr = ready_rx.await.expect("server ready");
+    let (addr, gate) = ready_rx.await.expect("server ready");
     TestApp {
         addr,
         http: client_with_token(ADMIN_TOKEN),
+        gate,
         shutdown: Some(shutdown_tx),
         server: Some(server),
     }

@@ -24,8 +24,25 @@ async fn graphiql_and_introspection_work() {
         .await
         .unwrap();
     assert!(page.contains("graphiql"), "GraphiQL page");
+    // Served from the binary: its script is one of our own assets, wired to the
+    // subscription endpoint.
+    let script = page
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a script asset");
+    assert!(script.starts_with("/assets/graphiql"), "{script}");
+    let code = app
+        .http
+        .get(app.url(script))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        page.contains("/graphql/ws"),
+        code.contains("/graphql/ws"),
         "wired to the subscription endpoint"
     );
     let body = app.gql(INTROSPECTION, serde_json::json!({})).await;

@@ -558,6 +558,51 @@ async fn a_journal_written_by_format_version_1_still_loads() {
     assert_eq!(states, ["ACKNOWLEDGED", "RESOLVED", "TRIGGERED"]);
 }
 
+/// `tests/fixtures/before-actors` was written by the release before actors and roles
+/// existed: two users, a service, a schedule, an incident escalated by hand, acknowledged
+/// and resolved, and one acknowledged. Every change replays as done by the system, users
+/// as responders, and the schedule gains a calendar key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_from_before_actors_replays_with_the_system_as_actor() {
+    let dir = data_dir_from("before-actors");
+    let server = Server::start(dir.path());
+    let body = server
+        .gql(
+            "{ users { name role hasPassword } schedules { calendarUrl } incidents { nodes { title state triggeredBy { kind } acknowledgedBy { kind name } resolvedBy { kind } escalationHistory { reason actor { kind name } } } } }",
+            json!({}),
+        )
+        .await;
+    let data = &body;
+    for user in data["users"].as_array().unwrap() {
+        assert_eq!(user["role"], "RESPONDER", "{user}");
+        assert_eq!(user["hasPassword"], false);
+    }
+    assert!(
+        data["schedules"][0]["calendarUrl"]
+            .as_str()
+            .unwrap()
+            .contains("?key="),
+        "{data}"
+    );
+    let incidents = data["incidents"]["nodes"].as_array().unwrap();
+    let lag = incidents
+        .iter()
+        .find(|i| i["title"] == "Ledger lag")
+        .unwrap();
+    assert_eq!(lag["state"], "RESOLVED");
+    assert_eq!(lag["triggeredBy"]["kind"], "SYSTEM");
+    assert_eq!(lag["resolvedBy"]["kind"], "SYSTEM");
+    assert_eq!(lag["escalationHistory"][0]["reason"], "MANUAL");
+    assert_eq!(lag["escalationHistory"][0]["actor"]["kind"], "SYSTEM");
+    let declines = incidents
+        .iter()
+        .find(|i| i["title"] == "Card declines")
+        .unwrap();
+    assert_eq!(declines["state"], "ACKNOWLEDGED");
+    assert_eq!(declines["acknowledgedBy"]["kind"], "SYSTEM");
+    assert_eq!(declines["acknowledgedBy"]["name"], "Klaxon");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_last_record_is_dropped_with_a_warning() {
     let dir = data_dir_from("torn-tail");
