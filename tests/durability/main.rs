@@ -469,6 +469,79 @@ async fn sigkill_under_load_loses_no_answered_mutation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_tokens_survive_a_restart_and_revocations_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    server
+        .gql(
+            "mutation { createUser(input: {name: \"Alice\", email: \"alice@example.com\", role: ADMIN, password: \"correct horse battery\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let created = server
+        .gql(
+            "mutation { a: createApiToken(input: {name: \"kept\", role: VIEWER}) { token } b: createApiToken(input: {name: \"revoked\", role: VIEWER}) { token apiToken { id } } }",
+            json!({}),
+        )
+        .await;
+    let kept = created["a"]["token"].as_str().unwrap().to_owned();
+    let revoked = created["b"]["token"].as_str().unwrap().to_owned();
+    let revoked_id = created["b"]["apiToken"]["id"].as_str().unwrap().to_owned();
+    server
+        .gql(
+            "mutation($id: ID!) { revokeApiToken(id: $id) { id } }",
+            json!({ "id": revoked_id }),
+        )
+        .await;
+    let login = reqwest::Client::new()
+        .post(format!("{}/auth/login", server.url))
+        .json(&json!({ "email": "alice@example.com", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    server.kill();
+
+    let restarted = Server::start(dir.path());
+    let ask = |header: (&'static str, String)| {
+        let url = format!("{}/graphql", restarted.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header(header.0, header.1)
+                .json(&json!({ "query": "{ me { name } access { role } }" }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let me = ask(("cookie", cookie)).await;
+    assert_eq!(me.status(), 200, "the session outlived the restart");
+    let body: Value = me.json().await.unwrap();
+    assert_eq!(body["data"]["me"]["name"], "Alice");
+    assert_eq!(
+        ask(("authorization", format!("Bearer {kept}")))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        ask(("authorization", format!("Bearer {revoked}")))
+            .await
+            .status(),
+        401,
+        "a revoked token stays revoked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_data_dir_is_refused_naming_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let first = Server::start(dir.path());
