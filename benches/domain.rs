@@ -52,6 +52,8 @@ fn schedule(shifts: i64) -> Schedule {
                     timeout_ms: 900_000,
                 },
             ],
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         },
         calendar_key: None,
         deleted_at: None,
@@ -181,7 +183,8 @@ fn transitions(c: &mut Criterion) {
     c.bench_function("escalate_on_timeout_and_apply", |b| {
         b.iter(|| {
             let mut next = black_box(&incident).clone();
-            if let Some(change) = incident.escalate_on_timeout(deadline, deadline, page(), &direct)
+            if let Some(change) =
+                incident.escalate_on_timeout(deadline, deadline, page(), &direct, None)
             {
                 next.apply(deadline, &change, &klaxon::domain::Actor::system());
             }

@@ -322,6 +322,8 @@ impl Generator {
                     schedule_id: None,
                     timeout_ms: 600_000,
                 }],
+                repeat: 0,
+                acknowledge_timeout_ms: None,
             },
             calendar_key: None,
             deleted_at: None,

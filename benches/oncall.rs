@@ -82,6 +82,8 @@ fn busy_schedule(now: Timestamp) -> Schedule {
         escalation_policy: EscalationPolicy {
             initial_timeout_ms: 300_000,
             levels: Vec::new(),
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         },
         calendar_key: None,
         deleted_at: None,

@@ -103,6 +103,8 @@ pub async fn load(store: &Store) -> Result<Option<DemoTeam>, CommandError> {
                 timeout_ms: 15 * 60 * 1000,
             },
         ],
+        repeat: 0,
+        acknowledge_timeout_ms: None,
     };
     let berlin_nine = resolve_local(
         chrono_tz::Europe::Berlin,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::incident::RetriggerCause;
 use super::{
     Actor, ApiToken, ApiTokenId, EscalationStep, Incident, IncidentId, Notification,
     NotificationId, Schedule, ScheduleId, Service, ServiceId, Session, SessionId, Timestamp, User,
@@ -196,6 +197,34 @@ pub enum IncidentChangeKind {
         /// Which page.
         notification_id: NotificationId,
     },
+    /// Someone wrote a note.
+    NoteAdded {
+        /// 1 to 10,000 characters.
+        text: String,
+    },
+    /// Handed to someone at the current level: paged, back to triggered.
+    Reassigned {
+        /// The new assignee.
+        to: UserId,
+        /// Their page.
+        notification: Notification,
+        /// When the level times out for them.
+        deadline: Option<Timestamp>,
+    },
+    /// Acknowledged until `until`, then triggered again.
+    Snoozed {
+        /// When the snooze ends.
+        until: Timestamp,
+    },
+    /// An acknowledged incident went back to triggered (snooze over, acknowledge timeout).
+    Retriggered {
+        /// Why.
+        cause: RetriggerCause,
+        /// The page to the assignee, if there is one.
+        notification: Option<Notification>,
+        /// When the level times out again.
+        deadline: Option<Timestamp>,
+    },
 }
 
 impl IncidentChangeKind {
@@ -203,7 +232,10 @@ impl IncidentChangeKind {
     pub fn page(&self) -> Option<&Notification> {
         match self {
             Self::Triggered(incident) => incident.notifications.first(),
-            Self::Escalated { notification, .. } => notification.as_ref(),
+            Self::Escalated { notification, .. } | Self::Retriggered { notification, .. } => {
+                notification.as_ref()
+            }
+            Self::Reassigned { notification, .. } => Some(notification),
             _ => None,
         }
     }

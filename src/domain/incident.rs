@@ -62,6 +62,10 @@ pub enum NotificationReason {
     Escalated,
     /// Someone escalated by hand.
     Manual,
+    /// Someone handed the incident to this person.
+    Reassigned,
+    /// A snooze ran out, or an acknowledgement timed out.
+    Retriggered,
 }
 
 impl NotificationReason {
@@ -71,6 +75,8 @@ impl NotificationReason {
             Self::Triggered => "triggered",
             Self::Escalated => "escalated",
             Self::Manual => "manual",
+            Self::Reassigned => "reassigned",
+            Self::Retriggered => "retriggered",
         }
     }
 }
@@ -173,7 +179,125 @@ pub struct Incident {
     /// level. The escalation engine fires at this instant, and a timer whose deadline no
     /// longer matches is stale and does nothing.
     pub escalation_deadline: Option<Timestamp>,
+    /// While snoozed: when it returns to triggered.
+    #[serde(default)]
+    pub snoozed_until: Option<Timestamp>,
+    /// While acknowledged under a policy with an acknowledge timeout: when it returns to
+    /// triggered unless resolved first.
+    #[serde(default)]
+    pub acknowledge_deadline: Option<Timestamp>,
+    /// The whole story, oldest first: one entry per recorded change (and per page).
+    #[serde(default)]
+    pub timeline: Vec<TimelineRecord>,
 }
+
+/// Why an acknowledged incident went back to triggered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetriggerCause {
+    /// Its snooze ran out.
+    SnoozeEnded,
+    /// It stayed acknowledged, unresolved, for the policy's acknowledge timeout.
+    AcknowledgeTimedOut,
+}
+
+/// What a timeline entry tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// Opened.
+    Triggered,
+    /// A repeated alert folded in.
+    AlertFolded,
+    /// A page was decided, or its channel confirmed it.
+    Notified,
+    /// A channel could not deliver a page.
+    DeliveryFailed,
+    /// Moved up a level (or round again).
+    Escalated,
+    /// Someone is on it.
+    Acknowledged,
+    /// A note.
+    Note,
+    /// Handed to someone.
+    Reassigned,
+    /// Acknowledged for a while.
+    Snoozed,
+    /// Back to triggered (snooze over, acknowledge timeout).
+    Retriggered,
+    /// Over.
+    Resolved,
+}
+
+/// One line of an incident's story, recorded as the change is applied. Names are looked
+/// up when it is read (`describe`), so the record stays small and ids stay the truth.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineRecord {
+    /// When.
+    pub at: Timestamp,
+    /// What.
+    pub kind: TimelineKind,
+    /// Who.
+    pub actor: Actor,
+    /// The person it concerns (paged, assigned), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
+    /// The details that make the sentence: the note's text, the channel, the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The level after the change, where it matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+}
+
+impl TimelineRecord {
+    /// A sentence a person can read. `name` gives a user's display name.
+    pub fn describe(&self, name: &dyn Fn(UserId) -> String) -> String {
+        let who = || self.user.map(name).unwrap_or_else(|| "nobody".into());
+        let detail = self.detail.as_deref().unwrap_or("");
+        let by = &self.actor.name;
+        let level = self.level.unwrap_or(0);
+        match self.kind {
+            TimelineKind::Triggered => format!("Triggered by {by}"),
+            TimelineKind::AlertFolded => format!("A repeated alert folded in ({detail} alerts)"),
+            TimelineKind::Notified if detail.starts_with("delivered") => {
+                format!("Page to {} {detail}", who())
+            }
+            TimelineKind::Notified => format!("Paged {} ({detail})", who()),
+            TimelineKind::DeliveryFailed => format!("Page to {} failed: {detail}", who()),
+            TimelineKind::Escalated => {
+                let by = match self.actor.kind {
+                    super::ActorKind::System => "the timer".to_owned(),
+                    _ => by.clone(),
+                };
+                match detail {
+                    "no_one_on_call" => {
+                        format!("Nobody was on call: escalated to level {level}, {}", who())
+                    }
+                    d if d.starts_with("repeat") => format!(
+                        "Escalated by {by}: the policy starts over ({d}), level 0, {}",
+                        who()
+                    ),
+                    _ => format!("Escalated by {by} to level {level}, {}", who()),
+                }
+            }
+            TimelineKind::Acknowledged => format!("Acknowledged by {by}"),
+            TimelineKind::Note => detail.to_owned(),
+            TimelineKind::Reassigned => format!("Reassigned by {by} to {}", who()),
+            TimelineKind::Snoozed => format!("Snoozed by {by} until {detail}"),
+            TimelineKind::Retriggered => match detail {
+                "acknowledge_timed_out" => {
+                    "Acknowledged too long without a resolution: triggered again".into()
+                }
+                _ => "The snooze ended: triggered again".into(),
+            },
+            TimelineKind::Resolved => format!("Resolved by {by}"),
+        }
+    }
+}
+
+/// Longest note.
+pub const MAX_NOTE_CHARS: usize = 10_000;
 
 /// The validated client-supplied fields of a new incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,6 +372,9 @@ impl Incident {
             dedup_key: new.dedup_key,
             alert_count: 1,
             escalation_deadline: None,
+            snoozed_until: None,
+            acknowledge_deadline: None,
+            timeline: Vec::new(),
         };
         let (level, user, reason) = match schedule.on_call(now) {
             Some(user) => (0, Some(user), NotificationReason::Triggered),
@@ -281,9 +408,125 @@ impl Incident {
             }));
         incident.escalation_deadline = incident
             .escalation_policy
-            .timeout_at(level)
+            .timeout_at(level, 0)
             .map(|ms| after(now, ms));
         incident
+    }
+
+    /// How many times the policy has started over.
+    pub fn loops(&self) -> u32 {
+        self.escalation_history
+            .iter()
+            .filter(|s| s.to_level < s.from_level)
+            .count() as u32
+    }
+
+    /// The one "wake" timer an acknowledged incident can have: its snooze's end, or its
+    /// acknowledge timeout.
+    pub fn wake_deadline(&self) -> Option<Timestamp> {
+        self.snoozed_until.or(self.acknowledge_deadline)
+    }
+
+    /// A note; any open or resolved incident takes one.
+    pub fn add_note(&self, text: &str) -> Result<IncidentChangeKind, DomainError> {
+        let text = text.trim();
+        let chars = text.chars().count();
+        if chars == 0 || chars > MAX_NOTE_CHARS {
+            return Err(DomainError::invalid(
+                "text",
+                format!("a note is 1 to {MAX_NOTE_CHARS} characters (got {chars})"),
+            ));
+        }
+        Ok(IncidentChangeKind::NoteAdded {
+            text: text.to_owned(),
+        })
+    }
+
+    /// Hands the incident to `to` at its current level: paged at once, back to triggered,
+    /// the level's timeout counted afresh.
+    pub fn reassign(
+        &self,
+        to: UserId,
+        now: Timestamp,
+        page: Page,
+    ) -> Result<IncidentChangeKind, DomainError> {
+        if !self.is_open() {
+            return Err(DomainError::InvalidState(format!(
+                "incident {} is resolved; a resolved incident cannot be reassigned",
+                self.id
+            )));
+        }
+        Ok(IncidentChangeKind::Reassigned {
+            to,
+            notification: Notification {
+                id: page.id,
+                user_id: to,
+                channel: page.channel,
+                reason: NotificationReason::Reassigned,
+                at: now,
+                delivered: false,
+            },
+            deadline: self.level_deadline(now),
+        })
+    }
+
+    /// Acknowledged now, triggered again at `now + duration_ms`.
+    pub fn snooze(
+        &self,
+        duration_ms: u32,
+        now: Timestamp,
+    ) -> Result<IncidentChangeKind, DomainError> {
+        if !self.is_open() {
+            return Err(DomainError::InvalidState(format!(
+                "incident {} is resolved; a resolved incident cannot be snoozed",
+                self.id
+            )));
+        }
+        Ok(IncidentChangeKind::Snoozed {
+            until: after(now, duration_ms),
+        })
+    }
+
+    /// The wake timer armed for `deadline` fired: back to triggered at the same level,
+    /// paged again (the assignee, or the level's target now), the level's timeout counted
+    /// afresh. A stale timer (acknowledged again, resolved, re-snoozed) does nothing.
+    pub fn wake(
+        &self,
+        deadline: Timestamp,
+        now: Timestamp,
+        page: Page,
+        target: Option<UserId>,
+    ) -> Option<IncidentChangeKind> {
+        let live =
+            self.state == IncidentState::Acknowledged && self.wake_deadline() == Some(deadline);
+        if !live {
+            return None;
+        }
+        let cause = if self.snoozed_until == Some(deadline) {
+            RetriggerCause::SnoozeEnded
+        } else {
+            RetriggerCause::AcknowledgeTimedOut
+        };
+        let to = self.assigned_to.or(target);
+        Some(IncidentChangeKind::Retriggered {
+            cause,
+            notification: to.map(|user_id| Notification {
+                id: page.id,
+                user_id,
+                channel: page.channel,
+                reason: NotificationReason::Retriggered,
+                at: now,
+                delivered: false,
+            }),
+            deadline: self.level_deadline(now),
+        })
+    }
+
+    /// When the current level would time out if it started now.
+    fn level_deadline(&self, now: Timestamp) -> Option<Timestamp> {
+        self.escalation_policy
+            .timeout_at(self.escalation_level, self.loops())
+            .map(|ms| after(now, ms))
     }
 
     /// Whether the incident still needs someone (not resolved).
@@ -349,24 +592,55 @@ impl Incident {
     /// The timer armed for `deadline` fired. Only acts when that timer is still the live
     /// one: the incident is triggered and its deadline is exactly `deadline`. A timer that
     /// lost a race with an acknowledge, resolve or manual escalation is stale and does nothing.
+    /// At the last level with a repeat left, the policy starts over at level 0, paging
+    /// `on_call_now` (the schedule's on-call responder at this instant).
     pub fn escalate_on_timeout(
         &self,
         deadline: Timestamp,
         now: Timestamp,
         page: Page,
         who: LevelTarget<'_>,
+        on_call_now: Option<UserId>,
     ) -> Option<IncidentChangeKind> {
-        let live = self.state == IncidentState::Triggered
-            && self.escalation_deadline == Some(deadline)
-            && self.can_escalate();
-        live.then(|| {
-            self.step_up(
+        let live =
+            self.state == IncidentState::Triggered && self.escalation_deadline == Some(deadline);
+        if !live {
+            return None;
+        }
+        if self.can_escalate() {
+            return Some(self.step_up(
                 EscalationReason::Timeout,
                 NotificationReason::Escalated,
                 now,
                 page,
                 who,
-            )
+            ));
+        }
+        let loops = self.loops();
+        if loops >= self.escalation_policy.repeat {
+            return None;
+        }
+        Some(IncidentChangeKind::Escalated {
+            step: EscalationStep {
+                from_level: self.escalation_level,
+                to_level: 0,
+                to: on_call_now,
+                reason: EscalationReason::Timeout,
+                at: now,
+                actor: Actor::system(),
+            },
+            notification: on_call_now.map(|user_id| Notification {
+                id: page.id,
+                user_id,
+                channel: page.channel,
+                reason: NotificationReason::Escalated,
+                at: now,
+                delivered: false,
+            }),
+            deadline: self
+                .escalation_policy
+                .timeout_at(0, loops + 1)
+                .map(|ms| after(now, ms)),
         })
     }
 
@@ -399,7 +673,7 @@ impl Incident {
             }),
             deadline: self
                 .escalation_policy
-                .timeout_at(to_level)
+                .timeout_at(to_level, self.loops())
                 .map(|ms| after(now, ms)),
         }
     }
@@ -420,22 +694,43 @@ impl Incident {
     /// live changes and for replay alike.
     /// `actor` is who made the change (recorded with it in the journal).
     pub fn apply(&mut self, at: Timestamp, change: &IncidentChangeKind, actor: &Actor) {
+        let record = |kind: TimelineKind| TimelineRecord {
+            at,
+            kind,
+            actor: actor.clone(),
+            user: None,
+            detail: None,
+            level: None,
+        };
         match change {
             IncidentChangeKind::Triggered(incident) => *self = (**incident).clone(),
             IncidentChangeKind::AlertRepeated => {
-                self.alert_count = self.alert_count.saturating_add(1)
+                self.alert_count = self.alert_count.saturating_add(1);
+                self.timeline.push(TimelineRecord {
+                    detail: Some(self.alert_count.to_string()),
+                    ..record(TimelineKind::AlertFolded)
+                });
             }
             IncidentChangeKind::Acknowledged => {
                 self.state = IncidentState::Acknowledged;
                 self.acknowledged_at = Some(at);
                 self.acknowledged_by = Some(actor.clone());
                 self.escalation_deadline = None;
+                self.snoozed_until = None;
+                self.acknowledge_deadline = self
+                    .escalation_policy
+                    .acknowledge_timeout_ms
+                    .map(|ms| after(at, ms));
+                self.timeline.push(record(TimelineKind::Acknowledged));
             }
             IncidentChangeKind::Resolved => {
                 self.state = IncidentState::Resolved;
                 self.resolved_at = Some(at);
                 self.resolved_by = Some(actor.clone());
                 self.escalation_deadline = None;
+                self.snoozed_until = None;
+                self.acknowledge_deadline = None;
+                self.timeline.push(record(TimelineKind::Resolved));
             }
             IncidentChangeKind::Escalated {
                 step,
@@ -445,25 +740,206 @@ impl Incident {
                 self.state = IncidentState::Triggered;
                 self.acknowledged_at = None;
                 self.acknowledged_by = None;
+                self.snoozed_until = None;
+                self.acknowledge_deadline = None;
                 self.escalation_level = step.to_level;
                 self.assigned_to = step.to;
-                self.escalation_history.push(EscalationStep {
+                let step = EscalationStep {
                     actor: actor.clone(),
                     ..step.clone()
-                });
-                self.notifications.extend(notification.iter().cloned());
+                };
+                self.escalation_history.push(step.clone());
+                self.timeline.push(self.escalation_record(&step));
+                self.page(notification.as_ref());
                 self.escalation_deadline = *deadline;
             }
             IncidentChangeKind::NotificationDelivered { notification_id } => {
                 if let Some(n) = self
                     .notifications
                     .iter_mut()
-                    .find(|n| n.id == *notification_id)
+                    .find(|n| n.id == *notification_id && !n.delivered)
                 {
                     n.delivered = true;
+                    let (user, channel) = (n.user_id, n.channel.clone());
+                    self.timeline.push(TimelineRecord {
+                        user: Some(user),
+                        detail: Some(format!("delivered via {channel}")),
+                        ..record(TimelineKind::Notified)
+                    });
                 }
             }
+            IncidentChangeKind::NoteAdded { text } => {
+                self.timeline.push(TimelineRecord {
+                    detail: Some(text.clone()),
+                    ..record(TimelineKind::Note)
+                });
+            }
+            IncidentChangeKind::Reassigned {
+                to,
+                notification,
+                deadline,
+            } => {
+                self.state = IncidentState::Triggered;
+                self.acknowledged_at = None;
+                self.acknowledged_by = None;
+                self.snoozed_until = None;
+                self.acknowledge_deadline = None;
+                self.assigned_to = Some(*to);
+                self.timeline.push(TimelineRecord {
+                    user: Some(*to),
+                    level: Some(self.escalation_level),
+                    ..record(TimelineKind::Reassigned)
+                });
+                self.page(Some(notification));
+                self.escalation_deadline = *deadline;
+            }
+            IncidentChangeKind::Snoozed { until } => {
+                self.state = IncidentState::Acknowledged;
+                if self.acknowledged_at.is_none() {
+                    self.acknowledged_at = Some(at);
+                    self.acknowledged_by = Some(actor.clone());
+                }
+                self.escalation_deadline = None;
+                self.acknowledge_deadline = None;
+                self.snoozed_until = Some(*until);
+                self.timeline.push(TimelineRecord {
+                    detail: Some(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    ..record(TimelineKind::Snoozed)
+                });
+            }
+            IncidentChangeKind::Retriggered {
+                cause,
+                notification,
+                deadline,
+            } => {
+                self.state = IncidentState::Triggered;
+                self.acknowledged_at = None;
+                self.acknowledged_by = None;
+                self.snoozed_until = None;
+                self.acknowledge_deadline = None;
+                if let Some(n) = notification {
+                    self.assigned_to = Some(n.user_id);
+                }
+                let detail = match cause {
+                    RetriggerCause::SnoozeEnded => "snooze_ended",
+                    RetriggerCause::AcknowledgeTimedOut => "acknowledge_timed_out",
+                };
+                self.timeline.push(TimelineRecord {
+                    detail: Some(detail.into()),
+                    level: Some(self.escalation_level),
+                    ..record(TimelineKind::Retriggered)
+                });
+                self.page(notification.as_ref());
+                self.escalation_deadline = *deadline;
+            }
         }
+    }
+
+    /// Records a decided page: in the notifications and on the timeline.
+    fn page(&mut self, notification: Option<&Notification>) {
+        if let Some(n) = notification {
+            self.notifications.push(n.clone());
+            self.timeline.push(TimelineRecord {
+                at: n.at,
+                kind: TimelineKind::Notified,
+                actor: Actor::system(),
+                user: Some(n.user_id),
+                detail: Some(format!("{}, via {}", n.reason.as_str(), n.channel)),
+                level: Some(self.escalation_level),
+            });
+        }
+    }
+
+    fn escalation_record(&self, step: &EscalationStep) -> TimelineRecord {
+        let detail = match step.reason {
+            EscalationReason::NoOneOnCall => Some("no_one_on_call".to_owned()),
+            _ if step.to_level < step.from_level => Some(format!(
+                "repeat {} of {}",
+                self.loops(),
+                self.escalation_policy.repeat
+            )),
+            _ => None,
+        };
+        TimelineRecord {
+            at: step.at,
+            kind: TimelineKind::Escalated,
+            actor: step.actor.clone(),
+            user: step.to,
+            detail,
+            level: Some(step.to_level),
+        }
+    }
+
+    /// The story of a freshly triggered incident (its trigger, a nobody-on-call step, its
+    /// first page), set by the store before the incident is recorded.
+    pub fn open_timeline(&mut self) {
+        let mut timeline = vec![TimelineRecord {
+            at: self.triggered_at,
+            kind: TimelineKind::Triggered,
+            actor: self.triggered_by.clone(),
+            user: None,
+            detail: None,
+            level: Some(0),
+        }];
+        for step in &self.escalation_history {
+            timeline.push(self.escalation_record(step));
+        }
+        self.timeline = timeline;
+        let pages = std::mem::take(&mut self.notifications);
+        for page in &pages {
+            self.page(Some(page));
+        }
+    }
+
+    /// The timeline to show: the recorded one, or, for an incident recorded before
+    /// timelines existed, one rebuilt from what it kept (its trigger, pages, escalations,
+    /// last acknowledgement and resolution).
+    pub fn story(&self) -> Vec<TimelineRecord> {
+        if !self.timeline.is_empty() {
+            return self.timeline.clone();
+        }
+        let mut rebuilt = Incident {
+            timeline: Vec::new(),
+            notifications: Vec::new(),
+            escalation_history: Vec::new(),
+            ..self.clone()
+        };
+        rebuilt.timeline.push(TimelineRecord {
+            at: self.triggered_at,
+            kind: TimelineKind::Triggered,
+            actor: self.triggered_by.clone(),
+            user: None,
+            detail: None,
+            level: Some(0),
+        });
+        for step in &self.escalation_history {
+            rebuilt.escalation_history.push(step.clone());
+            let record = rebuilt.escalation_record(step);
+            rebuilt.timeline.push(record);
+        }
+        for page in &self.notifications {
+            rebuilt.page(Some(page));
+        }
+        let mut at = |at: Option<Timestamp>, kind, actor: &Option<Actor>| {
+            if let Some(at) = at {
+                rebuilt.timeline.push(TimelineRecord {
+                    at,
+                    kind,
+                    actor: actor.clone().unwrap_or_default(),
+                    user: None,
+                    detail: None,
+                    level: None,
+                });
+            }
+        };
+        at(
+            self.acknowledged_at,
+            TimelineKind::Acknowledged,
+            &self.acknowledged_by,
+        );
+        at(self.resolved_at, TimelineKind::Resolved, &self.resolved_by);
+        rebuilt.timeline.sort_by_key(|r| r.at);
+        rebuilt.timeline
     }
 }
 
@@ -530,6 +1006,8 @@ mod tests {
                         timeout_ms: 3_000,
                     },
                 ],
+                repeat: 0,
+                acknowledge_timeout_ms: None,
             },
             calendar_key: None,
             deleted_at: None,
@@ -623,7 +1101,7 @@ mod tests {
         let inc = open(&team, t0());
         let deadline = inc.escalation_deadline.unwrap();
         let change = inc
-            .escalate_on_timeout(deadline, deadline, page(), &direct)
+            .escalate_on_timeout(deadline, deadline, page(), &direct, None)
             .unwrap();
         let inc = applied(inc, deadline, change);
         assert_eq!(inc.escalation_level, 1);
@@ -636,19 +1114,150 @@ mod tests {
     }
 
     #[test]
+    fn a_repeating_policy_cycles_back_to_level_zero_then_stays() {
+        let mut team = team();
+        team.schedule.escalation_policy.repeat = 2;
+        let mut inc = open(&team, t0());
+        let mut levels = Vec::new();
+        for _ in 0..8 {
+            let Some(d) = inc.escalation_deadline else {
+                break;
+            };
+            let change = inc
+                .escalate_on_timeout(d, d, page(), &direct, Some(team.alice))
+                .unwrap();
+            inc = applied(inc, d, change);
+            levels.push(inc.escalation_level);
+        }
+        // Two levels, two repeats: 1 2 | 0 1 2 | 0 1 2, then it stays at the last level.
+        assert_eq!(levels, [1, 2, 0, 1, 2, 0, 1, 2]);
+        assert_eq!(inc.loops(), 2);
+        assert_eq!(inc.escalation_deadline, None);
+        let loop_steps: Vec<_> = inc
+            .timeline
+            .iter()
+            .filter(|r| r.detail.as_deref().is_some_and(|d| d.starts_with("repeat")))
+            .map(|r| r.detail.clone().unwrap())
+            .collect();
+        assert_eq!(loop_steps, ["repeat 1 of 2", "repeat 2 of 2"]);
+    }
+
+    #[test]
+    fn a_snooze_acknowledges_and_its_wake_up_retriggers_at_the_same_level() {
+        let team = team();
+        let inc = open(&team, t0());
+        let snooze = inc.snooze(60_000, t0()).unwrap();
+        let inc = applied(inc, t0(), snooze);
+        assert_eq!(inc.state, IncidentState::Acknowledged);
+        assert_eq!(inc.wake_deadline(), Some(t0() + ms(60_000)));
+        assert_eq!(inc.escalation_deadline, None);
+        // A timer for another deadline is stale.
+        assert!(
+            inc.wake(t0() + ms(59_999), t0() + ms(59_999), page(), None)
+                .is_none()
+        );
+        let woke = inc
+            .wake(t0() + ms(60_000), t0() + ms(60_000), page(), None)
+            .unwrap();
+        let inc = applied(inc, t0() + ms(60_000), woke);
+        assert_eq!(inc.state, IncidentState::Triggered);
+        assert_eq!(inc.escalation_level, 0);
+        assert_eq!(inc.notifications.len(), 2);
+        assert_eq!(inc.notifications[1].reason, NotificationReason::Retriggered);
+        assert_eq!(inc.escalation_deadline, Some(t0() + ms(61_000)));
+        assert_eq!(inc.timeline.last().unwrap().kind, TimelineKind::Notified);
+    }
+
+    #[test]
+    fn an_acknowledge_timeout_is_armed_by_each_acknowledgement() {
+        let mut team = team();
+        team.schedule.escalation_policy.acknowledge_timeout_ms = Some(30_000);
+        let inc = open(&team, t0());
+        let ack = inc.acknowledge().unwrap().unwrap();
+        let inc = applied(inc, t0() + ms(10), ack);
+        assert_eq!(inc.acknowledge_deadline, Some(t0() + ms(30_010)));
+        let woke = inc
+            .wake(t0() + ms(30_010), t0() + ms(30_010), page(), None)
+            .unwrap();
+        assert!(matches!(
+            woke,
+            IncidentChangeKind::Retriggered {
+                cause: RetriggerCause::AcknowledgeTimedOut,
+                ..
+            }
+        ));
+        let inc = applied(inc, t0() + ms(30_010), woke);
+        assert_eq!(inc.state, IncidentState::Triggered);
+        assert_eq!(inc.acknowledge_deadline, None);
+        // Resolved: no wake-up at all.
+        let resolve = inc.resolve().unwrap();
+        let inc = applied(inc, t0() + ms(40_000), resolve);
+        assert_eq!(inc.wake_deadline(), None);
+    }
+
+    #[test]
+    fn a_note_is_one_to_ten_thousand_characters() {
+        let team = team();
+        let inc = open(&team, t0());
+        assert!(inc.add_note("   ").is_err());
+        assert!(inc.add_note(&"x".repeat(10_001)).is_err());
+        let note = inc.add_note(" rolled back ").unwrap();
+        let inc = applied(inc, t0(), note);
+        let last = inc.timeline.last().unwrap();
+        assert_eq!(last.kind, TimelineKind::Note);
+        assert_eq!(last.describe(&|_| "x".into()), "rolled back");
+    }
+
+    #[test]
+    fn reassigning_keeps_the_level_and_pages_the_new_assignee() {
+        let team = team();
+        let inc = open(&team, t0());
+        let ack = inc.acknowledge().unwrap().unwrap();
+        let inc = applied(inc, t0(), ack);
+        let change = inc.reassign(team.carol, t0() + ms(500), page()).unwrap();
+        let inc = applied(inc, t0() + ms(500), change);
+        assert_eq!(inc.state, IncidentState::Triggered);
+        assert_eq!(inc.escalation_level, 0);
+        assert_eq!(inc.assigned_to, Some(team.carol));
+        assert_eq!(inc.escalation_deadline, Some(t0() + ms(1_500)));
+        let resolved = applied(inc.clone(), t0(), inc.resolve().unwrap());
+        assert!(resolved.reassign(team.bob, t0(), page()).is_err());
+    }
+
+    #[test]
+    fn an_incident_from_before_timelines_gets_its_story_rebuilt() {
+        let team = team();
+        let mut inc = open(&team, t0());
+        let ack = inc.acknowledge().unwrap().unwrap();
+        inc = applied(inc, t0() + ms(5), ack);
+        inc.timeline.clear();
+        let kinds: Vec<_> = inc.story().iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                TimelineKind::Triggered,
+                TimelineKind::Notified,
+                TimelineKind::Acknowledged
+            ]
+        );
+    }
+
+    #[test]
     fn last_level_stays_there() {
         let team = team();
         let mut inc = open(&team, t0());
         for _ in 0..2 {
             let d = inc.escalation_deadline.unwrap();
-            let change = inc.escalate_on_timeout(d, d, page(), &direct).unwrap();
+            let change = inc
+                .escalate_on_timeout(d, d, page(), &direct, None)
+                .unwrap();
             inc = applied(inc, d, change);
         }
         assert_eq!(inc.escalation_level, 2);
         assert_eq!(inc.assigned_to, Some(team.carol));
         assert_eq!(inc.escalation_deadline, None);
         assert!(
-            inc.escalate_on_timeout(t0(), t0(), page(), &direct)
+            inc.escalate_on_timeout(t0(), t0(), page(), &direct, None)
                 .is_none()
         );
     }
@@ -663,7 +1272,7 @@ mod tests {
         assert_eq!(inc.acknowledged_at, Some(t0()));
         assert_eq!(inc.escalation_deadline, None);
         assert!(
-            inc.escalate_on_timeout(deadline, deadline, page(), &direct)
+            inc.escalate_on_timeout(deadline, deadline, page(), &direct, None)
                 .is_none()
         );
     }
@@ -752,7 +1361,7 @@ mod tests {
             .unwrap();
         let inc = applied(inc, t0() + ms(10), change);
         assert!(
-            inc.escalate_on_timeout(old_deadline, old_deadline, page(), &direct)
+            inc.escalate_on_timeout(old_deadline, old_deadline, page(), &direct, None)
                 .is_none()
         );
     }

@@ -23,7 +23,7 @@ pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
 pub use ids::{IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId};
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,
-    NotificationReason, Severity,
+    NotificationReason, RetriggerCause, Severity, TimelineKind, TimelineRecord,
 };
 pub use schedule::{EscalationLevel, EscalationPolicy, RotationEntry, Schedule};
 pub use user::{Service, User};

@@ -562,6 +562,8 @@ mod tests {
             escalation_policy: EscalationPolicy {
                 initial_timeout_ms: 1,
                 levels: vec![],
+                repeat: 0,
+                acknowledge_timeout_ms: None,
             },
             calendar_key: None,
             deleted_at: None,

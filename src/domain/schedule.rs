@@ -50,7 +50,19 @@ pub struct EscalationPolicy {
     pub initial_timeout_ms: u32,
     /// The levels after the on-call responder, at most [`MAX_ESCALATION_LEVELS`].
     pub levels: Vec<EscalationLevel>,
+    /// How many times, after the last level's timeout, the policy starts over at level 0
+    /// (0 ..= [`MAX_REPEAT`]).
+    #[serde(default)]
+    pub repeat: u32,
+    /// An acknowledged incident left unresolved this long returns to triggered.
+    #[serde(default)]
+    pub acknowledge_timeout_ms: Option<u32>,
 }
+
+/// Most times a policy may start over.
+pub const MAX_REPEAT: i64 = 9;
+/// Shortest acknowledge timeout (and snooze): one second.
+pub const MIN_WAKE_MS: i64 = 1_000;
 
 impl EscalationPolicy {
     /// The highest level an incident can reach.
@@ -58,10 +70,10 @@ impl EscalationPolicy {
         self.levels.len() as u32
     }
 
-    /// How long an incident may wait at `level` before escalating; `None` at the last
-    /// level, where it stays.
-    pub fn timeout_at(&self, level: u32) -> Option<u32> {
-        if level >= self.last_level() {
+    /// How long an incident may wait at `level` before escalating, after `loops` times
+    /// round the policy; `None` at the last level once every repeat is spent (it stays).
+    pub fn timeout_at(&self, level: u32, loops: u32) -> Option<u32> {
+        if level > self.last_level() || (level == self.last_level() && loops >= self.repeat) {
             return None;
         }
         match level {
@@ -181,6 +193,10 @@ pub struct PolicyInput {
     pub initial_timeout_ms: i64,
     /// Raw levels.
     pub levels: Vec<LevelInput>,
+    /// Raw repeat count.
+    pub repeat: i64,
+    /// Raw acknowledge timeout.
+    pub acknowledge_timeout_ms: Option<i64>,
 }
 
 /// Parses a user id and checks that it names a live user.
@@ -288,10 +304,33 @@ pub fn parse_policy(
             })
         })
         .collect::<Result<_, DomainError>>()?;
+    if !(0..=MAX_REPEAT).contains(&input.repeat) {
+        return Err(DomainError::invalid(
+            "escalationPolicy.repeat",
+            format!("must be between 0 and {MAX_REPEAT} (got {})", input.repeat),
+        ));
+    }
+    let acknowledge_timeout_ms = input
+        .acknowledge_timeout_ms
+        .map(|ms| wake_ms("escalationPolicy.acknowledgeTimeoutMs", ms))
+        .transpose()?;
     Ok(EscalationPolicy {
         initial_timeout_ms,
         levels,
+        repeat: input.repeat as u32,
+        acknowledge_timeout_ms,
     })
+}
+
+/// A snooze or acknowledge timeout: 1 s ..= 7 days.
+pub fn wake_ms(field: &str, ms: i64) -> Result<u32, DomainError> {
+    if ms < MIN_WAKE_MS {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at least 1 second ({MIN_WAKE_MS} ms), got {ms}"),
+        ));
+    }
+    text::timeout_ms(field, ms)
 }
 
 #[cfg(test)]
@@ -315,6 +354,8 @@ mod tests {
             escalation_policy: EscalationPolicy {
                 initial_timeout_ms: 1000,
                 levels: vec![],
+                repeat: 0,
+                acknowledge_timeout_ms: None,
             },
             calendar_key: None,
             deleted_at: None,
@@ -392,10 +433,20 @@ mod tests {
                     timeout_ms: 300,
                 },
             ],
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         };
-        assert_eq!(p.timeout_at(0), Some(100));
-        assert_eq!(p.timeout_at(1), Some(200));
-        assert_eq!(p.timeout_at(2), None);
+        assert_eq!(p.timeout_at(0, 0), Some(100));
+        assert_eq!(p.timeout_at(1, 0), Some(200));
+        assert_eq!(p.timeout_at(2, 0), None);
+        // With a repeat left, the last level times out too (back to level 0).
+        let repeating = EscalationPolicy {
+            repeat: 2,
+            ..p.clone()
+        };
+        assert_eq!(repeating.timeout_at(2, 0), Some(300));
+        assert_eq!(repeating.timeout_at(2, 1), Some(300));
+        assert_eq!(repeating.timeout_at(2, 2), None);
         assert_eq!(p.level(0), None);
         assert_eq!(p.level(2), Some(&p.levels[1]));
     }
@@ -438,21 +489,57 @@ mod tests {
         let many = PolicyInput {
             initial_timeout_ms: 1000,
             levels: (0..21).map(|_| level(1000)).collect(),
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         };
         assert!(parse_policy(&many, &|_| true, &|_| true).is_err());
         let absurd = PolicyInput {
             initial_timeout_ms: 1000,
             levels: vec![level(8 * 24 * 3_600_000)],
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         };
         assert!(parse_policy(&absurd, &|_| true, &|_| true).is_err());
         let negative = PolicyInput {
             initial_timeout_ms: -1,
             levels: vec![],
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         };
         assert!(parse_policy(&negative, &|_| true, &|_| true).is_err());
+        for (repeat, ack) in [
+            (10, None),
+            (-1, None),
+            (0, Some(999)),
+            (0, Some(7 * 86_400_000 + 1)),
+        ] {
+            let bad = PolicyInput {
+                initial_timeout_ms: 1000,
+                levels: vec![],
+                repeat,
+                acknowledge_timeout_ms: ack,
+            };
+            assert!(
+                parse_policy(&bad, &|_| true, &|_| true).is_err(),
+                "{repeat} {ack:?}"
+            );
+        }
+        let good = PolicyInput {
+            initial_timeout_ms: 1000,
+            levels: vec![],
+            repeat: 9,
+            acknowledge_timeout_ms: Some(1000),
+        };
+        let parsed = parse_policy(&good, &|_| true, &|_| true).unwrap();
+        assert_eq!(
+            (parsed.repeat, parsed.acknowledge_timeout_ms),
+            (9, Some(1000))
+        );
         let twenty = PolicyInput {
             initial_timeout_ms: 1000,
             levels: (0..20).map(|_| level(1000)).collect(),
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         };
         assert_eq!(
             parse_policy(&twenty, &|_| true, &|_| true)

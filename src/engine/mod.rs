@@ -23,6 +23,8 @@ pub enum TimerKey {
     Escalation(IncidentId),
     /// A schedule's next on-call handoff.
     Handoff(ScheduleId),
+    /// An acknowledged incident's snooze end or acknowledge timeout.
+    Wake(IncidentId),
 }
 
 /// What the store tells the engine after each durable change.
@@ -112,7 +114,9 @@ pub async fn run_escalations(
                 let mut escalations = Vec::new();
                 for (deadline, key) in deadlines.take_due(now) {
                     match key {
-                        TimerKey::Escalation(id) => escalations.push((deadline, id)),
+                        TimerKey::Escalation(_) | TimerKey::Wake(_) => {
+                            escalations.push((deadline, key))
+                        }
                         // Cheap and synchronous: no journal write, just a publication.
                         TimerKey::Handoff(id) => store.hand_off(id, deadline),
                     }
@@ -129,12 +133,12 @@ pub async fn run_escalations(
                         let results = join_all(
                             escalations
                                 .iter()
-                                .map(|(deadline, id)| store.escalate_on_timeout(*id, *deadline)),
+                                .map(|(deadline, key)| fire(&store, *key, *deadline)),
                         )
                         .await;
-                        for ((_, id), result) in escalations.iter().zip(results) {
+                        for ((_, key), result) in escalations.iter().zip(results) {
                             if let Err(error) = result {
-                                tracing::error!(incident = %id, %error, "timed escalation failed");
+                                tracing::error!(timer = ?key, %error, "timed change failed");
                             }
                         }
                     });
@@ -143,6 +147,19 @@ pub async fn run_escalations(
         }
     }
     tracing::debug!(pending = deadlines.len(), "escalation engine stopped");
+}
+
+/// A due incident timer asks the store; the domain decides whether it is still live.
+async fn fire(
+    store: &Store,
+    key: TimerKey,
+    deadline: Timestamp,
+) -> Result<(), crate::store::CommandError> {
+    match key {
+        TimerKey::Escalation(id) => store.escalate_on_timeout(id, deadline).await.map(drop),
+        TimerKey::Wake(id) => store.wake_on_timeout(id, deadline).await.map(drop),
+        TimerKey::Handoff(_) => Ok(()),
+    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

@@ -98,6 +98,12 @@ pub struct EscalationPolicyInput {
     /// The levels after the on-call responder, in order.
     #[graphql(default)]
     pub escalation_levels: Vec<EscalationLevelInput>,
+    /// After the last level's timeout, start over at level 0 this many times (0 to 9).
+    #[graphql(default)]
+    pub repeat: i32,
+    /// An acknowledged incident left unresolved this long returns to TRIGGERED and is paged
+    /// again (1 s to 7 days; null: never).
+    pub acknowledge_timeout_ms: Option<i32>,
 }
 
 /// A new schedule.
@@ -249,6 +255,8 @@ fn policy(input: EscalationPolicyInput) -> PolicyInput {
                 timeout_ms: i64::from(l.timeout_ms),
             })
             .collect(),
+        repeat: i64::from(input.repeat),
+        acknowledge_timeout_ms: input.acknowledge_timeout_ms.map(i64::from),
     }
 }
 
@@ -419,6 +427,8 @@ impl MutationRoot {
             escalation_policy: input.escalation_policy.map(policy).unwrap_or(PolicyInput {
                 initial_timeout_ms: i64::from(DEFAULT_INITIAL_TIMEOUT_MS),
                 levels: Vec::new(),
+                repeat: 0,
+                acknowledge_timeout_ms: None,
             }),
         };
         store(ctx)
@@ -585,6 +595,51 @@ impl MutationRoot {
     async fn resolve_incident(&self, ctx: &Context<'_>, id: ID) -> Result<IncidentObject> {
         store(ctx)
             .resolve(principal(ctx)?, &id)
+            .await
+            .map(IncidentObject)
+            .map_err(api_error)
+    }
+
+    /// Adds a note (1 to 10,000 characters) to the incident's timeline.
+    async fn add_note(
+        &self,
+        ctx: &Context<'_>,
+        incident_id: ID,
+        text: String,
+    ) -> Result<IncidentObject> {
+        store(ctx)
+            .add_note(principal(ctx)?, &incident_id, &text)
+            .await
+            .map(IncidentObject)
+            .map_err(api_error)
+    }
+
+    /// Assigns the incident to `userId` at its current level and pages them at once; it
+    /// is TRIGGERED again and the level's timeout starts afresh. INVALID_STATE once resolved.
+    async fn reassign_incident(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        user_id: ID,
+    ) -> Result<IncidentObject> {
+        store(ctx)
+            .reassign(principal(ctx)?, &id, &user_id)
+            .await
+            .map(IncidentObject)
+            .map_err(api_error)
+    }
+
+    /// Acknowledges the incident now; after `durationMs` (1 s to 7 days) it returns to
+    /// TRIGGERED at the same level, is paged again, and its level's timeout starts afresh
+    /// (an incident event of kind RETRIGGERED). INVALID_STATE once resolved.
+    async fn snooze_incident(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        duration_ms: i32,
+    ) -> Result<IncidentObject> {
+        store(ctx)
+            .snooze(principal(ctx)?, &id, i64::from(duration_ms))
             .await
             .map(IncidentObject)
             .map_err(api_error)

@@ -120,6 +120,14 @@ pub enum IncidentEventKind {
     Escalated,
     /// A repeated trigger with the same dedup key folded in; `alertCount` went up.
     Deduplicated,
+    /// Back to TRIGGERED: a snooze ended or an acknowledgement timed out; paged again.
+    Retriggered,
+    /// A note was added (see `timeline`).
+    NoteAdded,
+    /// Handed to someone else, who was paged.
+    Reassigned,
+    /// Snoozed: acknowledged until `snoozedUntil`.
+    Snoozed,
 }
 
 impl From<UpdateKind> for IncidentEventKind {
@@ -130,6 +138,10 @@ impl From<UpdateKind> for IncidentEventKind {
             UpdateKind::Resolved => Self::Resolved,
             UpdateKind::Escalated => Self::Escalated,
             UpdateKind::Deduplicated => Self::Deduplicated,
+            UpdateKind::Retriggered => Self::Retriggered,
+            UpdateKind::NoteAdded => Self::NoteAdded,
+            UpdateKind::Reassigned => Self::Reassigned,
+            UpdateKind::Snoozed => Self::Snoozed,
         }
     }
 }
@@ -301,6 +313,84 @@ impl EscalationPolicyObject {
             .cloned()
             .map(EscalationLevelObject)
             .collect()
+    }
+    /// After the last level's timeout, the policy starts over at level 0 this many times
+    /// (each step an escalation with reason TIMEOUT).
+    async fn repeat(&self) -> i32 {
+        i32::try_from(self.0.repeat).unwrap_or(i32::MAX)
+    }
+    /// An acknowledged incident left unresolved this long returns to TRIGGERED; null: never.
+    async fn acknowledge_timeout_ms(&self) -> Option<i32> {
+        self.0
+            .acknowledge_timeout_ms
+            .map(|ms| i32::try_from(ms).unwrap_or(i32::MAX))
+    }
+}
+
+/// What a timeline entry tells.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "TimelineEntryKind", remote = "domain::TimelineKind")]
+pub enum TimelineEntryKind {
+    /// Opened.
+    Triggered,
+    /// A repeated alert folded in.
+    AlertFolded,
+    /// A page was sent, or its channel confirmed delivery.
+    Notified,
+    /// A channel could not deliver a page.
+    DeliveryFailed,
+    /// Moved up a level, or round the policy again.
+    Escalated,
+    /// Someone acknowledged it.
+    Acknowledged,
+    /// A note.
+    Note,
+    /// Handed to someone else.
+    Reassigned,
+    /// Snoozed.
+    Snoozed,
+    /// Back to TRIGGERED after a snooze or an acknowledge timeout.
+    Retriggered,
+    /// Resolved.
+    Resolved,
+}
+
+/// One line of an incident's story.
+pub struct TimelineEntryObject(pub domain::TimelineRecord);
+
+#[Object(name = "TimelineEntry")]
+impl TimelineEntryObject {
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
+    }
+    async fn kind(&self) -> TimelineEntryKind {
+        self.0.kind.into()
+    }
+    /// Who: a person, a token, an integration, or the system (timers, deliveries).
+    async fn actor(&self) -> ActorObject {
+        ActorObject(self.0.actor.clone())
+    }
+    /// A sentence a person can read ("Acknowledged by Alice Nguyen").
+    async fn message(&self, ctx: &Context<'_>) -> String {
+        let state = store(ctx).state();
+        self.0.describe(&|id| {
+            state
+                .user_any(id)
+                .map_or_else(|| id.to_string(), |u| u.name.clone())
+        })
+    }
+    /// The person it concerns (who was paged or assigned), if any.
+    async fn user(&self, ctx: &Context<'_>) -> Option<UserObject> {
+        self.0
+            .user
+            .and_then(|id| store(ctx).state().user_any(id))
+            .map(UserObject)
+    }
+    /// A note's text.
+    async fn note(&self) -> Option<&str> {
+        (self.0.kind == domain::TimelineKind::Note)
+            .then_some(self.0.detail.as_deref())
+            .flatten()
     }
 }
 
@@ -681,6 +771,24 @@ impl IncidentObject {
     /// Who resolved it.
     async fn resolved_by(&self) -> Option<ActorObject> {
         self.0.resolved_by.clone().map(ActorObject)
+    }
+    /// The whole story, oldest first: trigger, folded alerts, pages and deliveries,
+    /// escalations, acknowledgements, notes, reassignments, snoozes, resolution.
+    async fn timeline(&self) -> Vec<TimelineEntryObject> {
+        self.0
+            .story()
+            .into_iter()
+            .map(TimelineEntryObject)
+            .collect()
+    }
+    /// While snoozed: when it returns to TRIGGERED.
+    async fn snoozed_until(&self) -> Option<DateTime> {
+        self.0.snoozed_until.map(DateTime)
+    }
+    /// While acknowledged under a policy with an acknowledge timeout: when it returns to
+    /// TRIGGERED unless resolved first.
+    async fn acknowledge_timeout_at(&self) -> Option<DateTime> {
+        self.0.acknowledge_deadline.map(DateTime)
     }
     /// Who must act now; null when nobody could be paged.
     async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {

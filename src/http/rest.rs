@@ -335,10 +335,14 @@ async fn create_schedule(
                     timeout_ms: l.timeout,
                 })
                 .collect(),
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         },
         None => PolicyInput {
             initial_timeout_ms: 5 * 60 * 1000,
             levels: Vec::new(),
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         },
     };
     let schedule = state

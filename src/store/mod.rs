@@ -71,6 +71,14 @@ pub enum UpdateKind {
     Escalated,
     /// A repeated trigger folded in (alert count went up).
     Deduplicated,
+    /// Back to triggered after a snooze or an acknowledge timeout.
+    Retriggered,
+    /// A note was added.
+    NoteAdded,
+    /// Handed to someone else.
+    Reassigned,
+    /// Snoozed.
+    Snoozed,
 }
 
 /// A published change to an incident, with its state right after the change.
@@ -298,6 +306,10 @@ impl Store {
             let incident = slot.current();
             if let Some(deadline) = incident.escalation_deadline {
                 let key = TimerKey::Escalation(incident.id);
+                let _ = self.shared.timers.send(TimerCommand::Arm(key, deadline));
+            }
+            if let Some(deadline) = incident.wake_deadline() {
+                let key = TimerKey::Wake(incident.id);
                 let _ = self.shared.timers.send(TimerCommand::Arm(key, deadline));
             }
             for page in incident.notifications.iter().filter(|n| !n.delivered) {
@@ -858,6 +870,7 @@ impl Store {
         for step in &mut incident.escalation_history {
             step.actor = by.actor.clone();
         }
+        incident.open_timeline();
         if incident.assigned_to.is_none() {
             tracing::warn!(
                 incident = %incident.id,
@@ -931,7 +944,92 @@ impl Store {
         let page = self.page();
         self.transition(id, &Actor::system(), |incident, now| {
             let who = |level: &EscalationLevel| self.level_target(level, now);
-            Ok(incident.escalate_on_timeout(deadline, now, page, &who))
+            let on_call = self.on_call_for(incident, now);
+            Ok(incident.escalate_on_timeout(deadline, now, page, &who, on_call))
+        })
+        .await
+    }
+
+    /// Who the incident's schedule has on call at `now` (level 0's target).
+    fn on_call_for(&self, incident: &Incident, now: Timestamp) -> Option<UserId> {
+        self.state()
+            .schedule_any(incident.schedule_id)
+            .and_then(|s| s.on_call(now))
+    }
+
+    /// The target of the incident's current level at `now`.
+    fn current_target(&self, incident: &Incident, now: Timestamp) -> Option<UserId> {
+        match incident.escalation_level {
+            0 => self.on_call_for(incident, now),
+            k => incident
+                .escalation_policy
+                .level(k)
+                .and_then(|level| self.level_target(level, now)),
+        }
+    }
+
+    /// The engine's wake timer for `deadline` fired: a snooze ended or an acknowledgement
+    /// timed out.
+    pub async fn wake_on_timeout(
+        &self,
+        id: IncidentId,
+        deadline: Timestamp,
+    ) -> Result<Arc<Incident>, CommandError> {
+        let page = self.page();
+        self.transition(id, &Actor::system(), |incident, now| {
+            let target = self.current_target(incident, now);
+            Ok(incident.wake(deadline, now, page, target))
+        })
+        .await
+    }
+
+    /// Adds a note.
+    pub async fn add_note(
+        &self,
+        by: &Principal,
+        id: &str,
+        text: &str,
+    ) -> Result<Arc<Incident>, CommandError> {
+        by.require(Action::WorkIncident)?;
+        let id: IncidentId = id.parse()?;
+        self.transition(id, &by.actor, |incident, _| {
+            incident.add_note(text).map(Some)
+        })
+        .await
+    }
+
+    /// Hands an incident to a live user at its current level, paging them.
+    pub async fn reassign(
+        &self,
+        by: &Principal,
+        id: &str,
+        user_id: &str,
+    ) -> Result<Arc<Incident>, CommandError> {
+        by.require(Action::WorkIncident)?;
+        let id: IncidentId = id.parse()?;
+        let to: UserId = user_id.parse().map_err(|e: DomainError| e.at("userId"))?;
+        if self.state().user(to).is_none() {
+            return Err(DomainError::not_found("user", to).at("userId").into());
+        }
+        let page = self.page();
+        self.transition(id, &by.actor, |incident, now| {
+            incident.reassign(to, now, page).map(Some)
+        })
+        .await
+    }
+
+    /// Snoozes an incident for `duration_ms` (1 s ..= 7 days).
+    pub async fn snooze(
+        &self,
+        by: &Principal,
+        id: &str,
+        duration_ms: i64,
+    ) -> Result<Arc<Incident>, CommandError> {
+        by.require(Action::WorkIncident)?;
+        let duration = crate::domain::schedule::wake_ms("durationMs", duration_ms)?;
+        let id: IncidentId = id.parse()?;
+        self.transition(id, &by.actor, |incident, now| {
+            incident.snooze(duration, now).map(Some)
         })
         .await
     }
@@ -1008,6 +1106,11 @@ impl Store {
             None => TimerCommand::Disarm(TimerKey::Escalation(incident.id)),
         };
         let _ = self.shared.timers.send(timer);
+        let wake = match incident.wake_deadline() {
+            Some(deadline) => TimerCommand::Arm(TimerKey::Wake(incident.id), deadline),
+            None => TimerCommand::Disarm(TimerKey::Wake(incident.id)),
+        };
+        let _ = self.shared.timers.send(wake);
         if let Some(page) = change.kind.page() {
             let _ = self.shared.pages.send(PageJob {
                 incident_id: incident.id,
@@ -1020,6 +1123,10 @@ impl Store {
             IncidentChangeKind::Resolved => UpdateKind::Resolved,
             IncidentChangeKind::Escalated { .. } => UpdateKind::Escalated,
             IncidentChangeKind::AlertRepeated => UpdateKind::Deduplicated,
+            IncidentChangeKind::Retriggered { .. } => UpdateKind::Retriggered,
+            IncidentChangeKind::NoteAdded { .. } => UpdateKind::NoteAdded,
+            IncidentChangeKind::Reassigned { .. } => UpdateKind::Reassigned,
+            IncidentChangeKind::Snoozed { .. } => UpdateKind::Snoozed,
             IncidentChangeKind::NotificationDelivered { .. } => return,
         };
         // No subscribers is not an error.

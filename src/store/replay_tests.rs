@@ -154,6 +154,8 @@ async fn run(store: &Store, commands: &[Command]) {
                                 timeout_ms: 60_000,
                             })
                             .collect(),
+                        repeat: 0,
+                        acknowledge_timeout_ms: None,
                     },
                 };
                 if let Ok(schedule) = store.create_schedule(&by, draft).await {

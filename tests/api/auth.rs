@@ -368,6 +368,18 @@ const MUTATIONS: &[(&str, &str)] = &[
         "RESPONDER",
         "mutation { escalateIncident(id: \"x\") { id } }",
     ),
+    (
+        "RESPONDER",
+        "mutation { addNote(incidentId: \"x\", text: \"n\") { id } }",
+    ),
+    (
+        "RESPONDER",
+        "mutation { reassignIncident(id: \"x\", userId: \"x\") { id } }",
+    ),
+    (
+        "RESPONDER",
+        "mutation { snoozeIncident(id: \"x\", durationMs: 60000) { id } }",
+    ),
 ];
 
 fn rank(role: &str) -> u8 {

@@ -141,6 +141,8 @@ async fn core_with_team(initial_ms: i64, level_ms: i64) -> (Core, String) {
                             timeout_ms: level_ms,
                         },
                     ],
+                    repeat: 0,
+                    acknowledge_timeout_ms: None,
                 },
             },
         )

@@ -3,6 +3,7 @@
 mod auth;
 mod bad_input;
 mod concurrency;
+mod depth;
 mod escalation;
 mod hardening;
 mod helpers;

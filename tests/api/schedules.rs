@@ -274,6 +274,8 @@ async fn on_call_changed_delivers_handoffs_in_order_at_their_instants() {
                 escalation_policy: PolicyInput {
                     initial_timeout_ms: 60_000,
                     levels: vec![],
+                    repeat: 0,
+                    acknowledge_timeout_ms: None,
                 },
             },
         )

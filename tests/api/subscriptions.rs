@@ -161,6 +161,8 @@ async fn a_lagging_subscriber_gets_an_error_and_its_stream_ends_while_others_con
                 escalation_policy: PolicyInput {
                     initial_timeout_ms: 60_000,
                     levels: vec![],
+                    repeat: 0,
+                    acknowledge_timeout_ms: None,
                 },
             },
         )
