@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod calendar;
 pub mod conn;
+pub mod export;
 pub mod login;
 pub mod metrics;
 pub mod rest;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/setup", post(login::setup))
         .route("/auth/link/{token}", get(login::link))
         .merge(metrics)
+        .merge(export::router(state.clone()))
         .nest("/api", rest)
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

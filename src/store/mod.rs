@@ -11,6 +11,7 @@
 //! file the state is replayed from on start ([`codec`] is its record format).
 
 mod access;
+pub mod analytics;
 pub mod codec;
 pub mod journal;
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on an ephemeral port, over HTTP and WebSocket.
 
+mod analytics;
 mod auth;
 mod bad_input;
 mod concurrency;
