@@ -93,6 +93,9 @@ pub async fn run_escalations(
     let mut deadlines = Deadlines::default();
     let mut batch = Vec::with_capacity(256);
     loop {
+        if let Some(metrics) = store.metrics() {
+            metrics.set_timers_pending(deadlines.len());
+        }
         let wake = deadlines
             .next()
             .map(|at| instant_of(store.clock().as_ref(), at));
@@ -111,6 +114,9 @@ pub async fn run_escalations(
                 let now = store.clock().now();
                 let mut escalations = Vec::new();
                 for (deadline, key) in deadlines.take_due(now) {
+                    if let Some(metrics) = store.metrics() {
+                        metrics.timer_fired(now - deadline);
+                    }
                     match key {
                         TimerKey::Escalation(id) => escalations.push((deadline, id)),
                         // Cheap and synchronous: no journal write, just a publication.

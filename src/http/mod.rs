@@ -52,6 +52,8 @@ pub struct AppState {
     /// Origins (`scheme://host[:port]`) of the frontends allowed to call from another
     /// origin; see [`AppState::origin_allowed`].
     pub cors_origins: Arc<[String]>,
+    /// Every series `/metrics` exports; the HTTP layer records requests into it.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -89,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .merge(export::router(state.clone()))
         .nest("/api", rest)
         .merge(web::router())
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track_http,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Outermost last. The body is read whole before any handler (or auth) runs, so a
         // refusal reaches a client that is still uploading; CORS and the security headers

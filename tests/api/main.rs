@@ -8,6 +8,7 @@ mod escalation;
 mod hardening;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod rest;
 mod schedules;
 mod schema;
