@@ -32,6 +32,18 @@ if [ -z "${CHROMIUM_PATH:-}" ]; then
 fi
 echo "$CHROMIUM_PATH"
 
+step "promtool for the metrics test"
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "promtool is missing: the metrics test skips its promtool check (install Debian's prometheus package)" >&2
+  fi
+fi
+command -v promtool || true
+
 step "web dependencies"
 (cd web && npm ci --no-audit --no-fund)
 

@@ -231,6 +231,8 @@ pub async fn serve(
     let (journal, state) = open_storage(&config.storage).await?;
     let core = Core::start(state, journal, &config);
     let store = core.store.clone();
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    store.set_metrics(metrics.clone());
     if let Err(e) = store.ensure_calendar_keys().await {
         tracing::error!(error = %e, "could not give old schedules calendar keys");
     }
@@ -263,6 +265,7 @@ pub async fn serve(
         shutdown: closing_rx,
         gate: gate.clone(),
         cors_origins: cors_origins.into(),
+        metrics,
     };
     let running = Running {
         addr,

@@ -30,5 +30,6 @@ pub mod domain;
 pub mod engine;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod secret;
 pub mod store;

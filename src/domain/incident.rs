@@ -150,6 +150,10 @@ pub struct Incident {
     pub triggered_at: Timestamp,
     /// When it was last acknowledged (cleared when escalated back to triggered).
     pub acknowledged_at: Option<Timestamp>,
+    /// When it was first acknowledged; unlike `acknowledged_at`, an escalation back to
+    /// triggered keeps it (time to acknowledge is measured from here).
+    #[serde(default)]
+    pub first_acknowledged_at: Option<Timestamp>,
     /// When it was resolved.
     pub resolved_at: Option<Timestamp>,
     /// Who opened it.
@@ -360,6 +364,7 @@ impl Incident {
             state: IncidentState::Triggered,
             triggered_at: now,
             acknowledged_at: None,
+            first_acknowledged_at: None,
             resolved_at: None,
             triggered_by: Actor::system(),
             acknowledged_by: None,
@@ -715,6 +720,7 @@ impl Incident {
                 self.state = IncidentState::Acknowledged;
                 self.acknowledged_at = Some(at);
                 self.acknowledged_by = Some(actor.clone());
+                self.first_acknowledged_at.get_or_insert(at);
                 self.escalation_deadline = None;
                 self.snoozed_until = None;
                 self.acknowledge_deadline = self

@@ -95,6 +95,9 @@ pub async fn run_escalations(
     let mut deadlines = Deadlines::default();
     let mut batch = Vec::with_capacity(256);
     loop {
+        if let Some(metrics) = store.metrics() {
+            metrics.set_timers_pending(deadlines.len());
+        }
         let wake = deadlines
             .next()
             .map(|at| instant_of(store.clock().as_ref(), at));
@@ -113,6 +116,9 @@ pub async fn run_escalations(
                 let now = store.clock().now();
                 let mut escalations = Vec::new();
                 for (deadline, key) in deadlines.take_due(now) {
+                    if let Some(metrics) = store.metrics() {
+                        metrics.timer_fired(now - deadline);
+                    }
                     match key {
                         TimerKey::Escalation(_) | TimerKey::Wake(_) => {
                             escalations.push((deadline, key))

@@ -117,12 +117,20 @@ async fn deliver(store: &Store, notifier: &dyn Notifier, job: &PageJob) -> bool 
     };
     for attempt in 1..=ATTEMPTS {
         match notifier.send(&user, &incident, &job.notification).await {
-            Ok(()) => return true,
+            Ok(()) => {
+                if let Some(metrics) = store.metrics() {
+                    metrics.page_sent(notifier.channel());
+                }
+                return true;
+            }
             Err(error) => {
                 tracing::warn!(incident = %job.incident_id, attempt, %error, "page not delivered");
                 tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
             }
         }
+    }
+    if let Some(metrics) = store.metrics() {
+        metrics.page_failed(notifier.channel());
     }
     false
 }

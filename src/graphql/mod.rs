@@ -3,6 +3,7 @@
 //! hold a business rule.
 
 pub mod access;
+pub mod analytics;
 pub mod error;
 pub mod mutation;
 pub mod query;
@@ -14,6 +15,7 @@ use async_graphql::{MergedObject, Schema};
 
 use crate::auth::Gate;
 pub use access::{AccessMutation, AccessQuery};
+pub use analytics::AnalyticsQuery;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::{SubscriptionBudget, SubscriptionRoot};
@@ -22,7 +24,7 @@ pub use types::PublicUrl;
 /// The query root, named `Query` as the contract says.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(QueryRoot, AccessQuery);
+pub struct Query(QueryRoot, AccessQuery, AnalyticsQuery);
 
 /// The mutation root, named `Mutation`.
 #[derive(MergedObject, Default)]

@@ -1,83 +1,65 @@
-//! `GET /metrics`: Prometheus' text exposition of the server's current state. Needs a
-//! credential like every other read (any role).
+//! `GET /metrics`: Prometheus' text exposition of [`crate::metrics::Metrics`], with the
+//! gauges that describe the state read at the moment of the scrape. Needs a credential
+//! like every other read (any role). A scraper that asks for OpenMetrics gets it.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 
 use super::AppState;
 use crate::domain::IncidentState;
+use crate::metrics::Scrape;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabel {
-    state: &'static str,
-}
+const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn gauge(registry: &mut Registry, name: &str, help: &str, value: usize) {
-    let g: Gauge = Gauge::default();
-    g.set(i64::try_from(value).unwrap_or(i64::MAX));
-    registry.register(name, help, g);
-}
-
-/// The exposition, built from the state at the moment of the scrape.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// The values the scrape reads from the state.
+pub fn scrape_of(state: &AppState) -> Scrape {
     let store = &state.store;
-    let mut registry = Registry::with_prefix("klaxon");
-    let incidents = Family::<StateLabel, Gauge>::default();
-    for (label, s) in [
-        ("triggered", IncidentState::Triggered),
-        ("acknowledged", IncidentState::Acknowledged),
-        ("resolved", IncidentState::Resolved),
-    ] {
-        incidents
-            .get_or_create(&StateLabel { state: label })
-            .set(i64::try_from(store.state().count(s)).unwrap_or(i64::MAX));
+    Scrape {
+        incidents: [
+            IncidentState::Triggered,
+            IncidentState::Acknowledged,
+            IncidentState::Resolved,
+        ]
+        .map(|s| store.state().count(s)),
+        websocket_connections: state.max_ws_connections
+            - state
+                .ws_connections
+                .available_permits()
+                .min(state.max_ws_connections),
+        subscriptions: store.subscriber_count(),
+        users: store.users().len(),
+        schedules: store.schedules().len(),
+        login_sessions: store.state().sessions.len(),
     }
-    registry.register("incidents", "Incidents by state", incidents);
-    gauge(
-        &mut registry,
-        "subscribers",
-        "Live subscription receivers",
-        store.subscriber_count(),
-    );
-    gauge(
-        &mut registry,
-        "websocket_connections",
-        "Open WebSocket connections",
-        state.max_ws_connections - state.ws_connections.available_permits(),
-    );
-    gauge(&mut registry, "users", "Users", store.users().len());
-    gauge(
-        &mut registry,
-        "schedules",
-        "Schedules",
-        store.schedules().len(),
-    );
-    gauge(
-        &mut registry,
-        "login_sessions",
-        "Login sessions held",
-        store.state().sessions.len(),
-    );
-    let mut body = String::new();
-    if encode(&mut body, &registry).is_err() {
-        return (
+}
+
+/// The exposition.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let scrape = scrape_of(&state);
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let encoded = if openmetrics {
+        state.metrics.encode_openmetrics(&scrape)
+    } else {
+        state.metrics.encode(&scrape)
+    };
+    match encoded {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                if openmetrics { OPENMETRICS } else { TEXT },
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "could not encode metrics",
         )
-            .into_response();
+            .into_response(),
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
 }

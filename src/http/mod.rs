@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod calendar;
 pub mod conn;
+pub mod export;
 pub mod login;
 pub mod metrics;
 pub mod rest;
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Origins (`scheme://host[:port]`) of the frontends allowed to call from another
     /// origin; see [`AppState::origin_allowed`].
     pub cors_origins: Arc<[String]>,
+    /// Every series `/metrics` exports; the HTTP layer records requests into it.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -85,8 +88,13 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/setup", post(login::setup))
         .route("/auth/link/{token}", get(login::link))
         .merge(metrics)
+        .merge(export::router(state.clone()))
         .nest("/api", rest)
         .merge(web::router())
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track_http,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Outermost last. The body is read whole before any handler (or auth) runs, so a
         // refusal reaches a client that is still uploading; CORS and the security headers

@@ -17,6 +17,12 @@ pub struct JournalError(pub String);
 pub trait Journal: Send + Sync + 'static {
     /// Appends `event`; resolves once it is durable (or refused).
     fn append<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), JournalError>>;
+
+    /// Times each group commit (its fsync) into `histogram` from now on; journals without
+    /// commits ignore it.
+    fn observe_commits(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
+        let _ = histogram;
+    }
 }
 
 /// A journal that keeps nothing: for `--in-memory` and tests.

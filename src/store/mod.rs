@@ -11,6 +11,7 @@
 //! file the state is replayed from on start ([`codec`] is its record format).
 
 mod access;
+pub mod analytics;
 pub mod codec;
 pub mod journal;
 #[cfg(test)]
@@ -227,6 +228,8 @@ struct Shared {
     revocations: broadcast::Sender<access::Revoked>,
     /// Tokens and sessions whose use is being journaled (one write in flight each).
     touching: dashmap::DashMap<uuid::Uuid, ()>,
+    /// Where changes are counted, once the server sets it (`None` in bare stores).
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 /// The receiving ends a [`Store`] feeds, for the engine and notifier tasks.
@@ -266,6 +269,7 @@ impl Store {
                 .collect(),
             revocations,
             touching: dashmap::DashMap::new(),
+            metrics: std::sync::OnceLock::new(),
         };
         let store = Self {
             shared: Arc::new(shared),
@@ -297,6 +301,28 @@ impl Store {
     /// How many subscribers are receiving incident updates.
     pub fn subscriber_count(&self) -> usize {
         self.shared.updates.receiver_count() + self.shared.handoffs.receiver_count()
+    }
+
+    /// Counts changes, journal appends and commits into `metrics` from now on (set once).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        self.shared
+            .journal
+            .observe_commits(metrics.journal_commit_histogram());
+        metrics.register_channel(&self.shared.channel);
+        let _ = self.shared.metrics.set(metrics);
+    }
+
+    /// Where changes are counted, if anywhere.
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.shared.metrics.get()
+    }
+
+    fn record_metrics(&self, change: &IncidentChange, incident: &Incident) {
+        if let Some(metrics) = self.metrics() {
+            let service = self.state().service_any(incident.service_id);
+            let name = service.as_ref().map_or("", |s| s.name.as_str());
+            metrics.record_incident(change, incident, name);
+        }
     }
 
     /// Re-arms every pending escalation and re-queues every undelivered page; called once
@@ -333,7 +359,11 @@ impl Store {
     }
 
     async fn commit(&self, event: Event) -> Result<Option<state::Applied>, CommandError> {
+        let started = std::time::Instant::now();
         self.shared.journal.append(&event).await?;
+        if let Some(metrics) = self.metrics() {
+            metrics.journal_append(started.elapsed());
+        }
         Ok(self.shared.state.apply(&event))
     }
 
@@ -1101,6 +1131,7 @@ impl Store {
 
     /// The effects of a durable incident change: timer, pages, publication.
     fn after_commit(&self, change: &IncidentChange, incident: &Arc<Incident>) {
+        self.record_metrics(change, incident);
         let timer = match incident.escalation_deadline {
             Some(deadline) => TimerCommand::Arm(TimerKey::Escalation(incident.id), deadline),
             None => TimerCommand::Disarm(TimerKey::Escalation(incident.id)),

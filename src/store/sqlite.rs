@@ -189,6 +189,8 @@ struct Inner {
     snapshot_every: u64,
     /// One snapshot at a time.
     snapshotting: AtomicBool,
+    /// Where the writer times its commits, once the server's metrics exist.
+    commits: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>,
 }
 
 impl std::fmt::Debug for SqliteJournal {
@@ -341,6 +343,7 @@ impl SqliteJournal {
             db_path: db_path.clone(),
             snapshot_every: options.snapshot_every,
             snapshotting: AtomicBool::new(false),
+            commits: std::sync::OnceLock::new(),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -402,6 +405,10 @@ impl Journal for SqliteJournal {
             }
         })
     }
+
+    fn observe_commits(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
+        let _ = self.inner.commits.set(histogram);
+    }
 }
 
 /// The writer thread's state.
@@ -442,7 +449,11 @@ impl Writer {
             let before = batch.len();
             batch.retain(|r| !matches!(r, Request::Shutdown));
             stopping = batch.len() != before;
+            let started = std::time::Instant::now();
             self.commit(&mut batch);
+            if let Some(commits) = self.inner.commits.get() {
+                commits.observe(started.elapsed().as_secs_f64());
+            }
             if !stopping {
                 self.maybe_snapshot();
             }

@@ -94,6 +94,8 @@ pub struct State {
     pub sessions: DashMap<SessionId, Arc<Session>>,
     /// Session id by the digest of its cookie's secret.
     pub session_digests: DashMap<String, SessionId>,
+    /// Incident summaries by trigger time, for analytics windows.
+    pub analytics: super::analytics::AnalyticsIndex,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -260,6 +262,7 @@ impl State {
         self.max_seq.fetch_max(incident.seq, Ordering::Relaxed);
         self.counts[state_index(incident.state)].fetch_add(1, Ordering::Relaxed);
         write(&self.order).insert(incident.seq, incident.id);
+        self.analytics.record(incident);
         if incident.is_open() {
             write(&self.open).insert(incident.seq, incident.id);
             if let Some(key) = &incident.dedup_key {
@@ -270,6 +273,7 @@ impl State {
     }
 
     fn reindex(&self, before: &Incident, after: &Incident) {
+        self.analytics.record(after);
         if before.state != after.state {
             self.counts[state_index(before.state)].fetch_sub(1, Ordering::Relaxed);
             self.counts[state_index(after.state)].fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on an ephemeral port, over HTTP and WebSocket.
 
+mod analytics;
 mod auth;
 mod bad_input;
 mod concurrency;
@@ -8,6 +9,7 @@ mod escalation;
 mod hardening;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod rest;
 mod schedules;
 mod schema;

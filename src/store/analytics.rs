@@ -1,0 +1,738 @@
+//! Measuring the on-call: counts, time to acknowledge (MTTA) and to resolve (MTTR), per
+//! service, responder, local day and on-call person, over incidents triggered in a window.
+//!
+//! [`AnalyticsIndex`] keeps a compact summary of every incident ordered by trigger time,
+//! maintained by `State::apply`'s indexing, so a window is one range of an ordered map and
+//! never a scan of every incident. [`compute`] is the pure arithmetic over those summaries;
+//! [`Store::analytics`] validates the window and gathers the shifts. Nothing here writes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use chrono::{Duration, NaiveDate, Timelike};
+use chrono_tz::Tz;
+
+use super::Store;
+use super::state::read;
+use crate::domain::incident::EscalationReason;
+use crate::domain::oncall::{parse_time_zone, resolve_local};
+use crate::domain::{
+    DomainError, Incident, IncidentId, ScheduleId, ServiceId, Severity, Timestamp, UserId,
+};
+
+/// The longest window one request may ask for.
+pub const MAX_WINDOW_DAYS: i64 = 400;
+/// `Schedule::shifts` answers at most this many days per call.
+const SHIFT_CHUNK_DAYS: i64 = 366;
+
+/// What analytics needs of one incident, a few dozen bytes plus its pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentSummary {
+    /// The incident.
+    pub id: IncidentId,
+    /// Its service.
+    pub service_id: ServiceId,
+    /// The schedule that paged for it (its zone decides what a night page is).
+    pub schedule_id: ScheduleId,
+    /// Its severity.
+    pub severity: Severity,
+    /// When it was opened.
+    pub triggered_at: Timestamp,
+    /// Its first acknowledgement (MTTA), kept across escalations back to triggered.
+    pub first_acknowledged_at: Option<Timestamp>,
+    /// The standing acknowledgement and the user who made it, if a person did.
+    pub acknowledged: Option<(Timestamp, Option<UserId>)>,
+    /// When it was resolved.
+    pub resolved_at: Option<Timestamp>,
+    /// Whether it moved up a level by timeout or by hand.
+    pub escalated: bool,
+    /// Every page: who, and when it was decided.
+    pub pages: Box<[(UserId, Timestamp)]>,
+}
+
+impl IncidentSummary {
+    /// The summary of an incident's current state.
+    pub fn of(incident: &Incident) -> Self {
+        Self {
+            id: incident.id,
+            service_id: incident.service_id,
+            schedule_id: incident.schedule_id,
+            severity: incident.severity,
+            triggered_at: incident.triggered_at,
+            // Incidents snapshotted before the field existed still count their standing
+            // acknowledgement.
+            first_acknowledged_at: incident.first_acknowledged_at.or(incident.acknowledged_at),
+            acknowledged: incident.acknowledged_at.map(|at| {
+                (
+                    at,
+                    incident.acknowledged_by.as_ref().and_then(|a| a.user_id()),
+                )
+            }),
+            resolved_at: incident.resolved_at,
+            escalated: incident.escalation_history.iter().any(|step| {
+                matches!(
+                    step.reason,
+                    EscalationReason::Timeout | EscalationReason::Manual
+                )
+            }),
+            pages: incident
+                .notifications
+                .iter()
+                .map(|n| (n.user_id, n.at))
+                .collect(),
+        }
+    }
+}
+
+/// Incident summaries by (trigger time, seq). A std lock: held for one insert, or for one
+/// window's arithmetic, never across an await.
+#[derive(Debug, Default)]
+pub struct AnalyticsIndex {
+    by_trigger: RwLock<BTreeMap<(Timestamp, u64), IncidentSummary>>,
+}
+
+impl AnalyticsIndex {
+    /// Records (or replaces) the summary of `incident`.
+    pub fn record(&self, incident: &Incident) {
+        let summary = IncidentSummary::of(incident);
+        super::state::write(&self.by_trigger)
+            .insert((incident.triggered_at, incident.seq), summary);
+    }
+
+    /// Runs `f` over the summaries of incidents triggered in `[from, to)`, oldest first.
+    pub fn with_window<R>(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        f: impl FnOnce(&mut dyn Iterator<Item = &IncidentSummary>) -> R,
+    ) -> R {
+        let index = read(&self.by_trigger);
+        let mut range = index.range((from, 0)..(to, 0)).map(|(_, s)| s);
+        f(&mut range)
+    }
+
+    /// How many incidents are indexed.
+    pub fn len(&self) -> usize {
+        read(&self.by_trigger).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A mean of whole milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mean {
+    sum: i128,
+    n: u64,
+}
+
+impl Mean {
+    fn add(&mut self, ms: i64) {
+        self.sum += i128::from(ms);
+        self.n += 1;
+    }
+
+    /// The mean, rounded to a whole millisecond; `None` over nothing.
+    pub fn ms(&self) -> Option<f64> {
+        (self.n > 0).then(|| (self.sum as f64 / self.n as f64).round())
+    }
+}
+
+/// The nearest-rank percentile `p` (0 < p ≤ 100) of `values`, reordering them; `None`
+/// when empty.
+pub fn percentile(values: &mut [i64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    let index = rank.clamp(1, values.len()) - 1;
+    let (_, value, _) = values.select_nth_unstable(index);
+    Some(*value as f64)
+}
+
+fn ms_between(from: Timestamp, to: Timestamp) -> i64 {
+    (to - from).num_milliseconds()
+}
+
+/// Counts and means over a set of incidents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Incidents triggered.
+    pub incident_count: u32,
+    /// Of those, ever acknowledged.
+    pub acknowledged_count: u32,
+    /// Of those, resolved.
+    pub resolved_count: u32,
+    /// Of those, escalated by timeout or by hand.
+    pub escalated_count: u32,
+    /// Trigger to first acknowledgement, over the acknowledged ones.
+    pub mtta: Mean,
+    /// Trigger to resolution, over the resolved ones.
+    pub mttr: Mean,
+}
+
+impl Totals {
+    fn add(&mut self, s: &IncidentSummary) {
+        self.incident_count += 1;
+        if let Some(at) = s.first_acknowledged_at {
+            self.acknowledged_count += 1;
+            self.mtta.add(ms_between(s.triggered_at, at));
+        }
+        if let Some(at) = s.resolved_at {
+            self.resolved_count += 1;
+            self.mttr.add(ms_between(s.triggered_at, at));
+        }
+        if s.escalated {
+            self.escalated_count += 1;
+        }
+    }
+}
+
+/// One paged user's figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponderTotals {
+    /// The user.
+    pub user_id: UserId,
+    /// Incidents they were paged for.
+    pub incident_count: u32,
+    /// Pages they received.
+    pub pages_received: u32,
+    /// Incidents whose standing acknowledgement is theirs.
+    pub acknowledged_count: u32,
+    /// Trigger to their acknowledgement, over those.
+    pub mtta: Mean,
+    /// Trigger to resolution, over those that are resolved.
+    pub mttr: Mean,
+}
+
+/// One local day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Day {
+    /// The local date in the requested zone.
+    pub date: NaiveDate,
+    /// Incidents triggered that day.
+    pub incident_count: u32,
+    /// Of those, `LOW`.
+    pub low_count: u32,
+    /// Of those, `MEDIUM`.
+    pub medium_count: u32,
+    /// Of those, `HIGH`.
+    pub high_count: u32,
+    /// That day's incidents' MTTA.
+    pub mtta: Mean,
+    /// That day's incidents' MTTR.
+    pub mttr: Mean,
+}
+
+/// One person's on-call load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// The user.
+    pub user_id: UserId,
+    /// Time on call in the window, summed over the schedules in scope.
+    pub on_call_ms: i64,
+    /// Pages they received.
+    pub pages: u32,
+    /// Of those, decided between 22:00 and 07:00 local time in the paging schedule's zone.
+    pub night_pages: u32,
+}
+
+/// The figures of one window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Every incident of the window.
+    pub totals: Totals,
+    /// Nearest-rank percentiles of time to acknowledge and to resolve.
+    pub mtta_p50_ms: Option<f64>,
+    /// See `mtta_p50_ms`.
+    pub mtta_p90_ms: Option<f64>,
+    /// See `mtta_p50_ms`.
+    pub mttr_p50_ms: Option<f64>,
+    /// See `mtta_p50_ms`.
+    pub mttr_p90_ms: Option<f64>,
+    /// Per service, most incidents first.
+    pub by_service: Vec<(ServiceId, Totals)>,
+    /// Per paged user, most pages first.
+    pub by_responder: Vec<ResponderTotals>,
+    /// Every local day of the window, zero-filled.
+    pub daily: Vec<Day>,
+    /// Per user on call or paged, most time on call first.
+    pub on_call_load: Vec<Load>,
+}
+
+/// What [`compute`] is asked.
+pub struct Window<'a> {
+    /// Inclusive.
+    pub from: Timestamp,
+    /// Exclusive.
+    pub to: Timestamp,
+    /// The zone days are counted in.
+    pub time_zone: Tz,
+    /// Time on call per user, from the shifts served in the window.
+    pub on_call_ms: &'a HashMap<UserId, i64>,
+    /// The zone of a schedule (night pages are local to the paging schedule).
+    pub zone_of: &'a dyn Fn(ScheduleId) -> Tz,
+}
+
+/// Local midnights from the day of `from` to the day of `to`'s last instant, as instants.
+fn day_starts(from: Timestamp, to: Timestamp, tz: Tz) -> Vec<(NaiveDate, Timestamp)> {
+    let first = from.with_timezone(&tz).date_naive();
+    let last = (to - Duration::milliseconds(1))
+        .with_timezone(&tz)
+        .date_naive();
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .map(|d| {
+            let start = resolve_local(tz, d.and_time(chrono::NaiveTime::MIN)).unwrap_or(from);
+            (d, start)
+        })
+        .collect()
+}
+
+fn is_night(at: Timestamp, tz: Tz) -> bool {
+    let hour = at.with_timezone(&tz).hour();
+    !(7..22).contains(&hour)
+}
+
+/// The figures over `incidents` (those triggered in the window, already filtered).
+pub fn compute<'a>(
+    incidents: impl Iterator<Item = &'a IncidentSummary>,
+    window: &Window<'_>,
+) -> Report {
+    let starts = day_starts(window.from, window.to, window.time_zone);
+    let mut daily: Vec<Day> = starts
+        .iter()
+        .map(|(date, _)| Day {
+            date: *date,
+            incident_count: 0,
+            low_count: 0,
+            medium_count: 0,
+            high_count: 0,
+            mtta: Mean::default(),
+            mttr: Mean::default(),
+        })
+        .collect();
+    let mut totals = Totals::default();
+    let mut mtta = Vec::new();
+    let mut mttr = Vec::new();
+    let mut services: HashMap<ServiceId, Totals> = HashMap::new();
+    let mut responders: HashMap<UserId, ResponderTotals> = HashMap::new();
+    let mut loads: HashMap<UserId, Load> = HashMap::new();
+    let mut zones: HashMap<ScheduleId, Tz> = HashMap::new();
+    for s in incidents {
+        totals.add(s);
+        services.entry(s.service_id).or_default().add(s);
+        if let Some(at) = s.first_acknowledged_at {
+            mtta.push(ms_between(s.triggered_at, at));
+        }
+        if let Some(at) = s.resolved_at {
+            mttr.push(ms_between(s.triggered_at, at));
+        }
+        let day = starts
+            .partition_point(|(_, start)| *start <= s.triggered_at)
+            .saturating_sub(1);
+        if let Some(day) = daily.get_mut(day) {
+            day.incident_count += 1;
+            match s.severity {
+                Severity::Low => day.low_count += 1,
+                Severity::Medium => day.medium_count += 1,
+                Severity::High => day.high_count += 1,
+            }
+            if let Some(at) = s.first_acknowledged_at {
+                day.mtta.add(ms_between(s.triggered_at, at));
+            }
+            if let Some(at) = s.resolved_at {
+                day.mttr.add(ms_between(s.triggered_at, at));
+            }
+        }
+        let zone = *zones
+            .entry(s.schedule_id)
+            .or_insert_with(|| (window.zone_of)(s.schedule_id));
+        for (i, (user, at)) in s.pages.iter().enumerate() {
+            let responder = responders.entry(*user).or_insert(ResponderTotals {
+                user_id: *user,
+                incident_count: 0,
+                pages_received: 0,
+                acknowledged_count: 0,
+                mtta: Mean::default(),
+                mttr: Mean::default(),
+            });
+            responder.pages_received += 1;
+            // Once per incident, however many times they were paged for it.
+            if !s.pages[..i].iter().any(|(earlier, _)| earlier == user) {
+                responder.incident_count += 1;
+            }
+            let load = loads.entry(*user).or_insert_with(|| empty_load(*user));
+            load.pages += 1;
+            if is_night(*at, zone) {
+                load.night_pages += 1;
+            }
+        }
+        if let Some((at, Some(user))) = s.acknowledged {
+            let responder = responders.entry(user).or_insert(ResponderTotals {
+                user_id: user,
+                incident_count: 0,
+                pages_received: 0,
+                acknowledged_count: 0,
+                mtta: Mean::default(),
+                mttr: Mean::default(),
+            });
+            responder.acknowledged_count += 1;
+            responder.mtta.add(ms_between(s.triggered_at, at));
+            if let Some(resolved) = s.resolved_at {
+                responder.mttr.add(ms_between(s.triggered_at, resolved));
+            }
+        }
+    }
+    for (user, ms) in window.on_call_ms {
+        loads
+            .entry(*user)
+            .or_insert_with(|| empty_load(*user))
+            .on_call_ms += ms;
+    }
+    let mut by_service: Vec<_> = services.into_iter().collect();
+    by_service.sort_by(|a, b| {
+        b.1.incident_count
+            .cmp(&a.1.incident_count)
+            .then(a.0.cmp(&b.0))
+    });
+    let mut by_responder: Vec<_> = responders
+        .into_values()
+        .filter(|r| r.pages_received > 0)
+        .collect();
+    by_responder.sort_by(|a, b| {
+        b.pages_received
+            .cmp(&a.pages_received)
+            .then(a.user_id.cmp(&b.user_id))
+    });
+    let mut on_call_load: Vec<_> = loads.into_values().collect();
+    on_call_load.sort_by(|a, b| {
+        b.on_call_ms
+            .cmp(&a.on_call_ms)
+            .then(b.pages.cmp(&a.pages))
+            .then(a.user_id.cmp(&b.user_id))
+    });
+    Report {
+        totals,
+        mtta_p50_ms: percentile(&mut mtta, 50.0),
+        mtta_p90_ms: percentile(&mut mtta, 90.0),
+        mttr_p50_ms: percentile(&mut mttr, 50.0),
+        mttr_p90_ms: percentile(&mut mttr, 90.0),
+        by_service,
+        by_responder,
+        daily,
+        on_call_load,
+    }
+}
+
+fn empty_load(user_id: UserId) -> Load {
+    Load {
+        user_id,
+        on_call_ms: 0,
+        pages: 0,
+        night_pages: 0,
+    }
+}
+
+/// A validated analytics request and its answer.
+#[derive(Clone, Debug)]
+pub struct Analytics {
+    /// Inclusive.
+    pub from: Timestamp,
+    /// Exclusive.
+    pub to: Timestamp,
+    /// The zone days are counted in.
+    pub time_zone: Tz,
+    /// The figures.
+    pub report: Report,
+}
+
+/// Checks a window: `to` after `from`, at most [`MAX_WINDOW_DAYS`].
+pub fn check_window(from: Timestamp, to: Timestamp) -> Result<(), DomainError> {
+    if to <= from {
+        return Err(DomainError::invalid("to", "must be after `from`"));
+    }
+    if to - from > Duration::days(MAX_WINDOW_DAYS) {
+        return Err(DomainError::invalid(
+            "to",
+            format!("the window is at most {MAX_WINDOW_DAYS} days"),
+        ));
+    }
+    Ok(())
+}
+
+impl Store {
+    fn analytics_service(&self, raw: Option<&str>) -> Result<Option<ServiceId>, DomainError> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let id: ServiceId = raw.parse().map_err(|e: DomainError| e.at("serviceId"))?;
+        // Deleted services keep their history.
+        self.state()
+            .service_any(id)
+            .ok_or_else(|| DomainError::not_found("service", id).at("serviceId"))?;
+        Ok(Some(id))
+    }
+
+    /// The figures over incidents triggered in `[from, to)`, of one service or all.
+    pub fn analytics(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        service_id: Option<&str>,
+        time_zone: Option<&str>,
+    ) -> Result<Analytics, DomainError> {
+        check_window(from, to)?;
+        let time_zone = match time_zone {
+            Some(raw) => parse_time_zone("timeZone", raw)?,
+            None => Tz::UTC,
+        };
+        let service = self.analytics_service(service_id)?;
+        let schedules = match service {
+            Some(id) => self.schedules_of(id),
+            None => self.schedules(),
+        };
+        let mut on_call_ms: HashMap<UserId, i64> = HashMap::new();
+        for schedule in &schedules {
+            let mut start = from;
+            while start < to {
+                let end = (start + Duration::days(SHIFT_CHUNK_DAYS)).min(to);
+                for shift in schedule.shifts(start, end) {
+                    *on_call_ms.entry(shift.user_id).or_default() +=
+                        ms_between(shift.start, shift.end);
+                }
+                start = end;
+            }
+        }
+        let state = self.state();
+        let zone_of = |id: ScheduleId| {
+            state
+                .schedule_any(id)
+                .and_then(|s| s.time_zone.parse().ok())
+                .unwrap_or(Tz::UTC)
+        };
+        let window = Window {
+            from,
+            to,
+            time_zone,
+            on_call_ms: &on_call_ms,
+            zone_of: &zone_of,
+        };
+        let report = state.analytics.with_window(from, to, |incidents| {
+            let incidents = incidents.filter(|s| service.is_none_or(|id| s.service_id == id));
+            compute(incidents, &window)
+        });
+        Ok(Analytics {
+            from,
+            to,
+            time_zone,
+            report,
+        })
+    }
+
+    /// The incidents triggered in `[from, to)`, of one service or all, oldest first (the
+    /// CSV export).
+    pub fn incidents_triggered(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        service_id: Option<&str>,
+    ) -> Result<Vec<Arc<Incident>>, DomainError> {
+        check_window(from, to)?;
+        let service = self.analytics_service(service_id)?;
+        let ids: Vec<IncidentId> = self.state().analytics.with_window(from, to, |incidents| {
+            incidents
+                .filter(|s| service.is_none_or(|id| s.service_id == id))
+                .map(|s| s.id)
+                .collect()
+        });
+        Ok(ids.into_iter().filter_map(|id| self.incident(id)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn t(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Timestamp {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    fn summary(triggered_at: Timestamp) -> IncidentSummary {
+        IncidentSummary {
+            id: IncidentId::new(),
+            service_id: ServiceId(uuid::Uuid::nil()),
+            schedule_id: ScheduleId(uuid::Uuid::nil()),
+            severity: Severity::High,
+            triggered_at,
+            first_acknowledged_at: None,
+            acknowledged: None,
+            resolved_at: None,
+            escalated: false,
+            pages: Box::new([]),
+        }
+    }
+
+    fn run(incidents: &[IncidentSummary], from: Timestamp, to: Timestamp, tz: Tz) -> Report {
+        let none = HashMap::new();
+        let zone = move |_| tz;
+        compute(
+            incidents.iter(),
+            &Window {
+                from,
+                to,
+                time_zone: tz,
+                on_call_ms: &none,
+                zone_of: &zone,
+            },
+        )
+    }
+
+    #[test]
+    fn unacknowledged_incidents_are_counted_but_not_averaged() {
+        let at = t(2026, 3, 1, 12, 0);
+        let mut acked = summary(at);
+        acked.first_acknowledged_at = Some(at + Duration::minutes(2));
+        acked.resolved_at = Some(at + Duration::minutes(10));
+        let mut acked_later = summary(at);
+        acked_later.first_acknowledged_at = Some(at + Duration::minutes(4));
+        let open = summary(at);
+        let report = run(
+            &[acked, acked_later, open],
+            t(2026, 3, 1, 0, 0),
+            t(2026, 3, 2, 0, 0),
+            Tz::UTC,
+        );
+        assert_eq!(report.totals.incident_count, 3);
+        assert_eq!(report.totals.acknowledged_count, 2);
+        assert_eq!(report.totals.resolved_count, 1);
+        assert_eq!(report.totals.mtta.ms(), Some(180_000.0));
+        assert_eq!(report.totals.mttr.ms(), Some(600_000.0));
+    }
+
+    #[test]
+    fn means_are_null_over_nothing() {
+        let report = run(
+            &[summary(t(2026, 3, 1, 12, 0))],
+            t(2026, 3, 1, 0, 0),
+            t(2026, 3, 2, 0, 0),
+            Tz::UTC,
+        );
+        assert_eq!(report.totals.mtta.ms(), None);
+        assert_eq!(report.totals.mttr.ms(), None);
+        assert_eq!(report.mtta_p50_ms, None);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut values: Vec<i64> = (1..=10).rev().map(|v| v * 100).collect();
+        assert_eq!(percentile(&mut values, 50.0), Some(500.0));
+        assert_eq!(percentile(&mut values, 90.0), Some(900.0));
+        assert_eq!(percentile(&mut values, 100.0), Some(1000.0));
+        let mut one = vec![42];
+        assert_eq!(percentile(&mut one, 90.0), Some(42.0));
+        let mut four = vec![15, 20, 35, 40];
+        // rank = ceil(0.5 * 4) = 2
+        assert_eq!(percentile(&mut four, 50.0), Some(20.0));
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
+
+    #[test]
+    fn means_round_to_whole_milliseconds() {
+        let mut mean = Mean::default();
+        mean.add(1);
+        mean.add(2);
+        assert_eq!(mean.ms(), Some(2.0));
+    }
+
+    #[test]
+    fn night_pages_follow_the_zone_across_a_dst_change() {
+        // New York springs forward on 2026-03-08: 21:30 local is 02:30Z the day before
+        // and 01:30Z the day after.
+        let tz: Tz = "America/New_York".parse().unwrap();
+        assert!(!is_night(t(2026, 3, 7, 2, 30), tz)); // 21:30 EST
+        assert!(is_night(t(2026, 3, 7, 3, 30), tz)); // 22:30 EST
+        assert!(!is_night(t(2026, 3, 9, 1, 30), tz)); // 21:30 EDT
+        assert!(is_night(t(2026, 3, 9, 2, 30), tz)); // 22:30 EDT
+        assert!(is_night(t(2026, 3, 9, 10, 30), tz)); // 06:30 EDT
+        assert!(!is_night(t(2026, 3, 9, 11, 30), tz)); // 07:30 EDT
+        let user = UserId(uuid::Uuid::from_u128(7));
+        let mut paged = summary(t(2026, 3, 9, 1, 30));
+        paged.pages = Box::new([
+            (user, t(2026, 3, 9, 1, 30)),  // 21:30 EDT: day
+            (user, t(2026, 3, 9, 2, 30)),  // 22:30 EDT: night (02:30Z was day in EST)
+            (user, t(2026, 3, 9, 11, 30)), // 07:30 EDT: day
+        ]);
+        let report = run(&[paged], t(2026, 3, 8, 0, 0), t(2026, 3, 10, 0, 0), tz);
+        assert_eq!(report.on_call_load.len(), 1);
+        assert_eq!(report.on_call_load[0].pages, 3);
+        assert_eq!(report.on_call_load[0].night_pages, 1);
+        assert_eq!(report.by_responder[0].incident_count, 1);
+        assert_eq!(report.by_responder[0].pages_received, 3);
+    }
+
+    #[test]
+    fn daily_buckets_are_local_days_zero_filled() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        // Berlin is UTC+1 in January: 23:30Z on the 1st is 00:30 on the 2nd.
+        let mut late = summary(t(2026, 1, 1, 23, 30));
+        late.severity = Severity::Low;
+        let early = summary(t(2026, 1, 1, 22, 30)); // 23:30 on the 1st
+        let report = run(
+            &[early, late],
+            t(2025, 12, 31, 23, 0), // midnight Jan 1 in Berlin
+            t(2026, 1, 3, 23, 0),   // midnight Jan 4 in Berlin
+            tz,
+        );
+        let days: Vec<(String, u32, u32, u32)> = report
+            .daily
+            .iter()
+            .map(|d| {
+                (
+                    d.date.to_string(),
+                    d.incident_count,
+                    d.low_count,
+                    d.high_count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            days,
+            vec![
+                ("2026-01-01".into(), 1, 0, 1),
+                ("2026-01-02".into(), 1, 1, 0),
+                ("2026-01-03".into(), 0, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn daily_buckets_span_a_short_dst_day() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        // 2026-03-29 has 23 hours in Berlin; 22:30Z that day is 00:30 on the 30th (CEST).
+        let report = run(
+            &[summary(t(2026, 3, 29, 22, 30))],
+            t(2026, 3, 28, 23, 0),
+            t(2026, 3, 30, 22, 0),
+            tz,
+        );
+        assert_eq!(report.daily.len(), 2);
+        assert_eq!(report.daily[0].incident_count, 0);
+        assert_eq!(report.daily[1].date.to_string(), "2026-03-30");
+        assert_eq!(report.daily[1].incident_count, 1);
+    }
+
+    #[test]
+    fn windows_are_checked() {
+        let at = t(2026, 1, 1, 0, 0);
+        assert!(check_window(at, at).is_err());
+        assert!(check_window(at, at - Duration::days(1)).is_err());
+        assert!(check_window(at, at + Duration::days(401)).is_err());
+        assert!(check_window(at, at + Duration::days(400)).is_ok());
+    }
+}
