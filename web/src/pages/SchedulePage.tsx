@@ -20,6 +20,7 @@ import { useCan } from '../access';
 import { RotationTimeline } from '../components/RotationTimeline';
 import { AddOverrideForm, AddRotationForm } from './ScheduleEditors';
 import { levelTarget } from './Board';
+import { PolicyExtras } from '../components/PolicyExtras';
 
 const UNIT: Record<RotationLayer['shiftUnit'], [string, string]> = {
   HOUR: ['hour', 'hours'],
@@ -362,6 +363,7 @@ export function SchedulePage({ id }: { id: string }) {
             </li>
           ))}
         </ol>
+          <PolicyExtras policy={s.escalationPolicy} />
       </section>
     </>
   );
