@@ -21,6 +21,7 @@ import { RotationTimeline } from '../components/RotationTimeline';
 import { AddOverrideForm, AddRotationForm } from './ScheduleEditors';
 import { levelTarget } from './Board';
 import { PolicyExtras } from '../components/PolicyExtras';
+import { EditPolicyForm } from './EditPolicyForm';
 
 const UNIT: Record<RotationLayer['shiftUnit'], [string, string]> = {
   HOUR: ['hour', 'hours'],
@@ -363,7 +364,12 @@ export function SchedulePage({ id }: { id: string }) {
             </li>
           ))}
         </ol>
-          <PolicyExtras policy={s.escalationPolicy} />
+        <PolicyExtras policy={s.escalationPolicy} />
+        {can.admin && (
+          <div className="panel">
+            <EditPolicyForm scheduleId={s.id} policy={s.escalationPolicy} onDone={refetch} />
+          </div>
+        )}
       </section>
     </>
   );
