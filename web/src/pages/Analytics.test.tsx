@@ -78,14 +78,15 @@ describe('analytics page', () => {
         <AnalyticsRoute />
       </Wrapper>,
     );
-    expect(await screen.findByRole('heading', { level: 1, name: 'Analytics' })).toBeInTheDocument();
+    // The first import() of the page (and Chart.js) can take a while on a busy machine.
+    expect(await screen.findByRole('heading', { level: 1, name: 'Analytics' }, { timeout: 10_000 })).toBeInTheDocument();
     expect(screen.getByTestId('stat-incidents')).toHaveTextContent('12');
     expect(screen.getByTestId('stat-acknowledged')).toHaveTextContent('10');
     expect(screen.getByTestId('stat-resolved')).toHaveTextContent('9');
     expect(screen.getByTestId('stat-escalated')).toHaveTextContent('3');
     expect(screen.getByTestId('stat-mtta')).toHaveTextContent('MTTA4 minp50 2 min · p90 10 min');
     expect(screen.getByTestId('stat-mttr')).toHaveTextContent('MTTR1 h 30 minp50 1 h · p90 —');
-  });
+  }, 20_000);
 
   it('asks for the last 30 local days in the browser’s time zone, and draws the charts', async () => {
     const m = setup();
@@ -95,7 +96,7 @@ describe('analytics page', () => {
         <AnalyticsPage />
       </Wrapper>,
     );
-    await screen.findByTestId('stat-incidents');
+    await screen.findByTestId('stat-incidents', {}, { timeout: 10_000 });
     const vars = analyticsCalls(m).at(-1)!.variables as Record<string, unknown>;
     expect(vars.timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
     expect(vars.serviceId).toBeNull();
@@ -115,7 +116,7 @@ describe('analytics page', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Show data as tables' }));
     expect(screen.queryByTestId('chart-daily')).not.toBeInTheDocument();
     expect(screen.getAllByRole('rowheader', { name: '2026-11-02' }).length).toBeGreaterThan(0);
-  });
+  }, 20_000);
 
   it('the CSV link follows the filters', async () => {
     const m = setup();
@@ -125,7 +126,7 @@ describe('analytics page', () => {
         <AnalyticsPage />
       </Wrapper>,
     );
-    await screen.findByTestId('stat-incidents');
+    await screen.findByTestId('stat-incidents', {}, { timeout: 10_000 });
     await userEvent.selectOptions(screen.getByLabelText('Service'), 's1');
     await userEvent.selectOptions(screen.getByLabelText('Window'), '7');
     const vars = analyticsCalls(m).at(-1)!.variables as { from: string; to: string; serviceId: string };
@@ -137,7 +138,7 @@ describe('analytics page', () => {
     expect(url.searchParams.get('from')).toBe(vars.from);
     expect(url.searchParams.get('to')).toBe(vars.to);
     expect(url.searchParams.get('serviceId')).toBe('s1');
-  });
+  }, 20_000);
 });
 
 describe('analytics window', () => {
