@@ -5,7 +5,8 @@
 // API calls use), creates an ADMIN and a VIEWER with passwords, logs in as the admin through
 // the login page, creates a user, a service and a schedule through the UI, triggers
 // incidents through the API, and checks they reach the board without a reload (within
-// 2 s), then Acknowledge and Resolve from the board. Ends by logging in as the VIEWER (no
+// 2 s), then Acknowledge and Resolve from the board; on an open incident's page adds a note
+// and snoozes it; opens Analytics and waits for its charts. Ends by logging in as the VIEWER (no
 // incident actions offered) and opening GraphiQL at GET /graphql with every request
 // outside 127.0.0.1 blocked. Prints the mutation → board latency and saves screenshots to
 // e2e/artifacts/.
@@ -182,6 +183,12 @@ async function step(name, fn) {
     throw e;
   }
 }
+
+/** Timeline entries (`li[data-kind]`) of one kind, optionally containing `text` (actor or message). */
+const entryOf = (tl, kind, text) => {
+  const l = tl.locator(`li[data-kind="${kind}"]`);
+  return text ? l.filter({ hasText: text }) : l;
+};
 
 const nav = (page, name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
 
@@ -466,10 +473,13 @@ async function main() {
       await page.goto(`${base}/incidents/${encodeURIComponent(mainId)}`);
       await page.getByRole('heading', { level: 1, name: main }).waitFor();
       const tl = page.getByRole('region', { name: 'Timeline' });
-      // Who did it: the board's clicks were the logged-in admin's.
-      for (const text of ['Triggered', 'Notified Ada Oncall', `Acknowledged by ${ADMIN.name}`, `Resolved by ${ADMIN.name}`]) {
-        await tl.getByText(text, { exact: true }).waitFor();
-      }
+      // The server's timeline: each entry's kind, actor and message. Who did it: the board's
+      // clicks were the logged-in admin's.
+      await entryOf(tl, 'TRIGGERED').first().waitFor();
+      await entryOf(tl, 'NOTIFIED', 'Ada Oncall').first().waitFor();
+      await entryOf(tl, 'ACKNOWLEDGED', ADMIN.name).first().waitFor();
+      await entryOf(tl, 'RESOLVED', ADMIN.name).first().waitFor();
+      assert((await page.getByRole('button', { name: 'Snooze…' }).count()) === 0, 'Snooze is offered on a resolved incident');
       for (const name of ['Acknowledge', 'Resolve', 'Escalate']) {
         assert(await page.getByRole('button', { name, exact: true }).isDisabled(), `${name} is enabled on a resolved incident`);
       }
@@ -484,11 +494,46 @@ async function main() {
       await page.getByRole('heading', { level: 1, name: other }).waitFor();
       await page.getByRole('button', { name: 'Escalate', exact: true }).click();
       const tl = page.getByRole('region', { name: 'Timeline' });
-      await tl.getByText('Escalated from level 0 to level 1').waitFor();
-      await tl.getByText(`Escalated by ${ADMIN.name}.`).waitFor();
-      await tl.getByText('Notified Ben Backup').waitFor();
+      await entryOf(tl, 'ESCALATED', ADMIN.name).first().waitFor();
+      await entryOf(tl, 'NOTIFIED', 'Ben Backup').first().waitFor();
       await page.getByText('Level 1 of 1').waitFor();
       assert(await page.getByRole('button', { name: 'Escalate', exact: true }).isDisabled(), 'Escalate still enabled at the last level');
+    });
+
+    await step('on an open incident: a note shows in the timeline, and Snooze 15 minutes shows "Snoozed until"', async () => {
+      // Still on "3-D Secure callbacks failing" (triggered, at level 1).
+      const tl = page.getByRole('region', { name: 'Timeline' });
+      const text = `Checked the 3-D Secure provider status page at ${new Date().toISOString()}`;
+      await page.getByLabel('Add a note').fill(text);
+      await page.getByRole('button', { name: 'Add note' }).click();
+      await entryOf(tl, 'NOTE', text).first().waitFor();
+      assert((await page.getByLabel('Add a note').inputValue()) === '', 'the note box was not cleared');
+      await page.getByRole('button', { name: 'Snooze…' }).click();
+      const t0 = Date.now();
+      await page.getByRole('button', { name: '15 minutes', exact: true }).click();
+      await page.getByText('Snoozed until').first().waitFor();
+      await entryOf(tl, 'SNOOZED').first().waitFor();
+      await page.locator('.badge', { hasText: 'Acknowledged' }).first().waitFor();
+      return `snoozed in ${Date.now() - t0} ms`;
+    });
+
+    await step('the Analytics page draws its charts', async () => {
+      await nav(page, 'Analytics').click();
+      await page.getByRole('heading', { level: 1, name: 'Analytics' }).waitFor();
+      await page.getByTestId('stat-incidents').waitFor();
+      const incidents = Number((await page.getByTestId('stat-incidents').locator('.stat-value').textContent()) ?? 0);
+      assert(incidents >= 5, `analytics counts ${incidents} incidents (at least 5 were triggered)`);
+      // Chart.js draws into a canvas inside each chart container (animation off: drawn at once).
+      await page.waitForFunction(() => {
+        const c = document.querySelector('[data-testid="chart-daily"] canvas, [data-testid="chart-daily"] svg');
+        return !!c && c.getBoundingClientRect().width > 0 && c.getBoundingClientRect().height > 0;
+      });
+      await page.locator('[data-testid="chart-pages"] canvas').waitFor();
+      const csv = await page.getByRole('link', { name: 'Download CSV' }).getAttribute('href');
+      assert(csv?.startsWith('/analytics/incidents.csv?from='), `CSV link is ${csv}`);
+      await page.waitForTimeout(200);
+      await page.screenshot({ path: path.join(artifacts, 'analytics.png'), fullPage: true });
+      return `${incidents} incidents; e2e/artifacts/analytics.png`;
     });
 
     let missedId;
@@ -555,9 +600,10 @@ async function main() {
       await page.goto(`${base}/incidents/${encodeURIComponent(missedId)}`);
       await page.getByRole('heading', { level: 1, name: missed }).waitFor();
       await page.getByRole('region', { name: 'Timeline' }).getByText('Triggered', { exact: true }).waitFor();
-      for (const name of ['Acknowledge', 'Resolve', 'Escalate']) {
+      for (const name of ['Acknowledge', 'Resolve', 'Escalate', 'Snooze…', 'Add note', 'Reassign']) {
         assert((await page.getByRole('button', { name, exact: true }).count()) === 0, `a VIEWER sees ${name} on the incident page`);
       }
+      assert((await page.getByLabel('Add a note').count()) === 0, 'a VIEWER sees the note box');
       await nav(page, 'Board').click();
       await page.getByRole('article', { name: missed }).waitFor();
       assert((await page.getByRole('button', { name: 'Acknowledge' }).count()) === 0, 'a VIEWER sees Acknowledge on the board');

@@ -15,6 +15,7 @@ import { Schedules } from './pages/Schedules';
 import { SchedulePage } from './pages/SchedulePage';
 import { Services } from './pages/Services';
 import { Users } from './pages/Users';
+import { AnalyticsRoute } from './pages/lazy';
 
 function Route({ path }: { path: string }) {
   if (path === '/' || path === '') return <Board />;
@@ -26,6 +27,7 @@ function Route({ path }: { path: string }) {
   if (m) return <SchedulePage key={m.id} id={m.id} />;
   if (path === '/services') return <Services />;
   if (path === '/users') return <Users />;
+  if (path === '/analytics') return <AnalyticsRoute />;
   if (path === '/tokens') return <TokensPage />;
   if (path === '/account') return <AccountPage />;
   return (
@@ -124,6 +126,11 @@ function Shell() {
             <li>
               <Link nav to="/users">
                 Users
+              </Link>
+            </li>
+            <li>
+              <Link nav to="/analytics">
+                Analytics
               </Link>
             </li>
             {can.admin && (

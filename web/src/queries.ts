@@ -31,7 +31,7 @@ export const RotationFields = graphql(
 export const PolicyFields = graphql(
   `
   fragment PolicyFields on EscalationPolicy {
-    initialTimeoutMs
+    initialTimeoutMs repeat acknowledgeTimeoutMs
     escalationLevels { timeoutMs user { ...UserFields } schedule { id name } }
   }
 `,
@@ -43,7 +43,7 @@ export const IncidentCore = graphql(
   `
   fragment IncidentCore on Incident {
     id title severity state triggeredAt acknowledgedAt resolvedAt
-    escalationLevel alertCount nextEscalationAt canEscalate
+    escalationLevel alertCount nextEscalationAt canEscalate snoozedUntil acknowledgeTimeoutAt
     service { id name }
     schedule { id name }
     assignedTo { ...UserFields }
@@ -79,6 +79,7 @@ export const IncidentDetail = graphql(
     resolvedBy { ...ActorFields }
     escalationHistory { fromLevel toLevel reason at to { ...UserFields } actor { ...ActorFields } }
     notifications { id channel reason at delivered user { ...UserFields } }
+    timeline { at kind message actor { ...ActorFields } }
   }
 `,
   [IncidentCore, UserFields, ActorFields],
@@ -168,6 +169,49 @@ export const EscalateMutation = graphql(
 `,
   [IncidentDetail],
 );
+
+export const AddNoteMutation = graphql(
+  `
+  mutation AddNote($incidentId: ID!, $text: String!) { addNote(incidentId: $incidentId, text: $text) { ...IncidentDetail } }
+`,
+  [IncidentDetail],
+);
+
+export const ReassignMutation = graphql(
+  `
+  mutation ReassignIncident($id: ID!, $userId: ID!) { reassignIncident(id: $id, userId: $userId) { ...IncidentDetail } }
+`,
+  [IncidentDetail],
+);
+
+export const SnoozeMutation = graphql(
+  `
+  mutation SnoozeIncident($id: ID!, $durationMs: Int!) { snoozeIncident(id: $id, durationMs: $durationMs) { ...IncidentDetail } }
+`,
+  [IncidentDetail],
+);
+
+export const UpdateSchedulePolicyMutation = graphql(
+  `
+  mutation UpdateSchedulePolicy($id: ID!, $input: UpdateScheduleInput!) { updateSchedule(id: $id, input: $input) { ...ScheduleSummary } }
+`,
+  [ScheduleSummary],
+);
+
+/** The analytics page: everything over one window. */
+export const AnalyticsQuery = graphql(`
+  query Analytics($from: DateTime!, $to: DateTime!, $serviceId: ID, $timeZone: String) {
+    analytics(from: $from, to: $to, serviceId: $serviceId, timeZone: $timeZone) {
+      from to timeZone
+      incidentCount acknowledgedCount resolvedCount escalatedCount
+      mttaMs mttrMs mttaP50Ms mttaP90Ms mttrP50Ms mttrP90Ms
+      byService { service { id name } incidentCount acknowledgedCount resolvedCount mttaMs mttrMs }
+      byResponder { user { id name } incidentCount pagesReceived acknowledgedCount mttaMs mttrMs }
+      daily { date incidentCount lowCount mediumCount highCount mttaMs mttrMs }
+      onCallLoad { user { id name } onCallMs pages nightPages }
+    }
+  }
+`);
 
 export const SchedulesQuery = graphql(
   `
@@ -349,5 +393,7 @@ export type Shift = ScheduleDetail['shifts'][number];
 export type Gap = ScheduleDetail['coverageGaps'][number];
 export type OnCallChange = ResultOf<typeof OnCallChangedSubscription>['onCallChanged'];
 export type IncidentEvent = ResultOf<typeof IncidentEventsSubscription>['incidentEvents'];
+export type TimelineEntry = Incident['timeline'][number];
+export type Analytics = ResultOf<typeof AnalyticsQuery>['analytics'];
 export type IncidentState = Incident['state'];
 export type Severity = Incident['severity'];

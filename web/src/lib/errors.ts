@@ -43,7 +43,7 @@ export function splitErrors(error: CombinedError | undefined | null): SplitError
       const key = normalizeField(ext.field);
       // Shown under the field itself, "email: x is not…" reads better as "X is not…".
       let text = message;
-      for (const prefix of [`${ext.field}: `, `${key}: `, `${key.replace(/^.*\]\./, '')}: `]) {
+      for (const prefix of [`${ext.field}: `, `${key}: `, `${key.replace(/^.*\]\./, '')}: `, `${key.replace(/^.*[.\]]/, '')}: `]) {
         if (text.startsWith(prefix) && text.length > prefix.length) {
           text = text.slice(prefix.length);
           text = text.charAt(0).toUpperCase() + text.slice(1);

@@ -65,7 +65,18 @@ export function compareVersion(a: IncidentLite, b: IncidentLite): number {
   for (let i = 0; i < ka.length; i++) {
     if (ka[i] !== kb[i]) return ka[i] - kb[i];
   }
+  // Notes, reassignments and snoozes show only in the timeline: when both copies carry
+  // one (the incident page's do; board rows don't), the longer or later one is newer.
+  const ta = timelineKey(a);
+  const tb = timelineKey(b);
+  if (ta && tb) return ta[0] - tb[0] || ta[1] - tb[1];
   return 0;
+}
+
+function timelineKey(i: IncidentLite): [number, number] | null {
+  const t = (i as { timeline?: readonly { at: string }[] }).timeline;
+  if (!t) return null;
+  return [t.length, t.length ? Math.max(...t.map((e) => Date.parse(e.at))) : 0];
 }
 
 /** The newer of two copies of one incident (ties go to `b`). */

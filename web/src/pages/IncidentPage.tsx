@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 import { IncidentQuery, type Incident } from '../queries';
 import { useIncidentEvents } from '../events';
@@ -10,90 +10,53 @@ import { Link } from '../router';
 import { Age, Alert, Loading, SeverityBadge, StateBadge, Time, UserName } from '../components/ui';
 import { IncidentActions } from '../components/IncidentActions';
 import { useCan } from '../access';
-import type { Actor } from '../queries';
+import type { Actor, TimelineEntry } from '../queries';
+import { NoteBox, ReassignControl, SnoozeMenu } from '../components/IncidentDepth';
 import { levelTarget, levelText } from './Board';
+import { PolicyExtras } from '../components/PolicyExtras';
 
-export interface TimelineItem {
-  key: string;
-  at: string;
-  kind: 'triggered' | 'escalated' | 'notified' | 'acknowledged' | 'resolved';
-  title: string;
-  detail?: ReactNode;
+/** The kind of a timeline entry as a short label: "Note", "Delivery failed". */
+export function kindLabel(k: TimelineEntry['kind']): string {
+  return label(k);
 }
 
-const RANK: Record<TimelineItem['kind'], number> = {
-  triggered: 0,
-  escalated: 1,
-  notified: 2,
-  acknowledged: 3,
-  resolved: 4,
+/** Which dot colour an entry gets. */
+const TL_CLASS: Partial<Record<TimelineEntry['kind'], string>> = {
+  TRIGGERED: 'triggered',
+  RETRIGGERED: 'triggered',
+  ESCALATED: 'escalated',
+  DELIVERY_FAILED: 'escalated',
+  ACKNOWLEDGED: 'acknowledged',
+  SNOOZED: 'acknowledged',
+  RESOLVED: 'resolved',
+  NOTIFIED: 'notified',
+  REASSIGNED: 'notified',
+  NOTE: 'note',
 };
 
-function levelTimeout(i: Incident, level: number): number | undefined {
-  return level === 0 ? i.escalationPolicy.initialTimeoutMs : i.escalationPolicy.escalationLevels[level - 1]?.timeoutMs;
+/** The server's timeline, oldest first (stable for equal times). */
+export function sortedTimeline(entries: readonly TimelineEntry[]): TimelineEntry[] {
+  return entries
+    .map((e, n) => [e, n] as const)
+    .sort(([a, na], [b, nb]) => Date.parse(a.at) - Date.parse(b.at) || na - nb)
+    .map(([e]) => e);
 }
 
-/** Everything that happened to an incident, oldest first. */
-export function timeline(i: Incident): TimelineItem[] {
-  const items: TimelineItem[] = [
-    {
-      key: 'triggered',
-      at: i.triggeredAt,
-      kind: 'triggered',
-      title: 'Triggered',
-      detail: `${label(i.severity)} severity on ${i.service.name}, schedule ${i.schedule.name}${
-        i.alertCount > 1 ? `; ${i.alertCount} alerts so far` : ''
-      }`,
-    },
-  ];
-  i.escalationHistory.forEach((e, n) => {
-    const why =
-      e.reason === 'TIMEOUT'
-        ? (() => {
-            const t = levelTimeout(i, e.fromLevel);
-            return t !== undefined ? `not acknowledged within ${formatDuration(t)}` : 'timed out';
-          })()
-        : e.reason === 'MANUAL'
-          ? 'escalated by hand'
-          : 'nobody was on call';
-    items.push({
-      key: `esc-${n}`,
-      at: e.at,
-      kind: 'escalated',
-      title: `Escalated from level ${e.fromLevel} to level ${e.toLevel}`,
-      detail: (
-        <>
-          Escalated by {escalatedBy(e)}. Reason: {why}. Now with <UserName user={e.to} empty="nobody" />.
-        </>
-      ),
-    });
-  });
-  for (const n of i.notifications) {
-    items.push({
-      key: `n-${n.id}`,
-      at: n.at,
-      kind: 'notified',
-      title: `Notified ${n.user.name}`,
-      detail: `By ${n.channel}, ${n.reason === 'triggered' ? 'on trigger' : n.reason === 'escalated' ? 'on escalation' : n.reason}; ${
-        n.delivered ? 'delivered' : 'sending…'
-      }`,
-    });
-  }
-  if (i.acknowledgedAt)
-    items.push({
-      key: 'ack',
-      at: i.acknowledgedAt,
-      kind: 'acknowledged',
-      title: i.acknowledgedBy ? `Acknowledged by ${actorName(i.acknowledgedBy)}` : 'Acknowledged',
-    });
-  if (i.resolvedAt)
-    items.push({
-      key: 'res',
-      at: i.resolvedAt,
-      kind: 'resolved',
-      title: i.resolvedBy ? `Resolved by ${actorName(i.resolvedBy)}` : 'Resolved',
-    });
-  return items.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || RANK[a.kind] - RANK[b.kind]);
+export function Timeline({ entries }: { entries: readonly TimelineEntry[] }) {
+  if (entries.length === 0) return <p className="empty">Nothing recorded yet.</p>;
+  return (
+    <ol className="timeline" data-testid="incident-timeline">
+      {sortedTimeline(entries).map((t, n) => (
+        <li key={`${t.at}-${t.kind}-${n}`} className={`tl tl-${TL_CLASS[t.kind] ?? 'other'}`} data-kind={t.kind}>
+          <p className="tl-title">
+            <span className={`badge tl-kind kind-${t.kind.toLowerCase()}`}>{kindLabel(t.kind)}</span>{' '}
+            <strong className="tl-actor">{actorName(t.actor)}</strong> <Time iso={t.at} style="precise" />
+          </p>
+          <p className={`tl-detail${t.kind === 'NOTE' ? ' tl-note' : ''}`}>{t.message}</p>
+        </li>
+      ))}
+    </ol>
+  );
 }
 
 /** "Alice Nguyen", "the API token Deploy bot", "the integration Grafana", "Klaxon". */
@@ -122,7 +85,11 @@ export function IncidentPage({ id }: { id: string }) {
   const [live, setLive] = useState<Incident | null>(null);
   const now = useNow(15_000);
   useIncidentEvents((ev) => {
-    if (ev.incident.id === id) setLive(ev.incident);
+    if (ev.incident.id !== id) return;
+    setLive(ev.incident);
+    // Someone else's note (or a snooze, reassignment, return to triggered): read it all again.
+    if (ev.kind === 'NOTE_ADDED' || ev.kind === 'REASSIGNED' || ev.kind === 'SNOOZED' || ev.kind === 'RETRIGGERED')
+      reexecute({ requestPolicy: 'network-only' });
   });
   useOnReconnect(() => reexecute({ requestPolicy: 'network-only' }));
 
@@ -180,9 +147,28 @@ export function IncidentPage({ id }: { id: string }) {
       </div>
       {error && <Alert messages={[errorText(error)]} />}
 
+      {(i.snoozedUntil || i.acknowledgeTimeoutAt) && open && (
+        <p className="notice" data-testid="incident-timers">
+          {i.snoozedUntil && (
+            <span data-testid="snoozed-until">
+              Snoozed until <Time iso={i.snoozedUntil} /> (<Age iso={i.snoozedUntil} now={now} />).{' '}
+            </span>
+          )}
+          {i.acknowledgeTimeoutAt && (!i.snoozedUntil || i.acknowledgeTimeoutAt !== i.snoozedUntil) && (
+            <span data-testid="ack-timeout">
+              Returns to triggered at <Time iso={i.acknowledgeTimeoutAt} /> (<Age iso={i.acknowledgeTimeoutAt} now={now} />).
+            </span>
+          )}
+        </p>
+      )}
+
       {can.respond && (
         <section aria-label="Actions" className="panel">
-          <IncidentActions incident={i} />
+          <div className="action-bar">
+            <IncidentActions incident={i} />
+            <SnoozeMenu incident={i} onChanged={setLive} />
+          </div>
+          <ReassignControl incident={i} onChanged={setLive} />
         </section>
       )}
 
@@ -204,6 +190,7 @@ export function IncidentPage({ id }: { id: string }) {
             <dt>Escalation</dt>
             <dd>
               {levelText(i)}
+              {i.escalationPolicy.repeat > 0 && `, policy repeats ${i.escalationPolicy.repeat}×`}
               {i.nextEscalationAt && (
                 <>
                   ; next level <Age iso={i.nextEscalationAt} now={now} />
@@ -256,20 +243,13 @@ export function IncidentPage({ id }: { id: string }) {
               </li>
             ))}
           </ol>
+          <PolicyExtras policy={i.escalationPolicy} />
         </section>
 
         <section aria-labelledby="timeline-h">
           <h2 id="timeline-h">Timeline</h2>
-          <ol className="timeline">
-            {timeline(i).map((t) => (
-              <li key={t.key} className={`tl tl-${t.kind}`}>
-                <p className="tl-title">
-                  <strong>{t.title}</strong> <Time iso={t.at} style="precise" />
-                </p>
-                {t.detail && <p className="tl-detail">{t.detail}</p>}
-              </li>
-            ))}
-          </ol>
+          <Timeline entries={i.timeline} />
+          <NoteBox incidentId={i.id} onAdded={setLive} />
         </section>
       </div>
     </>

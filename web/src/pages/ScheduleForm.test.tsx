@@ -79,7 +79,12 @@ describe('Create schedule form', () => {
           { userId: 'u1', startTime: new Date('2026-12-01T09:00').toISOString(), endTime: new Date('2026-12-08T09:00').toISOString() },
           { userId: 'u2', startTime: new Date('2026-12-08T09:00').toISOString(), endTime: new Date('2026-12-15T09:00').toISOString() },
         ],
-        escalationPolicy: { initialTimeoutMs: 150_000, escalationLevels: [{ userId: 'u2', timeoutMs: 900_000 }] },
+        escalationPolicy: {
+          initialTimeoutMs: 150_000,
+          escalationLevels: [{ userId: 'u2', timeoutMs: 900_000 }],
+          repeat: 0,
+          acknowledgeTimeoutMs: null,
+        },
       },
     });
     expect(onDone).toHaveBeenCalledWith(sched);
@@ -163,5 +168,64 @@ describe('Create schedule form', () => {
     expect(len).toHaveAttribute('aria-invalid', 'true');
     // Focus moves after the render that shows the error (a timeout in the form).
     await waitFor(() => expect(len).toHaveFocus());
+  });
+});
+
+describe('repeat and acknowledge timeout', () => {
+  const fillBasics = () => {
+    set('Schedule name', 'Payments on call');
+    set('Service', 's1');
+    set('On call (entry 1)', 'u1');
+  };
+  const REPEAT = 'Repeat the policy (times)';
+  const ACK = /Return acknowledged incidents to triggered after/;
+
+  it('sends repeat and acknowledgeTimeoutMs (minutes → ms)', async () => {
+    const { m } = setup(() => ({ data: { createSchedule: { __typename: 'Schedule', id: 'sc9', name: 'x' } } }));
+    fillBasics();
+    set(REPEAT, '3');
+    set(ACK, '30');
+    await submit();
+    expect(m.raw.executeMutation).toHaveBeenCalledTimes(1);
+    const policy = m.raw.executeMutation.mock.calls[0][0].variables!.input.escalationPolicy;
+    expect(policy.repeat).toBe(3);
+    expect(policy.acknowledgeTimeoutMs).toBe(1_800_000);
+  });
+
+  it('checks both before sending', async () => {
+    const { m } = setup();
+    fillBasics();
+    set(REPEAT, '10');
+    set(ACK, '20000');
+    await submit();
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+    expect(screen.getByLabelText(REPEAT)).toHaveAccessibleDescription(/whole number from 0 to 9/);
+    expect(screen.getByLabelText(ACK)).toHaveAccessibleDescription(/between 0.0167 \(1 s\) and 10080 \(7 days\)/);
+    set(ACK, '0.001'); // 60 ms: under a second
+    set(REPEAT, '1.5');
+    await submit();
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+    expect(screen.getByLabelText(ACK)).toHaveAttribute('aria-invalid', 'true');
+    expect(screen.getByLabelText(REPEAT)).toHaveAttribute('aria-invalid', 'true');
+  });
+
+  it('shows server errors for escalationPolicy.repeat and .acknowledgeTimeoutMs under their fields', async () => {
+    setup(() => ({
+      error: new (badInput('x').constructor as typeof import('urql').CombinedError)({
+        graphQLErrors: [
+          { message: 'repeat: must be between 0 and 9', extensions: { code: 'BAD_USER_INPUT', field: 'escalationPolicy.repeat' } },
+          {
+            message: 'acknowledgeTimeoutMs: must be between 1000 and 604800000',
+            extensions: { code: 'BAD_USER_INPUT', field: 'input.escalationPolicy.acknowledgeTimeoutMs' },
+          },
+        ],
+      }),
+    }));
+    fillBasics();
+    set(ACK, '5');
+    await submit();
+    expect(await screen.findByText('Must be between 0 and 9')).toBeInTheDocument();
+    expect(screen.getByLabelText(REPEAT)).toHaveAccessibleDescription(/Must be between 0 and 9/);
+    expect(screen.getByLabelText(ACK)).toHaveAccessibleDescription(/Must be between 1000 and 604800000/);
   });
 });

@@ -40,6 +40,39 @@ export interface ScheduleValues {
   layers?: LayerValues[];
   initialTimeoutMin: string;
   levels: LevelRow[];
+  /** 0..9: start over at level 0 this many times after the last level. */
+  repeat?: string;
+  /** Minutes (decimals allowed); empty: acknowledged incidents never return to triggered. */
+  ackTimeoutMin?: string;
+}
+
+export const ACK_TIMEOUT_MIN_MS = 1000;
+export const ACK_TIMEOUT_MAX_MS = 7 * 24 * 3_600_000;
+
+/** `repeat` and `acknowledgeTimeoutMs` checks, keyed like the server's `extensions.field`. */
+export function validatePolicyExtras(repeat: string | undefined, ackTimeoutMin: string | undefined): FieldErrors {
+  const e: FieldErrors = {};
+  const r = (repeat ?? '').trim();
+  if (r && (!/^\d+$/.test(r) || Number(r) > 9))
+    e['escalationPolicy.repeat'] = 'Enter a whole number from 0 to 9 (0: do not repeat).';
+  const a = (ackTimeoutMin ?? '').trim();
+  if (a) {
+    const n = Number(a);
+    const ms = Math.round(n * 60_000);
+    if (!Number.isFinite(n) || ms < ACK_TIMEOUT_MIN_MS || ms > ACK_TIMEOUT_MAX_MS)
+      e['escalationPolicy.acknowledgeTimeoutMs'] =
+        'Enter minutes between 0.0167 (1 s) and 10080 (7 days), or leave it empty to keep acknowledged incidents acknowledged.';
+  }
+  return e;
+}
+
+/** The two fields as the API takes them. */
+export function policyExtrasInput(repeat: string | undefined, ackTimeoutMin: string | undefined) {
+  const a = (ackTimeoutMin ?? '').trim();
+  return {
+    repeat: (repeat ?? '').trim() ? Number((repeat ?? '').trim()) : 0,
+    acknowledgeTimeoutMs: a ? Math.round(Number(a) * 60_000) : null,
+  };
 }
 
 let nextKey = 1;
@@ -80,6 +113,7 @@ export function validateSchedule(v: ScheduleValues): FieldErrors {
     const t = minutes(l.timeoutMin);
     if (t === null || t <= 0) e[`${p}.timeoutMs`] = 'Enter a timeout in minutes (more than 0).';
   });
+  Object.assign(e, validatePolicyExtras(v.repeat, v.ackTimeoutMin));
   return e;
 }
 
@@ -100,8 +134,64 @@ export function toScheduleInput(v: ScheduleValues) {
         ...(l.kind === 'schedule' ? { scheduleId: l.scheduleId as string } : { userId: l.userId }),
         timeoutMs: Math.round((minutes(l.timeoutMin) ?? 0) * 60_000),
       })),
+      ...policyExtrasInput(v.repeat, v.ackTimeoutMin),
     },
   };
+}
+
+/** Repeat (0–9) and the acknowledge timeout (minutes, optional): shared by create and edit. */
+export function PolicyExtraFields({
+  idPrefix,
+  repeat,
+  ackTimeoutMin,
+  err,
+  onChange,
+}: {
+  idPrefix: string;
+  repeat: string;
+  ackTimeoutMin: string;
+  err: (k: string) => string | undefined;
+  onChange: (patch: { repeat?: string; ackTimeoutMin?: string }) => void;
+}) {
+  const er = err('escalationPolicy.repeat');
+  const ea = err('escalationPolicy.acknowledgeTimeoutMs');
+  return (
+    <div className="field-row">
+      <Field
+        id={`${idPrefix}-repeat`}
+        label="Repeat the policy (times)"
+        error={er}
+        hint="0 to 9: after the last level times out, start over at level 0 this many times."
+      >
+        <input
+          type="number"
+          inputMode="numeric"
+          min="0"
+          max="9"
+          step="1"
+          {...aria(`${idPrefix}-repeat`, er, true)}
+          value={repeat}
+          onChange={(e) => onChange({ repeat: e.target.value })}
+        />
+      </Field>
+      <Field
+        id={`${idPrefix}-ack-timeout`}
+        label="Return acknowledged incidents to triggered after (minutes, optional)"
+        error={ea}
+        hint="1 s to 7 days (10080 min); empty: they stay acknowledged until resolved."
+      >
+        <input
+          type="number"
+          inputMode="decimal"
+          min="0"
+          step="any"
+          {...aria(`${idPrefix}-ack-timeout`, ea, true)}
+          value={ackTimeoutMin}
+          onChange={(e) => onChange({ ackTimeoutMin: e.target.value })}
+        />
+      </Field>
+    </div>
+  );
 }
 
 function firstRow(now = new Date()): RotationRow {
@@ -111,10 +201,18 @@ function firstRow(now = new Date()): RotationRow {
 }
 
 export function initialScheduleValues(serviceId = ''): ScheduleValues {
-  return { name: '', serviceId, timeZone: '', rotation: [firstRow()], layers: [], initialTimeoutMin: '5', levels: [] };
+  return { name: '', serviceId, timeZone: '', rotation: [firstRow()], layers: [], initialTimeoutMin: '5', levels: [], repeat: '0', ackTimeoutMin: '' };
 }
 
-const TOP_FIELDS = ['name', 'serviceId', 'timeZone', 'rotation', 'escalationPolicy.initialTimeoutMs'];
+const TOP_FIELDS = [
+  'name',
+  'serviceId',
+  'timeZone',
+  'rotation',
+  'escalationPolicy.initialTimeoutMs',
+  'escalationPolicy.repeat',
+  'escalationPolicy.acknowledgeTimeoutMs',
+];
 
 export function ScheduleForm({
   onDone,
@@ -450,6 +548,17 @@ export function ScheduleForm({
         >
           Add escalation level
         </button>
+        <PolicyExtraFields
+          idPrefix="sf"
+          repeat={v.repeat ?? ''}
+          ackTimeoutMin={v.ackTimeoutMin ?? ''}
+          err={err}
+          onChange={(patch) => {
+            setV((o) => ({ ...o, ...patch }));
+            if ('repeat' in patch) clear('escalationPolicy.repeat');
+            if ('ackTimeoutMin' in patch) clear('escalationPolicy.acknowledgeTimeoutMs');
+          }}
+        />
       </fieldset>
 
       <Alert messages={[...server.general, ...unclaimed(server.fields, shown)]} />

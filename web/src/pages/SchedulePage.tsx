@@ -20,6 +20,8 @@ import { useCan } from '../access';
 import { RotationTimeline } from '../components/RotationTimeline';
 import { AddOverrideForm, AddRotationForm } from './ScheduleEditors';
 import { levelTarget } from './Board';
+import { PolicyExtras } from '../components/PolicyExtras';
+import { EditPolicyForm } from './EditPolicyForm';
 
 const UNIT: Record<RotationLayer['shiftUnit'], [string, string]> = {
   HOUR: ['hour', 'hours'],
@@ -362,6 +364,12 @@ export function SchedulePage({ id }: { id: string }) {
             </li>
           ))}
         </ol>
+        <PolicyExtras policy={s.escalationPolicy} />
+        {can.admin && (
+          <div className="panel">
+            <EditPolicyForm scheduleId={s.id} policy={s.escalationPolicy} onDone={refetch} />
+          </div>
+        )}
       </section>
     </>
   );

@@ -111,6 +111,11 @@ export const alice: User = { __typename: 'User', id: 'u1', name: 'Alice Ng', ema
 export const userActor = (u: User) => ({ __typename: 'Actor', kind: 'USER', name: u.name, user: { __typename: 'User', id: u.id, name: u.name } }) as const;
 export const systemActor = { __typename: 'Actor', kind: 'SYSTEM', name: 'Klaxon', user: null } as const;
 
+/** A timeline entry the way the server sends one. */
+export function entry(kind: string, at: string, message: string, actor: unknown = systemActor) {
+  return { __typename: 'TimelineEntry', kind, at, message, actor } as const;
+}
+
 export const bob: User = { __typename: 'User', id: 'u2', name: 'Bob Ode', email: 'bob@example.com', phone: '+1 555 0100' } as User;
 
 let n = 0;
@@ -138,10 +143,15 @@ export function incident(over: Partial<Incident> = {}): Incident {
     escalationPolicy: {
       __typename: 'EscalationPolicy',
       initialTimeoutMs: 300_000,
+      repeat: 0,
+      acknowledgeTimeoutMs: null,
       escalationLevels: [{ __typename: 'EscalationLevel', timeoutMs: 600_000, user: bob }],
     },
     escalationHistory: [],
     notifications: [],
+    timeline: [],
+    snoozedUntil: null,
+    acknowledgeTimeoutAt: null,
     ...over,
   } as Incident;
 }
