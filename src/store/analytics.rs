@@ -38,21 +38,28 @@ pub struct IncidentSummary {
     pub severity: Severity,
     /// When it was opened.
     pub triggered_at: Timestamp,
-    /// Its first acknowledgement (MTTA), kept across escalations back to triggered.
-    pub first_acknowledged_at: Option<Timestamp>,
-    /// The standing acknowledgement and the user who made it, if a person did.
-    pub acknowledged: Option<(Timestamp, Option<UserId>)>,
-    /// When it was resolved.
-    pub resolved_at: Option<Timestamp>,
+    /// Milliseconds from the trigger to the first acknowledgement (MTTA), which survives
+    /// escalations back to triggered. Durations are kept, not instants: a window's
+    /// arithmetic is then integer additions.
+    pub to_first_acknowledgement_ms: Option<i64>,
+    /// The standing acknowledgement: milliseconds from the trigger, and the user who made
+    /// it, if a person did.
+    pub acknowledged: Option<(i64, Option<UserId>)>,
+    /// Milliseconds from the trigger to the resolution.
+    pub to_resolution_ms: Option<i64>,
     /// Whether it moved up a level by timeout or by hand.
     pub escalated: bool,
-    /// Every page: who, and when it was decided.
-    pub pages: Box<[(UserId, Timestamp)]>,
+    /// The first page (most incidents have one or two), kept inline.
+    pub first_page: Option<(UserId, Timestamp)>,
+    /// Every later page: who, and when it was decided.
+    pub later_pages: Box<[(UserId, Timestamp)]>,
 }
 
 impl IncidentSummary {
     /// The summary of an incident's current state.
     pub fn of(incident: &Incident) -> Self {
+        let since = |at: Timestamp| ms_between(incident.triggered_at, at);
+        let mut pages = incident.notifications.iter().map(|n| (n.user_id, n.at));
         Self {
             id: incident.id,
             service_id: incident.service_id,
@@ -61,26 +68,31 @@ impl IncidentSummary {
             triggered_at: incident.triggered_at,
             // Incidents snapshotted before the field existed still count their standing
             // acknowledgement.
-            first_acknowledged_at: incident.first_acknowledged_at.or(incident.acknowledged_at),
+            to_first_acknowledgement_ms: incident
+                .first_acknowledged_at
+                .or(incident.acknowledged_at)
+                .map(since),
             acknowledged: incident.acknowledged_at.map(|at| {
                 (
-                    at,
+                    since(at),
                     incident.acknowledged_by.as_ref().and_then(|a| a.user_id()),
                 )
             }),
-            resolved_at: incident.resolved_at,
+            to_resolution_ms: incident.resolved_at.map(since),
             escalated: incident.escalation_history.iter().any(|step| {
                 matches!(
                     step.reason,
                     EscalationReason::Timeout | EscalationReason::Manual
                 )
             }),
-            pages: incident
-                .notifications
-                .iter()
-                .map(|n| (n.user_id, n.at))
-                .collect(),
+            first_page: pages.next(),
+            later_pages: pages.collect(),
         }
+    }
+
+    /// Every page, oldest first.
+    pub fn pages(&self) -> impl Iterator<Item = &(UserId, Timestamp)> {
+        self.first_page.iter().chain(self.later_pages.iter())
     }
 }
 
@@ -153,6 +165,33 @@ pub fn percentile(values: &mut [i64], p: f64) -> Option<f64> {
     Some(*value as f64)
 }
 
+/// A map keyed by a UUID id. The ids are random (or time-ordered) 16 bytes, so folding
+/// them into a word with a multiply is as good a hash as SipHash here, at a fraction of
+/// its cost (a window hashes a few ids per incident).
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write(&n.to_le_bytes());
+    }
+}
+
 fn ms_between(from: Timestamp, to: Timestamp) -> i64 {
     (to - from).num_milliseconds()
 }
@@ -177,13 +216,13 @@ pub struct Totals {
 impl Totals {
     fn add(&mut self, s: &IncidentSummary) {
         self.incident_count += 1;
-        if let Some(at) = s.first_acknowledged_at {
+        if let Some(ms) = s.to_first_acknowledgement_ms {
             self.acknowledged_count += 1;
-            self.mtta.add(ms_between(s.triggered_at, at));
+            self.mtta.add(ms);
         }
-        if let Some(at) = s.resolved_at {
+        if let Some(ms) = s.to_resolution_ms {
             self.resolved_count += 1;
-            self.mttr.add(ms_between(s.triggered_at, at));
+            self.mttr.add(ms);
         }
         if s.escalated {
             self.escalated_count += 1;
@@ -319,22 +358,36 @@ pub fn compute<'a>(
     let mut totals = Totals::default();
     let mut mtta = Vec::new();
     let mut mttr = Vec::new();
-    let mut services: HashMap<ServiceId, Totals> = HashMap::new();
-    let mut responders: HashMap<UserId, ResponderTotals> = HashMap::new();
-    let mut loads: HashMap<UserId, Load> = HashMap::new();
-    let mut zones: HashMap<ScheduleId, Tz> = HashMap::new();
+    let mut services: IdMap<ServiceId, Totals> = IdMap::default();
+    let mut responders: IdMap<UserId, ResponderTotals> = IdMap::default();
+    let mut loads: IdMap<UserId, Load> = IdMap::default();
+    let mut zones: IdMap<ScheduleId, Tz> = IdMap::default();
+    let mut day = 0;
     for s in incidents {
         totals.add(s);
         services.entry(s.service_id).or_default().add(s);
-        if let Some(at) = s.first_acknowledged_at {
-            mtta.push(ms_between(s.triggered_at, at));
+        if let Some(ms) = s.to_first_acknowledgement_ms {
+            mtta.push(ms);
         }
-        if let Some(at) = s.resolved_at {
-            mttr.push(ms_between(s.triggered_at, at));
+        if let Some(ms) = s.to_resolution_ms {
+            mttr.push(ms);
         }
-        let day = starts
-            .partition_point(|(_, start)| *start <= s.triggered_at)
-            .saturating_sub(1);
+        // Incidents come in trigger order, so the day only moves forward; a search
+        // covers any other order.
+        while starts
+            .get(day + 1)
+            .is_some_and(|(_, start)| *start <= s.triggered_at)
+        {
+            day += 1;
+        }
+        if starts
+            .get(day)
+            .is_some_and(|(_, start)| *start > s.triggered_at)
+        {
+            day = starts
+                .partition_point(|(_, start)| *start <= s.triggered_at)
+                .saturating_sub(1);
+        }
         if let Some(day) = daily.get_mut(day) {
             day.incident_count += 1;
             match s.severity {
@@ -342,17 +395,17 @@ pub fn compute<'a>(
                 Severity::Medium => day.medium_count += 1,
                 Severity::High => day.high_count += 1,
             }
-            if let Some(at) = s.first_acknowledged_at {
-                day.mtta.add(ms_between(s.triggered_at, at));
+            if let Some(ms) = s.to_first_acknowledgement_ms {
+                day.mtta.add(ms);
             }
-            if let Some(at) = s.resolved_at {
-                day.mttr.add(ms_between(s.triggered_at, at));
+            if let Some(ms) = s.to_resolution_ms {
+                day.mttr.add(ms);
             }
         }
         let zone = *zones
             .entry(s.schedule_id)
             .or_insert_with(|| (window.zone_of)(s.schedule_id));
-        for (i, (user, at)) in s.pages.iter().enumerate() {
+        for (i, (user, at)) in s.pages().enumerate() {
             let responder = responders.entry(*user).or_insert(ResponderTotals {
                 user_id: *user,
                 incident_count: 0,
@@ -363,7 +416,7 @@ pub fn compute<'a>(
             });
             responder.pages_received += 1;
             // Once per incident, however many times they were paged for it.
-            if !s.pages[..i].iter().any(|(earlier, _)| earlier == user) {
+            if !s.pages().take(i).any(|(earlier, _)| earlier == user) {
                 responder.incident_count += 1;
             }
             let load = loads.entry(*user).or_insert_with(|| empty_load(*user));
@@ -372,7 +425,7 @@ pub fn compute<'a>(
                 load.night_pages += 1;
             }
         }
-        if let Some((at, Some(user))) = s.acknowledged {
+        if let Some((ms, Some(user))) = s.acknowledged {
             let responder = responders.entry(user).or_insert(ResponderTotals {
                 user_id: user,
                 incident_count: 0,
@@ -382,9 +435,9 @@ pub fn compute<'a>(
                 mttr: Mean::default(),
             });
             responder.acknowledged_count += 1;
-            responder.mtta.add(ms_between(s.triggered_at, at));
-            if let Some(resolved) = s.resolved_at {
-                responder.mttr.add(ms_between(s.triggered_at, resolved));
+            responder.mtta.add(ms);
+            if let Some(resolved) = s.to_resolution_ms {
+                responder.mttr.add(resolved);
             }
         }
     }
@@ -570,11 +623,12 @@ mod tests {
             schedule_id: ScheduleId(uuid::Uuid::nil()),
             severity: Severity::High,
             triggered_at,
-            first_acknowledged_at: None,
+            to_first_acknowledgement_ms: None,
             acknowledged: None,
-            resolved_at: None,
+            to_resolution_ms: None,
             escalated: false,
-            pages: Box::new([]),
+            first_page: None,
+            later_pages: Box::new([]),
         }
     }
 
@@ -597,10 +651,10 @@ mod tests {
     fn unacknowledged_incidents_are_counted_but_not_averaged() {
         let at = t(2026, 3, 1, 12, 0);
         let mut acked = summary(at);
-        acked.first_acknowledged_at = Some(at + Duration::minutes(2));
-        acked.resolved_at = Some(at + Duration::minutes(10));
+        acked.to_first_acknowledgement_ms = Some(120_000);
+        acked.to_resolution_ms = Some(600_000);
         let mut acked_later = summary(at);
-        acked_later.first_acknowledged_at = Some(at + Duration::minutes(4));
+        acked_later.to_first_acknowledgement_ms = Some(240_000);
         let open = summary(at);
         let report = run(
             &[acked, acked_later, open],
@@ -663,9 +717,9 @@ mod tests {
         assert!(!is_night(t(2026, 3, 9, 11, 30), tz)); // 07:30 EDT
         let user = UserId(uuid::Uuid::from_u128(7));
         let mut paged = summary(t(2026, 3, 9, 1, 30));
-        paged.pages = Box::new([
-            (user, t(2026, 3, 9, 1, 30)),  // 21:30 EDT: day
-            (user, t(2026, 3, 9, 2, 30)),  // 22:30 EDT: night (02:30Z was day in EST)
+        paged.first_page = Some((user, t(2026, 3, 9, 1, 30))); // 21:30 EDT: day
+        paged.later_pages = Box::new([
+            (user, t(2026, 3, 9, 2, 30)), // 22:30 EDT: night (02:30Z was day in EST)
             (user, t(2026, 3, 9, 11, 30)), // 07:30 EDT: day
         ]);
         let report = run(&[paged], t(2026, 3, 8, 0, 0), t(2026, 3, 10, 0, 0), tz);
