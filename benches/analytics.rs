@@ -80,6 +80,8 @@ fn schedule(service: ServiceId, people: Vec<UserId>) -> Schedule {
                 schedule_id: None,
                 timeout_ms: 600_000,
             }],
+            repeat: 0,
+            acknowledge_timeout_ms: None,
         },
         calendar_key: None,
         deleted_at: None,
