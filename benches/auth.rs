@@ -73,10 +73,8 @@ fn auth(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("argon2id_verify", |b| {
         b.iter(|| {
-            runtime.block_on(passwords.verify(
-                black_box("correct horse battery staple"),
-                Some(&hash),
-            ))
+            runtime
+                .block_on(passwords.verify(black_box("correct horse battery staple"), Some(&hash)))
         })
     });
     group.finish();
