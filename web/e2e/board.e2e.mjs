@@ -313,7 +313,7 @@ async function main() {
       await page.getByLabel('Email').fill('ben@example.com');
       await page.getByRole('button', { name: 'Create user' }).click();
       await page.getByText('Added Ben Backup.').waitFor();
-      await page.getByRole('cell', { name: 'Ben Backup' }).waitFor();
+      await page.getByRole('cell', { name: 'Ben Backup', exact: true }).waitFor();
     });
 
     await step('create a service through the UI', async () => {
