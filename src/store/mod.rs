@@ -1137,11 +1137,23 @@ impl Store {
             None => TimerCommand::Disarm(TimerKey::Escalation(incident.id)),
         };
         let _ = self.shared.timers.send(timer);
-        let wake = match incident.wake_deadline() {
-            Some(deadline) => TimerCommand::Arm(TimerKey::Wake(incident.id), deadline),
-            None => TimerCommand::Disarm(TimerKey::Wake(incident.id)),
-        };
-        let _ = self.shared.timers.send(wake);
+        // Only a change that can start or end a wake-up (a snooze's end, an acknowledge
+        // timeout) touches that timer: a new incident, a note or a folded alert never had
+        // one to disarm, and the engine is spared a command per trigger.
+        let may_wake = !matches!(
+            change.kind,
+            IncidentChangeKind::Triggered(_)
+                | IncidentChangeKind::NoteAdded { .. }
+                | IncidentChangeKind::AlertRepeated
+                | IncidentChangeKind::NotificationDelivered { .. }
+        );
+        if may_wake {
+            let wake = match incident.wake_deadline() {
+                Some(deadline) => TimerCommand::Arm(TimerKey::Wake(incident.id), deadline),
+                None => TimerCommand::Disarm(TimerKey::Wake(incident.id)),
+            };
+            let _ = self.shared.timers.send(wake);
+        }
         if let Some(page) = change.kind.page() {
             let _ = self.shared.pages.send(PageJob {
                 incident_id: incident.id,
