@@ -3,8 +3,8 @@
 //! - `KLAXON_SKIP_WEB=1`: skip npm entirely (backend-only work); a placeholder page is
 //!   served if nothing was built before.
 //! - npm missing: a warning, and the same placeholder.
-//! - Otherwise: `npm ci` when `web/node_modules` is missing, then `npm run build`, re-run
-//!   only when the UI sources or the schema change.
+//! - Otherwise: `npm ci` when `web/node_modules` is missing or older than the lock file,
+//!   then `npm run build`, re-run only when the UI sources or the schema change.
 
 use std::path::Path;
 use std::process::Command;
@@ -51,10 +51,24 @@ fn build_ui() {
         );
         return;
     }
-    if !Path::new("web/node_modules").exists() && !run(npm, &["ci", "--no-audit", "--no-fund"]) {
+    if needs_install() && !run(npm, &["ci", "--no-audit", "--no-fund"]) {
         return;
     }
     run(npm, &["run", "build"]);
+}
+
+/// `npm ci` is needed when `web/node_modules` is missing, or older than the lock file (a
+/// pull that changed the UI's dependencies): npm records what it installed in
+/// `node_modules/.package-lock.json`.
+fn needs_install() -> bool {
+    let modified = |path: &str| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    match (
+        modified("web/node_modules/.package-lock.json"),
+        modified("web/package-lock.json"),
+    ) {
+        (Some(installed), Some(locked)) => installed < locked,
+        _ => true,
+    }
 }
 
 fn run(npm: &str, args: &[&str]) -> bool {
