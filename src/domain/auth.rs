@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use super::ids::{ApiTokenId, SessionId};
 use super::{DomainError, Timestamp, UserId, text};
 
 /// What a user or token may do. Each role can do everything the ones below it can.
@@ -200,55 +201,6 @@ impl Principal {
         self.actor.user_id()
     }
 }
-
-macro_rules! secret_id {
-    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub Uuid);
-
-        impl $name {
-            /// A fresh id.
-            pub fn new() -> Self {
-                Self(Uuid::now_v7())
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = DomainError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s.trim())
-                    .map(Self)
-                    .map_err(|_| DomainError::not_found($kind, s.chars().take(64).collect::<String>()))
-            }
-        }
-    };
-}
-
-secret_id!(
-    /// Identifies an API token (not its secret).
-    ApiTokenId,
-    "API token"
-);
-secret_id!(
-    /// Identifies a login session (not its secret).
-    SessionId,
-    "session"
-);
 
 /// A stored secret digest: lower-case hex SHA-256 of the secret. Its `Debug` never prints
 /// the value, so a digest cannot end up in a log line.

@@ -85,6 +85,16 @@ id_type!(
     "override"
 );
 id_type!(
+    /// Identifies an API token (not its secret).
+    ApiTokenId,
+    "API token"
+);
+id_type!(
+    /// Identifies a login session (not its secret).
+    SessionId,
+    "session"
+);
+id_type!(
     /// Identifies one page sent for an incident.
     NotificationId,
     "notification"

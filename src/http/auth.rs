@@ -149,42 +149,51 @@ pub fn accepts_graphql_response(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("application/graphql-response+json"))
 }
 
-/// Middleware for the REST adapter: 401 / 403 with `{"error": ...}`.
-pub async fn require_for_rest(
-    State(state): State<AppState>,
+/// Puts the caller's principal in the request, or answers with `refuse`'s response.
+async fn authorize(
+    state: &AppState,
     mut request: Request,
     next: Next,
+    refuse: fn(&Refusal) -> Response,
 ) -> Response {
-    match principal_of(&state, request.headers(), request.method()) {
+    match principal_of(state, request.headers(), request.method()) {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(refusal) => (
-            refusal.status(),
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(serde_json::json!({ "error": refusal.message(), "code": refusal.code() })),
-        )
-            .into_response(),
+        Err(refusal) => {
+            let mut response = refuse(&refusal);
+            *response.status_mut() = refusal.status();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
     }
+}
+
+/// Middleware for the REST adapter: 401 / 403 with `{"error": ...}`.
+pub async fn require_for_rest(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    authorize(&state, request, next, |refusal| {
+        axum::Json(serde_json::json!({ "error": refusal.message(), "code": refusal.code() }))
+            .into_response()
+    })
+    .await
 }
 
 /// Middleware for plain endpoints (`/metrics`): 401 / 403 with a text body.
 pub async fn require_for_text(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
-    match principal_of(&state, request.headers(), request.method()) {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(refusal) => (
-            refusal.status(),
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            refusal.message(),
-        )
-            .into_response(),
-    }
+    authorize(&state, request, next, |refusal| {
+        refusal.message().into_response()
+    })
+    .await
 }
