@@ -632,9 +632,28 @@ async function main() {
         await page.goto(`${base}/graphql`);
         await page.locator('.graphiql-container').waitFor({ timeout: 15_000 });
         await page.locator('.graphiql-execute-button').waitFor();
+        // The editor fills in its default query after it mounts; a click before that runs nothing.
+        await page.waitForFunction(
+          () => (document.querySelector('.graphiql-query-editor')?.textContent ?? '').includes('access'),
+          null,
+          { timeout: 10_000 },
+        );
         // The default query reads `access`; with nothing typed, the session cookie answers it.
-        await page.locator('.graphiql-execute-button').click();
-        await page.locator('.result-window').getByText('VIEWER').first().waitFor({ timeout: 10_000 });
+        // A click while GraphiQL is still fetching the schema can be swallowed: click again
+        // (three times at most) until the result shows, and say what it showed if it never does.
+        let shown = '';
+        for (let attempt = 0; attempt < 3 && !shown.includes('VIEWER'); attempt += 1) {
+          await page.locator('.graphiql-execute-button').click();
+          await page
+            .waitForFunction(
+              () => (document.querySelector('.result-window')?.textContent ?? '').includes('VIEWER'),
+              null,
+              { timeout: 5_000 },
+            )
+            .catch(() => {});
+          shown = (await page.locator('.result-window').textContent().catch(() => '')) ?? '';
+        }
+        assert(shown.includes('VIEWER'), `the result window shows ${JSON.stringify(shown.slice(0, 400))}`);
       } finally {
         page.off('console', onConsole);
         await page.unroute('**');
