@@ -12,6 +12,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensions, Response, ServerError, ServerResult, Variables};
 use futures_util::StreamExt;
 
+use super::parse_cache::ParseCache;
 use crate::domain::DomainError;
 use crate::store::CommandError;
 
@@ -72,23 +73,28 @@ pub fn api_error(error: impl Into<CommandError>) -> async_graphql::Error {
     }
 }
 
-/// Gives every error without a code (the GraphQL layer's own) `BAD_USER_INPUT`, and caps
-/// the number of aliases in a document.
+/// Gives every error without a code (the GraphQL layer's own) `BAD_USER_INPUT`, caps
+/// the number of aliases in a document, and keeps the documents that passed (parsing is
+/// the largest cost of a small mutation).
 pub struct ContractErrors {
     /// Most aliased fields a document may contain.
     pub max_aliases: usize,
+    /// Documents already parsed and checked, shared by every request.
+    pub parsed: Arc<ParseCache>,
 }
 
 impl ExtensionFactory for ContractErrors {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ContractErrorsExtension {
             max_aliases: self.max_aliases,
+            parsed: self.parsed.clone(),
         })
     }
 }
 
 struct ContractErrorsExtension {
     max_aliases: usize,
+    parsed: Arc<ParseCache>,
 }
 
 fn ensure_code(response: &mut Response) {
@@ -161,6 +167,9 @@ impl Extension for ContractErrorsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        if let Some(doc) = self.parsed.get(query) {
+            return Ok(doc);
+        }
         let doc = next.run(ctx, query, variables).await?;
         let aliases = count_aliases(&doc);
         if aliases > self.max_aliases {
@@ -177,6 +186,7 @@ impl Extension for ContractErrorsExtension {
                 .set("code", code::BAD_USER_INPUT);
             return Err(error);
         }
+        self.parsed.insert(query, &doc);
         Ok(doc)
     }
 }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod analytics;
 pub mod error;
 pub mod mutation;
+pub mod parse_cache;
 pub mod query;
 pub mod scalars;
 pub mod subscription;
@@ -72,6 +73,7 @@ pub fn build_schema(gate: Gate, public_url: PublicUrl, limits: QueryLimits) -> K
         .limit_directives(16)
         .extension(error::ContractErrors {
             max_aliases: limits.aliases,
+            parsed: Default::default(),
         })
         .finish()
 }
