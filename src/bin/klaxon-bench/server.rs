@@ -157,11 +157,18 @@ impl Server {
         shifts: usize,
     ) -> anyhow::Result<Vec<String>> {
         let mut users = Vec::new();
+        // Emails are unique per server: a suffix per run lets workloads share one `--url`.
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let run = &run[..8];
         for name in ["Bench Alice", "Bench Bob"] {
+            let email = format!(
+                "{}+{run}@example.com",
+                name.replace(' ', ".").to_lowercase()
+            );
             let data = self
                 .gql(
                     "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
-                    json!({ "i": { "name": name, "email": format!("{}@example.com", name.replace(' ', ".").to_lowercase()) } }),
+                    json!({ "i": { "name": name, "email": email } }),
                 )
                 .await?;
             users.push(id_of(&data["createUser"])?);
