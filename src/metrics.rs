@@ -327,6 +327,9 @@ impl Metrics {
             IncidentChangeKind::Triggered(_) => &self.incidents_opened,
             IncidentChangeKind::Acknowledged => &self.incidents_acknowledged,
             IncidentChangeKind::Resolved => &self.incidents_resolved,
+            IncidentChangeKind::AlertsReceived(update) if update.resolve => {
+                &self.incidents_resolved
+            }
             IncidentChangeKind::Escalated { step, .. }
                 if matches!(
                     step.reason,
