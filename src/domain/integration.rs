@@ -1049,6 +1049,23 @@ mod tests {
     }
 
     #[test]
+    fn an_integration_prints_without_its_key_or_secret() {
+        let integration = Integration {
+            id: IntegrationId::new(),
+            name: "prometheus".into(),
+            kind: IntegrationKind::Alertmanager,
+            schedule_id: ScheduleId::new(),
+            key: IntegrationSecret("0123456789abcdef0123456789abcdef".into()),
+            secret: Some(IntegrationSecret("hmac-secret-value-123".into())),
+            created_at: chrono::Utc::now(),
+            deleted_at: None,
+        };
+        let printed = format!("{integration:?}");
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(!printed.contains("hmac-secret-value"), "{printed}");
+    }
+
+    #[test]
     fn group_key_dedup_is_sha256_hex() {
         assert_eq!(
             group_dedup_key("abc"),
