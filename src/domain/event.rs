@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::IntegrationId;
 use super::incident::RetriggerCause;
+use super::integration::{AlertUpdate, Integration};
 use super::{
     Actor, ApiToken, ApiTokenId, EscalationStep, Incident, IncidentId, Notification,
     NotificationId, Schedule, ScheduleId, Service, ServiceId, Session, SessionId, Timestamp, User,
@@ -145,6 +147,32 @@ pub enum Event {
         /// Which pages.
         deliveries: Vec<Delivery>,
     },
+    /// A monitoring integration was made.
+    IntegrationCreated {
+        /// The integration (its key included: admins read it back).
+        integration: Integration,
+        /// Who made it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// An integration's key was rotated or its secret set.
+    IntegrationUpdated {
+        /// The integration after the change.
+        integration: Integration,
+        /// Who changed it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// An integration was deleted: its key stops working at once.
+    IntegrationDeleted {
+        /// Which.
+        id: IntegrationId,
+        /// When.
+        at: Timestamp,
+        /// Who deleted it.
+        #[serde(default)]
+        actor: Actor,
+    },
 }
 
 /// One delivered page.
@@ -225,6 +253,9 @@ pub enum IncidentChangeKind {
         /// When the level times out again.
         deadline: Option<Timestamp>,
     },
+    /// A monitor sent alerts for this open incident: its alert list changes, and it may
+    /// count as a repeat or resolve it. Also what dates the integration's `lastEventAt`.
+    AlertsReceived(Box<AlertUpdate>),
 }
 
 impl IncidentChangeKind {

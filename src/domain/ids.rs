@@ -100,6 +100,12 @@ id_type!(
     "notification"
 );
 
+id_type!(
+    /// Identifies a monitoring integration (not its key).
+    IntegrationId,
+    "integration"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

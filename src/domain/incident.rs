@@ -193,6 +193,10 @@ pub struct Incident {
     /// The whole story, oldest first: one entry per recorded change (and per page).
     #[serde(default)]
     pub timeline: Vec<TimelineRecord>,
+    /// The alerts monitors sent with it, capped (see [`super::integration`]); shared, so
+    /// cloning an incident for a change does not copy them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<std::sync::Arc<super::integration::Alert>>,
 }
 
 /// Why an acknowledged incident went back to triggered.
@@ -380,6 +384,7 @@ impl Incident {
             snoozed_until: None,
             acknowledge_deadline: None,
             timeline: Vec::new(),
+            alerts: Vec::new(),
         };
         let (level, user, reason) = match schedule.on_call(now) {
             Some(user) => (0, Some(user), NotificationReason::Triggered),
@@ -566,6 +571,16 @@ impl Incident {
         self.is_open().then_some(IncidentChangeKind::AlertRepeated)
     }
 
+    /// Alerts from a monitor for this open incident: folded in, and resolving it when the
+    /// update says so. A resolved incident takes none (a new trigger opens a new one).
+    pub fn receive_alerts(
+        &self,
+        update: super::integration::AlertUpdate,
+    ) -> Option<IncidentChangeKind> {
+        self.is_open()
+            .then(|| IncidentChangeKind::AlertsReceived(Box::new(update)))
+    }
+
     /// Escalate by hand: next level, reassigned, paged, back to triggered, timer restarted.
     pub fn escalate_manually(
         &self,
@@ -715,6 +730,15 @@ impl Incident {
                     detail: Some(self.alert_count.to_string()),
                     ..record(TimelineKind::AlertFolded)
                 });
+            }
+            IncidentChangeKind::AlertsReceived(update) => {
+                update.merge_into(&mut self.alerts);
+                if update.fold {
+                    self.apply(at, &IncidentChangeKind::AlertRepeated, actor);
+                }
+                if update.resolve && self.is_open() {
+                    self.apply(at, &IncidentChangeKind::Resolved, actor);
+                }
             }
             IncidentChangeKind::Acknowledged => {
                 self.state = IncidentState::Acknowledged;

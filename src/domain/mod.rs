@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod incident;
+pub mod integration;
 pub mod oncall;
 pub mod schedule;
 pub mod text;
@@ -20,11 +21,15 @@ pub use auth::{
 };
 pub use error::DomainError;
 pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
-pub use ids::{IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId};
+pub use ids::{
+    IncidentId, IntegrationId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId,
+    UserId,
+};
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,
     NotificationReason, RetriggerCause, Severity, TimelineKind, TimelineRecord,
 };
+pub use integration::{Alert, AlertUpdate, Integration, IntegrationKind};
 pub use schedule::{EscalationLevel, EscalationPolicy, RotationEntry, Schedule};
 pub use user::{Service, User};
 

@@ -63,7 +63,15 @@ fn user_of(ctx: &Context<'_>, id: UserId) -> Result<UserObject> {
         .ok_or_else(|| coded(code::INTERNAL, format!("user {id} is missing")))
 }
 
-fn service_of(ctx: &Context<'_>, id: ServiceId) -> Result<ServiceObject> {
+pub(crate) fn schedule_of(ctx: &Context<'_>, id: ScheduleId) -> Result<ScheduleObject> {
+    store(ctx)
+        .state()
+        .schedule_any(id)
+        .map(ScheduleObject)
+        .ok_or_else(|| coded(code::INTERNAL, format!("schedule {id} is missing")))
+}
+
+pub(crate) fn service_of(ctx: &Context<'_>, id: ServiceId) -> Result<ServiceObject> {
     store(ctx)
         .state()
         .service_any(id)
@@ -483,6 +491,14 @@ impl ScheduleObject {
             self.0.calendar_key.as_deref().unwrap_or("")
         )
     }
+    /// The monitoring integrations whose alerts open incidents here, oldest first.
+    async fn integrations(&self, ctx: &Context<'_>) -> Vec<super::integrations::IntegrationObject> {
+        store(ctx)
+            .integrations_of(self.0.id)
+            .into_iter()
+            .map(super::integrations::IntegrationObject)
+            .collect()
+    }
     /// Who is on call at `at` (default: now); null when nobody is.
     async fn on_call(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<UserObject> {
         store(ctx).on_call(&self.0, at.map(|a| a.0)).map(UserObject)
@@ -824,6 +840,17 @@ impl IncidentObject {
     /// How many triggers this incident absorbed (1 + deduplicated repeats).
     async fn alert_count(&self) -> i32 {
         i32::try_from(self.0.alert_count).unwrap_or(i32::MAX)
+    }
+    /// What monitors sent. Alertmanager/Grafana: the group's current alerts (the first
+    /// 100); PagerDuty and generic events: the latest 100, newest last. Empty for
+    /// incidents opened by people.
+    async fn alerts(&self) -> Vec<super::integrations::AlertObject> {
+        self.0
+            .alerts
+            .iter()
+            .cloned()
+            .map(super::integrations::AlertObject)
+            .collect()
     }
     /// When the current level times out and the incident escalates; null when
     /// acknowledged, resolved, or at the last level.

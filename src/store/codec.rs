@@ -62,6 +62,9 @@ pub struct SnapshotChunk {
     /// Live login sessions.
     #[serde(default)]
     pub sessions: Vec<Session>,
+    /// Monitoring integrations, deleted ones included.
+    #[serde(default)]
+    pub integrations: Vec<crate::domain::Integration>,
 }
 
 impl SnapshotChunk {
@@ -73,6 +76,7 @@ impl SnapshotChunk {
             + self.incidents.len()
             + self.api_tokens.len()
             + self.sessions.len()
+            + self.integrations.len()
     }
 
     /// Whether the chunk holds nothing.

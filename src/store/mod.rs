@@ -13,6 +13,7 @@
 mod access;
 pub mod analytics;
 pub mod codec;
+mod integrations;
 pub mod journal;
 #[cfg(test)]
 mod replay_tests;
@@ -38,6 +39,7 @@ use crate::domain::{
 };
 use crate::engine::{PageJob, TimerCommand, TimerKey};
 pub use access::Revoked;
+pub use integrations::{IngestOutcome, IngestResult};
 pub use journal::{Journal, JournalError, MemoryJournal};
 pub use schedules::{OverrideDraft, RotationPatch};
 pub use state::State;
@@ -858,6 +860,25 @@ impl Store {
     ) -> Result<Arc<Incident>, CommandError> {
         by.require(Action::TriggerIncident)?;
         let schedule_id: ScheduleId = schedule_id.parse()?;
+        self.open_or_fold(by, schedule_id, new, Vec::new(), |incident| {
+            incident.repeat_alert()
+        })
+        .await
+        .map(|(incident, _)| incident)
+    }
+
+    /// The one trigger path (people, scripts and monitors): folds into the open incident
+    /// of the schedule's service with the same dedup key (`fold` decides the change), or
+    /// opens one carrying `alerts`. Says whether it opened one.
+    pub(crate) async fn open_or_fold(
+        &self,
+        by: &Principal,
+        schedule_id: ScheduleId,
+        new: NewIncident,
+        alerts: Vec<Arc<crate::domain::Alert>>,
+        fold: impl FnOnce(&Incident) -> Option<IncidentChangeKind>,
+    ) -> Result<(Arc<Incident>, bool), CommandError> {
+        by.require(Action::TriggerIncident)?;
         let schedule = self
             .state()
             .schedule(schedule_id)
@@ -872,12 +893,10 @@ impl Store {
                     .map(|id| *id);
                 if let Some(existing) = existing {
                     let incident = self
-                        .transition(existing, &by.actor, |incident, _| {
-                            Ok(incident.repeat_alert())
-                        })
+                        .transition(existing, &by.actor, |incident, _| Ok(fold(incident)))
                         .await?;
                     if incident.is_open() {
-                        return Ok(incident);
+                        return Ok((incident, false));
                     }
                 }
                 Some(guard)
@@ -900,6 +919,7 @@ impl Store {
         for step in &mut incident.escalation_history {
             step.actor = by.actor.clone();
         }
+        incident.alerts = alerts;
         incident.open_timeline();
         if incident.assigned_to.is_none() {
             tracing::warn!(
@@ -920,7 +940,7 @@ impl Store {
             );
         };
         self.after_commit(&change, &applied.incident);
-        Ok(applied.incident)
+        Ok((applied.incident, true))
     }
 
     fn dedup_lock(&self, service: ServiceId, key: &str) -> &tokio::sync::Mutex<()> {
@@ -1146,7 +1166,7 @@ impl Store {
                 | IncidentChangeKind::NoteAdded { .. }
                 | IncidentChangeKind::AlertRepeated
                 | IncidentChangeKind::NotificationDelivered { .. }
-        );
+        ) && !matches!(&change.kind, IncidentChangeKind::AlertsReceived(u) if !u.resolve);
         if may_wake {
             let wake = match incident.wake_deadline() {
                 Some(deadline) => TimerCommand::Arm(TimerKey::Wake(incident.id), deadline),
@@ -1170,6 +1190,8 @@ impl Store {
             IncidentChangeKind::NoteAdded { .. } => UpdateKind::NoteAdded,
             IncidentChangeKind::Reassigned { .. } => UpdateKind::Reassigned,
             IncidentChangeKind::Snoozed { .. } => UpdateKind::Snoozed,
+            IncidentChangeKind::AlertsReceived(update) if update.resolve => UpdateKind::Resolved,
+            IncidentChangeKind::AlertsReceived(_) => UpdateKind::Deduplicated,
             IncidentChangeKind::NotificationDelivered { .. } => return,
         };
         // No subscribers is not an error.

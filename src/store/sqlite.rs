@@ -670,6 +670,8 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     api_tokens.sort_by_key(|t| t.id);
     let mut sessions: Vec<_> = state.sessions.iter().map(|s| (**s).clone()).collect();
     sessions.sort_by_key(|s| s.id);
+    let mut integrations: Vec<_> = state.integrations.iter().map(|i| (**i).clone()).collect();
+    integrations.sort_by_key(|i| i.id);
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -687,6 +689,7 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(users, users);
     push_all!(services, services);
     push_all!(schedules, schedules);
+    push_all!(integrations, integrations);
     push_all!(incidents, incidents);
     push_all!(api_tokens, api_tokens);
     push_all!(sessions, sessions);
@@ -715,6 +718,12 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
     for schedule in chunk.schedules {
         state.apply(&Event::ScheduleCreated {
             schedule,
+            actor: actor.clone(),
+        });
+    }
+    for integration in chunk.integrations {
+        state.apply(&Event::IntegrationCreated {
+            integration,
             actor: actor.clone(),
         });
     }

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on an ephemeral port, over HTTP and WebSocket.
 
+mod alertmanager;
 mod analytics;
 mod auth;
 mod bad_input;
@@ -8,6 +9,7 @@ mod depth;
 mod escalation;
 mod hardening;
 mod helpers;
+mod ingest;
 mod lifecycle;
 mod metrics;
 mod rest;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, watch};
 
-use crate::http::{Conn, Run, Work, closed_loop, find, post_graphql};
+use crate::http::{Conn, Run, Work, closed_loop, find, post_graphql, post_json};
 use crate::server::Server;
 use crate::stats::{Report, Summary};
 use crate::ws::WsClient;
@@ -36,6 +36,10 @@ pub struct Plan {
     pub escalation_base_ms: u32,
     /// Open incidents for `memory`.
     pub memory_incidents: usize,
+    /// Events API triggers in `alert-storm`.
+    pub storm_events: usize,
+    /// Dedup keys they spread over.
+    pub storm_keys: usize,
 }
 
 /// What a board subscribes to: the fields a card shows.
@@ -516,4 +520,110 @@ pub async fn memory(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
         target: "<2048 B/incident",
         extra,
     })
+}
+
+/// An Events API integration on a fresh team's schedule: its routing key.
+async fn events_integration(server: &Server) -> anyhow::Result<String> {
+    let schedules = server.team(&[HOUR_MS], 2).await?;
+    let data = server
+        .gql(
+            "mutation($s: ID!) { createIntegration(input: {scheduleId: $s, name: \"bench\", kind: EVENTS_API_V2}) { key } }",
+            json!({ "s": schedules[0] }),
+        )
+        .await?;
+    data["createIntegration"]["key"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no key in {data}"))
+}
+
+fn enqueue_request(server: &Server, key: &str, dedup_key: Option<&str>) -> Vec<u8> {
+    let mut event = json!({
+        "routing_key": key,
+        "event_action": "trigger",
+        "payload": {
+            "summary": "bench: latency high on api-1",
+            "source": "api-1.bench",
+            "severity": "critical",
+            "component": "api",
+            "custom_details": { "p99_ms": 950, "region": "eu-1" },
+        },
+    });
+    if let Some(dedup_key) = dedup_key {
+        event["dedup_key"] = json!(dedup_key);
+    }
+    post_json(server.addr, "/v2/enqueue", &event.to_string())
+}
+
+/// `enqueue`: Events API v2 triggers (`POST /v2/enqueue`), each without a dedup key, so
+/// each gets a fresh one and opens its own incident, over keep-alive connections.
+pub async fn enqueue(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
+    let key = events_integration(server).await?;
+    let request = enqueue_request(server, &key, None);
+    let run = closed_loop(server.addr, plan.clients, repeat(request, plan.duration)).await?;
+    let mut extra = Map::new();
+    extra.insert("clients".into(), plan.clients.into());
+    Ok(http_report("enqueue", run, ">= trigger", extra))
+}
+
+/// `alert-storm`: `storm_events` Events API triggers over `storm_keys` dedup keys (each
+/// key gets the same share), then checks the outcome exactly: one incident per key, each
+/// with its share as `alertCount` and exactly one page.
+pub async fn alert_storm(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
+    let key = events_integration(server).await?;
+    let keys = plan.storm_keys.max(1);
+    let events = plan.storm_events / keys * keys;
+    let sequences: Vec<Vec<Vec<u8>>> = (0..keys)
+        .map(|k| vec![enqueue_request(server, &key, Some(&format!("storm-{k}")))])
+        .collect();
+    let run = closed_loop(
+        server.addr,
+        plan.clients,
+        Work {
+            sequences: Arc::new(sequences),
+            items: Some(events),
+            duration: None,
+            keep_bodies: false,
+        },
+    )
+    .await?;
+    let share = (events / keys) as u64;
+    let mut incidents = 0usize;
+    let mut pages = 0usize;
+    let mut wrong_counts = 0usize;
+    let mut after: Option<String> = None;
+    loop {
+        let data = server
+            .gql(
+                "query($a: String) { incidents(first: 500, after: $a) { totalCount pageInfo { hasNextPage endCursor } nodes { dedupKey alertCount notifications { id } } } }",
+                json!({ "a": after }),
+            )
+            .await?;
+        let page = &data["incidents"];
+        for node in page["nodes"].as_array().context("no nodes")? {
+            incidents += 1;
+            pages += node["notifications"].as_array().map_or(0, Vec::len);
+            if node["alertCount"].as_u64() != Some(share) {
+                wrong_counts += 1;
+            }
+        }
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    if incidents != keys || pages != keys || wrong_counts != 0 || run.errors != 0 {
+        bail!(
+            "alert-storm: {incidents} incidents (expected {keys}), {pages} pages (expected {keys}), {wrong_counts} with an alertCount other than {share}, {} failed events",
+            run.errors
+        );
+    }
+    let mut extra = Map::new();
+    extra.insert("clients".into(), plan.clients.into());
+    extra.insert("events".into(), events.into());
+    extra.insert("dedup_keys".into(), keys.into());
+    extra.insert("incidents".into(), incidents.into());
+    extra.insert("first_pages".into(), pages.into());
+    extra.insert("alert_count_each".into(), share.into());
+    Ok(http_report("alert-storm", run, "exact counts", extra))
 }
