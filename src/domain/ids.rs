@@ -100,6 +100,12 @@ id_type!(
     "notification"
 );
 
+id_type!(
+    /// Identifies a heartbeat monitor.
+    HeartbeatId,
+    "heartbeat"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod event;
+pub mod heartbeat;
 pub mod ids;
 pub mod incident;
 pub mod oncall;
@@ -20,7 +21,10 @@ pub use auth::{
 };
 pub use error::DomainError;
 pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
-pub use ids::{IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId};
+pub use heartbeat::{Heartbeat, HeartbeatState};
+pub use ids::{
+    HeartbeatId, IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId,
+};
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,
     NotificationReason, RetriggerCause, Severity, TimelineKind, TimelineRecord,

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod analytics;
 pub mod error;
+pub mod heartbeats;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
@@ -16,6 +17,7 @@ use async_graphql::{MergedObject, Schema};
 use crate::auth::Gate;
 pub use access::{AccessMutation, AccessQuery};
 pub use analytics::AnalyticsQuery;
+pub use heartbeats::{HeartbeatMutation, HeartbeatQuery};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::{SubscriptionBudget, SubscriptionRoot};
@@ -24,12 +26,12 @@ pub use types::PublicUrl;
 /// The query root, named `Query` as the contract says.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(QueryRoot, AccessQuery, AnalyticsQuery);
+pub struct Query(QueryRoot, AccessQuery, AnalyticsQuery, HeartbeatQuery);
 
 /// The mutation root, named `Mutation`.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(MutationRoot, AccessMutation);
+pub struct Mutation(MutationRoot, AccessMutation, HeartbeatMutation);
 
 /// Klaxon's executable schema.
 pub type KlaxonSchema = Schema<Query, Mutation, SubscriptionRoot>;

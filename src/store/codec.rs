@@ -62,6 +62,9 @@ pub struct SnapshotChunk {
     /// Live login sessions.
     #[serde(default)]
     pub sessions: Vec<Session>,
+    /// Heartbeats, deleted ones included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heartbeats: Vec<crate::domain::Heartbeat>,
 }
 
 impl SnapshotChunk {
@@ -73,6 +76,7 @@ impl SnapshotChunk {
             + self.incidents.len()
             + self.api_tokens.len()
             + self.sessions.len()
+            + self.heartbeats.len()
     }
 
     /// Whether the chunk holds nothing.

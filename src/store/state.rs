@@ -10,8 +10,9 @@ use dashmap::DashMap;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::domain::{
-    ApiToken, ApiTokenId, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId,
-    IncidentState, Schedule, ScheduleId, Service, ServiceId, Session, SessionId, User, UserId,
+    ApiToken, ApiTokenId, Event, Heartbeat, HeartbeatId, Incident, IncidentChange,
+    IncidentChangeKind, IncidentId, IncidentState, Schedule, ScheduleId, Service, ServiceId,
+    Session, SessionId, User, UserId,
 };
 
 /// One incident's cell.
@@ -96,6 +97,11 @@ pub struct State {
     pub session_digests: DashMap<String, SessionId>,
     /// Incident summaries by trigger time, for analytics windows.
     pub analytics: super::analytics::AnalyticsIndex,
+    /// Heartbeats, deleted ones included; `last_beat_at` is the last *recorded* beat (the
+    /// store keeps the unrecorded ones beside, see `store::heartbeats`).
+    pub heartbeats: DashMap<HeartbeatId, Arc<Heartbeat>>,
+    /// Live heartbeat id by its URL token.
+    pub heartbeat_tokens: DashMap<String, HeartbeatId>,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -208,8 +214,52 @@ impl State {
                 }
             }
             Event::SessionsEnded { ids, .. } => self.end_sessions(ids),
+            Event::HeartbeatCreated { heartbeat, .. } => {
+                if heartbeat.deleted_at.is_none() {
+                    self.heartbeat_tokens
+                        .insert(heartbeat.token.clone(), heartbeat.id);
+                }
+                self.heartbeats
+                    .insert(heartbeat.id, Arc::new(heartbeat.clone()));
+            }
+            Event::HeartbeatDeleted { id, at, .. } => {
+                self.update_heartbeat(id, |hb| hb.deleted_at = Some(*at));
+                self.heartbeat_tokens.retain(|_, hb| hb != id);
+            }
+            Event::HeartbeatBeat { id, at } => self.update_heartbeat(id, |hb| hb.record_beat(*at)),
+            Event::HeartbeatMissed {
+                id,
+                deadline,
+                last_beat_at,
+                incident_id,
+                ..
+            } => self.update_heartbeat(id, |hb| {
+                hb.record_miss(*deadline, *last_beat_at, *incident_id)
+            }),
+            Event::MaintenanceStarted {
+                service_id, until, ..
+            } => self.update_service(service_id, |s| s.maintenance_until = Some(*until)),
+            Event::MaintenanceEnded { service_id, .. } => {
+                self.update_service(service_id, |s| s.maintenance_until = None)
+            }
         }
         None
+    }
+
+    fn update_heartbeat(&self, id: &HeartbeatId, change: impl FnOnce(&mut Heartbeat)) {
+        if let Some(mut entry) = self.heartbeats.get_mut(id) {
+            let mut heartbeat = (**entry).clone();
+            change(&mut heartbeat);
+            *entry = Arc::new(heartbeat);
+        }
+    }
+
+    fn update_service(&self, id: &ServiceId, change: impl FnOnce(&mut Service)) {
+        if let Some(mut entry) = self.services.get_mut(id) {
+            let mut service = (**entry).clone();
+            change(&mut service);
+            *entry = Arc::new(service);
+        }
     }
 
     fn end_sessions(&self, ids: &[SessionId]) {
@@ -326,6 +376,13 @@ impl State {
     /// The latest state of an incident.
     pub fn incident(&self, id: IncidentId) -> Option<Arc<Incident>> {
         self.incidents.get(&id).map(|slot| slot.current())
+    }
+
+    /// A live heartbeat, as recorded.
+    pub fn heartbeat(&self, id: HeartbeatId) -> Option<Arc<Heartbeat>> {
+        live(self.heartbeats.get(&id).map(|h| h.clone()), |h| {
+            h.deleted_at.is_none()
+        })
     }
 }
 
