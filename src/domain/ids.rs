@@ -106,6 +106,12 @@ id_type!(
     "integration"
 );
 
+id_type!(
+    /// Identifies a heartbeat monitor.
+    HeartbeatId,
+    "heartbeat"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

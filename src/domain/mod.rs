@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod event;
+pub mod heartbeat;
 pub mod ids;
 pub mod incident;
 pub mod integration;
@@ -21,9 +22,10 @@ pub use auth::{
 };
 pub use error::DomainError;
 pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
+pub use heartbeat::{Heartbeat, HeartbeatState};
 pub use ids::{
-    IncidentId, IntegrationId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId,
-    UserId,
+    HeartbeatId, IncidentId, IntegrationId, NotificationId, OverrideId, RotationId, ScheduleId,
+    ServiceId, UserId,
 };
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod analytics;
 pub mod error;
+pub mod heartbeats;
 pub mod integrations;
 pub mod mutation;
 pub mod parse_cache;
@@ -18,6 +19,7 @@ use async_graphql::{MergedObject, Schema};
 use crate::auth::Gate;
 pub use access::{AccessMutation, AccessQuery};
 pub use analytics::AnalyticsQuery;
+pub use heartbeats::{HeartbeatMutation, HeartbeatQuery};
 pub use integrations::{IntegrationMutation, IntegrationQuery};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -27,12 +29,23 @@ pub use types::PublicUrl;
 /// The query root, named `Query` as the contract says.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(QueryRoot, AccessQuery, AnalyticsQuery, IntegrationQuery);
+pub struct Query(
+    QueryRoot,
+    AccessQuery,
+    AnalyticsQuery,
+    IntegrationQuery,
+    HeartbeatQuery,
+);
 
 /// The mutation root, named `Mutation`.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(MutationRoot, AccessMutation, IntegrationMutation);
+pub struct Mutation(
+    MutationRoot,
+    AccessMutation,
+    IntegrationMutation,
+    HeartbeatMutation,
+);
 
 /// Klaxon's executable schema.
 pub type KlaxonSchema = Schema<Query, Mutation, SubscriptionRoot>;

@@ -136,6 +136,10 @@ pub enum IncidentEventKind {
     Reassigned,
     /// Snoozed: acknowledged until `snoozedUntil`.
     Snoozed,
+    /// Its service is in maintenance: a timer passed, nobody was paged (`pagingHeld`).
+    PagingHeld,
+    /// Its service's maintenance ended: paged, escalating again from now.
+    PagingReleased,
 }
 
 impl From<UpdateKind> for IncidentEventKind {
@@ -150,6 +154,8 @@ impl From<UpdateKind> for IncidentEventKind {
             UpdateKind::NoteAdded => Self::NoteAdded,
             UpdateKind::Reassigned => Self::Reassigned,
             UpdateKind::Snoozed => Self::Snoozed,
+            UpdateKind::PagingHeld => Self::PagingHeld,
+            UpdateKind::PagingReleased => Self::PagingReleased,
         }
     }
 }
@@ -249,6 +255,12 @@ impl ServiceObject {
             .into_iter()
             .map(ScheduleObject)
             .collect()
+    }
+    /// While in maintenance: when it ends (nobody is paged until then); null otherwise.
+    async fn maintenance_until(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        self.0
+            .in_maintenance(store(ctx).clock().now())
+            .map(DateTime)
     }
 }
 
@@ -361,6 +373,10 @@ pub enum TimelineEntryKind {
     Retriggered,
     /// Resolved.
     Resolved,
+    /// Its service is in maintenance: nobody paged, no escalation, until it ends.
+    PagingHeld,
+    /// The maintenance ended: paged, escalating again.
+    PagingReleased,
 }
 
 /// One line of an incident's story.
@@ -497,6 +513,14 @@ impl ScheduleObject {
             .integrations_of(self.0.id)
             .into_iter()
             .map(super::integrations::IntegrationObject)
+            .collect()
+    }
+    /// The heartbeats whose outages page this schedule, by name.
+    async fn heartbeats(&self, ctx: &Context<'_>) -> Vec<super::heartbeats::HeartbeatObject> {
+        store(ctx)
+            .heartbeats_of(self.0.id)
+            .into_iter()
+            .map(super::heartbeats::HeartbeatObject)
             .collect()
     }
     /// Who is on call at `at` (default: now); null when nobody is.
@@ -856,6 +880,10 @@ impl IncidentObject {
     /// acknowledged, resolved, or at the last level.
     async fn next_escalation_at(&self) -> Option<DateTime> {
         self.0.escalation_deadline.map(DateTime)
+    }
+    /// Its service is in maintenance: nobody was paged and no timer runs until it ends.
+    async fn paging_held(&self) -> bool {
+        self.0.paging_held
     }
     /// Whether `escalateIncident` would succeed now.
     async fn can_escalate(&self) -> bool {

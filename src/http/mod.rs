@@ -6,6 +6,7 @@ pub mod body;
 pub mod calendar;
 pub mod conn;
 pub mod export;
+pub mod heartbeat;
 pub mod ingest;
 pub mod login;
 pub mod metrics;
@@ -85,6 +86,10 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health))
         .route("/schedules/{id}/calendar.ics", get(calendar::calendar))
+        .route(
+            "/heartbeats/{token}",
+            get(heartbeat::beat).post(heartbeat::beat),
+        )
         .route("/auth/login", post(login::login))
         .route("/auth/logout", post(login::logout))
         .route("/auth/status", get(login::status))

@@ -65,6 +65,9 @@ pub struct SnapshotChunk {
     /// Monitoring integrations, deleted ones included.
     #[serde(default)]
     pub integrations: Vec<crate::domain::Integration>,
+    /// Heartbeats, deleted ones included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heartbeats: Vec<crate::domain::Heartbeat>,
 }
 
 impl SnapshotChunk {
@@ -77,6 +80,7 @@ impl SnapshotChunk {
             + self.api_tokens.len()
             + self.sessions.len()
             + self.integrations.len()
+            + self.heartbeats.len()
     }
 
     /// Whether the chunk holds nothing.

@@ -672,6 +672,8 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     sessions.sort_by_key(|s| s.id);
     let mut integrations: Vec<_> = state.integrations.iter().map(|i| (**i).clone()).collect();
     integrations.sort_by_key(|i| i.id);
+    let mut heartbeats: Vec<_> = state.heartbeats.iter().map(|h| (**h).clone()).collect();
+    heartbeats.sort_by_key(|h| h.id);
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -693,6 +695,7 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(incidents, incidents);
     push_all!(api_tokens, api_tokens);
     push_all!(sessions, sessions);
+    push_all!(heartbeats, heartbeats);
     if !current.is_empty() {
         chunks.push(current);
     }
@@ -740,6 +743,12 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
     }
     for session in chunk.sessions {
         state.apply(&Event::SessionStarted { session });
+    }
+    for heartbeat in chunk.heartbeats {
+        state.apply(&Event::HeartbeatCreated {
+            heartbeat,
+            actor: actor.clone(),
+        });
     }
 }
 

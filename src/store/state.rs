@@ -10,9 +10,9 @@ use dashmap::DashMap;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::domain::{
-    ActorKind, ApiToken, ApiTokenId, Event, Incident, IncidentChange, IncidentChangeKind,
-    IncidentId, IncidentState, Integration, IntegrationId, Schedule, ScheduleId, Service,
-    ServiceId, Session, SessionId, Timestamp, User, UserId,
+    ActorKind, ApiToken, ApiTokenId, Event, Heartbeat, HeartbeatId, Incident, IncidentChange,
+    IncidentChangeKind, IncidentId, IncidentState, Integration, IntegrationId, Schedule,
+    ScheduleId, Service, ServiceId, Session, SessionId, Timestamp, User, UserId,
 };
 
 /// One incident's cell.
@@ -106,6 +106,11 @@ pub struct State {
     /// event made (its actor is the integration); an event that changed nothing is only
     /// remembered here, in memory.
     pub integration_seen: DashMap<IntegrationId, Timestamp>,
+    /// Heartbeats, deleted ones included; `last_beat_at` is the last *recorded* beat (the
+    /// store keeps the unrecorded ones beside, see `store::heartbeats`).
+    pub heartbeats: DashMap<HeartbeatId, Arc<Heartbeat>>,
+    /// Live heartbeat id by its URL token.
+    pub heartbeat_tokens: DashMap<String, HeartbeatId>,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -240,6 +245,34 @@ impl State {
                     *entry = Arc::new(integration);
                 }
             }
+            Event::HeartbeatCreated { heartbeat, .. } => {
+                if heartbeat.deleted_at.is_none() {
+                    self.heartbeat_tokens
+                        .insert(heartbeat.token.clone(), heartbeat.id);
+                }
+                self.heartbeats
+                    .insert(heartbeat.id, Arc::new(heartbeat.clone()));
+            }
+            Event::HeartbeatDeleted { id, at, .. } => {
+                self.update_heartbeat(id, |hb| hb.deleted_at = Some(*at));
+                self.heartbeat_tokens.retain(|_, hb| hb != id);
+            }
+            Event::HeartbeatBeat { id, at } => self.update_heartbeat(id, |hb| hb.record_beat(*at)),
+            Event::HeartbeatMissed {
+                id,
+                deadline,
+                last_beat_at,
+                incident_id,
+                ..
+            } => self.update_heartbeat(id, |hb| {
+                hb.record_miss(*deadline, *last_beat_at, *incident_id)
+            }),
+            Event::MaintenanceStarted {
+                service_id, until, ..
+            } => self.update_service(service_id, |s| s.maintenance_until = Some(*until)),
+            Event::MaintenanceEnded { service_id, .. } => {
+                self.update_service(service_id, |s| s.maintenance_until = None)
+            }
         }
         None
     }
@@ -249,6 +282,22 @@ impl State {
         let mut seen = self.integration_seen.entry(id).or_insert(at);
         if *seen < at {
             *seen = at;
+        }
+    }
+
+    fn update_heartbeat(&self, id: &HeartbeatId, change: impl FnOnce(&mut Heartbeat)) {
+        if let Some(mut entry) = self.heartbeats.get_mut(id) {
+            let mut heartbeat = (**entry).clone();
+            change(&mut heartbeat);
+            *entry = Arc::new(heartbeat);
+        }
+    }
+
+    fn update_service(&self, id: &ServiceId, change: impl FnOnce(&mut Service)) {
+        if let Some(mut entry) = self.services.get_mut(id) {
+            let mut service = (**entry).clone();
+            change(&mut service);
+            *entry = Arc::new(service);
         }
     }
 
@@ -376,6 +425,13 @@ impl State {
     /// The latest state of an incident.
     pub fn incident(&self, id: IncidentId) -> Option<Arc<Incident>> {
         self.incidents.get(&id).map(|slot| slot.current())
+    }
+
+    /// A live heartbeat, as recorded.
+    pub fn heartbeat(&self, id: HeartbeatId) -> Option<Arc<Heartbeat>> {
+        live(self.heartbeats.get(&id).map(|h| h.clone()), |h| {
+            h.deleted_at.is_none()
+        })
     }
 }
 

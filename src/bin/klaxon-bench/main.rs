@@ -6,8 +6,8 @@
 //! - `http`: a lean HTTP/1.1 keep-alive client over pre-serialized requests (like wrk).
 //! - `ws`: a minimal WebSocket client speaking graphql-transport-ws.
 //! - `server`: spawning or targeting the server, setup through GraphQL, `/healthz`, VmRSS.
-//! - `workloads`: trigger, oncall-read, ack-resolve, fanout, escalation-precision, memory,
-//!   enqueue, alert-storm.
+//! - `workloads`: trigger, oncall-read, ack-resolve, fanout, escalation-precision,
+//!   heartbeat-precision, memory, enqueue, alert-storm.
 //! - `stats`: percentiles and the table.
 
 mod http;
@@ -78,6 +78,10 @@ struct Cli {
     /// deadline (default 20000; smoke 1000).
     #[arg(long)]
     escalation_base_ms: Option<u32>,
+    /// Heartbeats for heartbeat-precision (default 10000; smoke 500); their deadlines are
+    /// spread over --spread-ms after --escalation-base-ms.
+    #[arg(long)]
+    heartbeats: Option<usize>,
     /// Open incidents for memory (default 100000; smoke 1000).
     #[arg(long)]
     memory_incidents: Option<usize>,
@@ -102,6 +106,7 @@ enum Workload {
     AckResolve,
     Fanout,
     EscalationPrecision,
+    HeartbeatPrecision,
     Memory,
     Enqueue,
     AlertStorm,
@@ -134,6 +139,7 @@ impl Cli {
             memory_incidents: pick(self.memory_incidents, 100_000, 1_000),
             storm_events: pick(self.storm_events, 100_000, 2_000),
             storm_keys: pick(self.storm_keys, 1_000, 100),
+            heartbeats: pick(self.heartbeats, 10_000, 500),
         }
     }
 
@@ -234,6 +240,9 @@ async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
                 Workload::Fanout => workloads::fanout(&server, &plan, size).await,
                 Workload::EscalationPrecision => {
                     workloads::escalation_precision(&server, &plan).await
+                }
+                Workload::HeartbeatPrecision => {
+                    workloads::heartbeat_precision(&server, &plan).await
                 }
                 Workload::Memory => workloads::memory(&server, &plan).await,
                 Workload::Enqueue => workloads::enqueue(&server, &plan).await,

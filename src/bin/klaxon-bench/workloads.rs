@@ -1,4 +1,4 @@
-//! The six workloads. Each sets up what it needs through the public API, measures, and
+//! The seven workloads. Each sets up what it needs through the public API, measures, and
 //! returns a [`Report`].
 
 use std::collections::HashMap;
@@ -40,6 +40,8 @@ pub struct Plan {
     pub storm_events: usize,
     /// Dedup keys they spread over.
     pub storm_keys: usize,
+    /// Heartbeats in `heartbeat-precision`.
+    pub heartbeats: usize,
 }
 
 /// What a board subscribes to: the fields a card shows.
@@ -470,6 +472,197 @@ pub async fn escalation_precision(server: &Server, plan: &Plan) -> anyhow::Resul
         workload: "escalation-precision".into(),
         ops: measured as u64,
         errors: (expected - measured.min(expected)) as u64,
+        seconds: (last - first) as f64 / 1000.0,
+        throughput: None,
+        latency: Summary::of_micros(&mut receipt_late),
+        target: "p99 lateness<10ms",
+        extra,
+    })
+}
+
+/// Heartbeats created per aliased `createHeartbeat` request (the alias cap is 64).
+const HEARTBEATS_PER_REQUEST: usize = 50;
+const TRIGGER_SUBSCRIPTION: &str = "subscription { incidentEvents { kind at incident { title } } }";
+
+/// `heartbeat-precision`: many heartbeats with deadlines spread over `spread_ms`, each
+/// beaten once and then left silent: how late each outage's `TRIGGERED` is after the
+/// heartbeat's deadline (its last beat + its interval), by the server's own `at` and by
+/// receipt.
+pub async fn heartbeat_precision(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
+    let schedules = server.team(&[HOUR_MS], 2).await?;
+    let count = plan.heartbeats;
+    let interval = |i: usize| {
+        u64::from(plan.escalation_base_ms) + (i as u64 * u64::from(plan.spread_ms)) / count as u64
+    };
+    // Create, in aliased batches.
+    let creates: Vec<Vec<Vec<u8>>> = (0..count)
+        .step_by(HEARTBEATS_PER_REQUEST)
+        .map(|first| {
+            let fields: String = (first..(first + HEARTBEATS_PER_REQUEST).min(count))
+                .map(|i| {
+                    format!(
+                        "h{i}: createHeartbeat(input: {{scheduleId: $s, name: \"hb-{i}\", intervalMs: {}}}) {{ url }} ",
+                        interval(i)
+                    )
+                })
+                .collect();
+            let body = json!({
+                "query": format!("mutation($s: ID!) {{ {fields} }}"),
+                "variables": { "s": schedules[0] },
+            });
+            vec![post_graphql(server.addr, &body.to_string())]
+        })
+        .collect();
+    let requests = creates.len();
+    let created = closed_loop(
+        server.addr,
+        plan.clients.min(8),
+        Work {
+            sequences: Arc::new(creates),
+            items: Some(requests),
+            duration: None,
+            keep_bodies: true,
+        },
+    )
+    .await?;
+    if created.errors > 0 {
+        bail!(
+            "{} heartbeat batches failed; first: {}",
+            created.errors,
+            created.first_error.unwrap_or_default()
+        );
+    }
+    let mut paths = Vec::with_capacity(count);
+    for body in &created.bodies {
+        let body: Value = serde_json::from_slice(body)?;
+        let Some(data) = body["data"].as_object() else {
+            bail!("no data in {body}");
+        };
+        for heartbeat in data.values() {
+            let url = heartbeat["url"].as_str().context("no url")?;
+            let at = url.find("/heartbeats/").context("not a heartbeat url")?;
+            paths.push(url[at..].to_owned());
+        }
+    }
+    let already = server.health().await?["subscribers"].as_u64().unwrap_or(0);
+    let mut ws = WsClient::subscribe(server.addr, TRIGGER_SUBSCRIPTION).await?;
+    while server.health().await?["subscribers"].as_u64().unwrap_or(0) <= already {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (stop_tx, mut stop) = watch::channel(false);
+    let receiver = tokio::spawn(async move {
+        let mut triggers: Vec<(Vec<u8>, i64)> = Vec::with_capacity(count);
+        loop {
+            tokio::select! {
+                message = ws.next_text() => {
+                    let Some(message) = message? else { break };
+                    if find(message, b"TRIGGERED").is_some() {
+                        triggers.push((message.to_vec(), unix_micros()));
+                        if triggers.len() >= count {
+                            break;
+                        }
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        Ok::<_, std::io::Error>(triggers)
+    });
+    // Beat each once.
+    let phase = Instant::now();
+    let beats: Vec<Vec<Vec<u8>>> = paths
+        .iter()
+        .map(|path| {
+            vec![
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+                    server.addr
+                )
+                .into_bytes(),
+            ]
+        })
+        .collect();
+    let beaten = closed_loop(
+        server.addr,
+        plan.clients,
+        Work {
+            sequences: Arc::new(beats),
+            items: Some(paths.len()),
+            duration: None,
+            keep_bodies: false,
+        },
+    )
+    .await?;
+    if beaten.errors > 0 {
+        bail!(
+            "{} beats failed; first: {}",
+            beaten.errors,
+            beaten.first_error.unwrap_or_default()
+        );
+    }
+    let beat_phase_s = phase.elapsed().as_secs_f64();
+    let beats_done_ms = unix_micros() / 1000;
+    let listed = server
+        .gql("{ heartbeats { name nextDeadlineAt } }", json!({}))
+        .await?;
+    let mut deadlines: HashMap<String, i64> = HashMap::with_capacity(count);
+    for heartbeat in listed["heartbeats"].as_array().context("no heartbeats")? {
+        let name = heartbeat["name"].as_str().context("no name")?;
+        let at = heartbeat["nextDeadlineAt"]
+            .as_str()
+            .with_context(|| format!("{name} has no deadline"))?;
+        deadlines.insert(format!("Heartbeat {name} missed"), millis_of(at)?);
+    }
+    let first = deadlines.values().copied().min().unwrap_or(0);
+    let last = deadlines.values().copied().max().unwrap_or(0);
+    let give_up = Duration::from_millis((last + 10_000 - unix_micros() / 1000).max(0) as u64);
+    let mut receiver = receiver;
+    let triggers = tokio::select! {
+        joined = &mut receiver => joined??,
+        _ = tokio::time::sleep(give_up) => {
+            let _ = stop_tx.send(true);
+            receiver.await??
+        }
+    };
+    let mut server_late = Vec::with_capacity(triggers.len());
+    let mut receipt_late = Vec::with_capacity(triggers.len());
+    let mut early = 0u64;
+    for (message, receipt_us) in &triggers {
+        let message: Value = serde_json::from_slice(message)?;
+        let event = &message["payload"]["data"]["incidentEvents"];
+        let Some(deadline) = event["incident"]["title"]
+            .as_str()
+            .and_then(|title| deadlines.get(title))
+        else {
+            continue;
+        };
+        let at = millis_of(event["at"].as_str().unwrap_or_default())?;
+        if at < *deadline {
+            early += 1;
+        }
+        server_late.push((at - deadline) * 1000);
+        receipt_late.push(receipt_us - deadline * 1000);
+    }
+    let measured = receipt_late.len();
+    let server_summary = Summary::of_micros(&mut server_late);
+    let mut extra = Map::new();
+    extra.insert("heartbeats".into(), count.into());
+    extra.insert("spread_s".into(), ((last - first) as f64 / 1000.0).into());
+    extra.insert("beat_phase_s".into(), beat_phase_s.into());
+    extra.insert(
+        "all_beaten_before_first_deadline".into(),
+        (beats_done_ms < first).into(),
+    );
+    extra.insert("triggered_before_deadline".into(), early.into());
+    if let Some(s) = server_summary {
+        extra.insert("server_p50_ms".into(), s.p50_ms.into());
+        extra.insert("server_p99_ms".into(), s.p99_ms.into());
+        extra.insert("server_max_ms".into(), s.max_ms.into());
+    }
+    Ok(Report {
+        workload: "heartbeat-precision".into(),
+        ops: measured as u64,
+        errors: (count - measured.min(count)) as u64 + early,
         seconds: (last - first) as f64 / 1000.0,
         throughput: None,
         latency: Summary::of_micros(&mut receipt_late),
