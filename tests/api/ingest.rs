@@ -950,3 +950,46 @@ async fn integrations_and_alerts_survive_a_restart() {
     assert_eq!(status, 202);
     assert_eq!(only_incident(&app).await["state"], "RESOLVED");
 }
+
+#[tokio::test]
+async fn any_integrations_key_works_on_every_path_the_path_gives_the_format() {
+    let app = spawn_app().await;
+    let (_, am) = integration(&app, "ALERTMANAGER").await;
+    let (status, body, _) = post_json(
+        &app,
+        "/v2/enqueue",
+        &fixture("trigger", &key(&am), Some("pd-1")),
+    )
+    .await;
+    assert_eq!((status, body), (202, accepted("pd-1")));
+    let incident = only_incident(&app).await;
+    assert_eq!(incident["alerts"][0]["kind"], "EVENTS_API_V2");
+    assert_eq!(incident["alerts"][0]["integration"]["id"], am["id"]);
+}
+
+#[tokio::test]
+async fn a_grafana_signature_with_a_stale_timestamp_is_refused() {
+    let app = spawn_app().await;
+    let team = app.team(60_000, 60_000).await;
+    let secret = "grafana-shared-secret-0123";
+    let grafana = create(&app, &team.schedule, "GRAFANA", Some(secret)).await;
+    let body = am_payload("firing", "CPU", &[("web1", "firing")])
+        .to_string()
+        .into_bytes();
+    let stale = (chrono::Utc::now().timestamp() - 3_600).to_string();
+    let mut signed = format!("{stale}:").into_bytes();
+    signed.extend_from_slice(&body);
+    let (status, answer, _) = post_raw(
+        &app,
+        &format!("/integrations/{}/grafana", key(&grafana)),
+        "application/json",
+        body,
+        &[
+            ("x-grafana-alerting-signature", &sign(secret, &signed)),
+            ("x-grafana-alerting-signature-timestamp", &stale),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(incidents(&app).await.is_empty());
+}
