@@ -968,7 +968,10 @@ impl Store {
                 .in_maintenance(incident.service_id, self.shared.clock.now())
                 .is_none()
         {
-            return self.release_one(incident.id).await.map(|incident| (incident, true));
+            return self
+                .release_one(incident.id)
+                .await
+                .map(|incident| (incident, true));
         }
         Ok((incident, true))
     }
