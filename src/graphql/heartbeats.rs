@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 
-use super::error::api_error;
+use super::error::{api_error, code, coded};
 use super::scalars::DateTime;
 use super::types::{
     ActorObject, IncidentObject, PublicUrl, ScheduleObject, ServiceObject, principal, store,
@@ -61,11 +61,17 @@ impl HeartbeatObject {
         self.0.deadline(None).map(DateTime)
     }
     /// The schedule its outages page.
-    async fn schedule(&self, ctx: &Context<'_>) -> Option<ScheduleObject> {
+    async fn schedule(&self, ctx: &Context<'_>) -> Result<ScheduleObject> {
         store(ctx)
             .state()
             .schedule_any(self.0.schedule_id)
             .map(ScheduleObject)
+            .ok_or_else(|| {
+                coded(
+                    code::INTERNAL,
+                    format!("schedule {} is missing", self.0.schedule_id),
+                )
+            })
     }
     async fn created_at(&self) -> DateTime {
         DateTime(self.0.created_at)
