@@ -85,8 +85,11 @@ async fn throughput(storage: Storage, run_for: Duration) -> f64 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Every request needs a credential: the bootstrap admin token, sent by every client.
+    const TOKEN: &str = "kxn_journal_bench_token_0123456789abcdef";
     let config = Config {
         storage,
+        admin_token: Some(TOKEN.into()),
         ..Config::default()
     };
     let server = tokio::spawn(app::serve(
@@ -98,7 +101,15 @@ async fn throughput(storage: Storage, run_for: Duration) -> f64 {
         |_| {},
     ));
     let url = format!("http://{addr}/graphql");
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {TOKEN}")).expect("header"),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client");
     let gql = |query: &'static str, variables: Value| {
         let http = http.clone();
         let url = url.clone();
@@ -130,6 +141,7 @@ async fn throughput(storage: Storage, run_for: Duration) -> f64 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let user = user["data"]["createUser"]["id"].clone();
+    assert!(user.is_string(), "the bench could not create its user");
     let service = gql(
         "mutation { createService(input: {name: \"Bench\"}) { id } }",
         json!({}),

@@ -440,3 +440,39 @@ fn decode_hex(raw: &str) -> Option<Vec<u8>> {
         .map(|i| u8::from_str_radix(raw.get(i..i + 2)?, 16).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_concurrency_bound_an_event_is_told_to_retry_and_a_finished_one_frees_its_place() {
+        let gate = IngestGate::new(IngestLimits {
+            per_minute: 1_000,
+            burst: 1_000,
+            concurrency: 2,
+        });
+        let (a, b) = (IntegrationId::new(), IntegrationId::new());
+        let first = gate.admit(a).expect("room for the first");
+        let _second = gate.admit(b).expect("room for the second");
+        assert_eq!(gate.admit(a).err(), Some(Duration::from_secs(1)));
+        assert_eq!(gate.admit(b).err(), Some(Duration::from_secs(1)));
+        drop(first);
+        assert!(gate.admit(b).is_ok(), "a finished event frees its place");
+    }
+
+    #[test]
+    fn past_its_burst_a_key_waits_while_another_key_does_not() {
+        let gate = IngestGate::new(IngestLimits {
+            per_minute: 1,
+            burst: 2,
+            concurrency: 100,
+        });
+        let (a, b) = (IntegrationId::new(), IntegrationId::new());
+        assert!(gate.admit(a).is_ok());
+        assert!(gate.admit(a).is_ok());
+        let wait = gate.admit(a).err().expect("a's burst is spent");
+        assert!(wait > Duration::from_secs(50), "one a minute: {wait:?}");
+        assert!(gate.admit(b).is_ok(), "keys are limited apart");
+    }
+}

@@ -380,6 +380,32 @@ const MUTATIONS: &[(&str, &str)] = &[
         "RESPONDER",
         "mutation { snoozeIncident(id: \"x\", durationMs: 60000) { id } }",
     ),
+    (
+        "ADMIN",
+        "mutation { createIntegration(input: {scheduleId: \"x\", name: \"I\", kind: GENERIC}) { id } }",
+    ),
+    (
+        "ADMIN",
+        "mutation { rotateIntegrationKey(id: \"x\") { id } }",
+    ),
+    (
+        "ADMIN",
+        "mutation { setIntegrationSecret(id: \"x\", secret: null) { id } }",
+    ),
+    ("ADMIN", "mutation { deleteIntegration(id: \"x\") }"),
+    (
+        "ADMIN",
+        "mutation { createHeartbeat(input: {scheduleId: \"x\", name: \"H\", intervalMs: 60000}) { id } }",
+    ),
+    ("ADMIN", "mutation { deleteHeartbeat(id: \"x\") }"),
+    (
+        "ADMIN",
+        "mutation { startMaintenance(serviceId: \"x\", until: \"2099-01-01T00:00:00Z\") { id } }",
+    ),
+    (
+        "ADMIN",
+        "mutation { endMaintenance(serviceId: \"x\") { id } }",
+    ),
 ];
 
 fn rank(role: &str) -> u8 {
