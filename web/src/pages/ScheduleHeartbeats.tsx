@@ -10,7 +10,7 @@ import {
   type HeartbeatState,
 } from '../queries';
 import { useCan } from '../access';
-import { useInterval, useNow } from '../hooks';
+import { useInterval, useNow, useOnReconnect } from '../hooks';
 import { ctx } from '../lib/context';
 import { errorText, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { formatInterval } from '../lib/time';
@@ -250,6 +250,7 @@ export function HeartbeatsSection({ scheduleId }: { scheduleId: string }) {
   const refetch = () => reexecute({ requestPolicy: 'network-only' });
   // Beats change state without an event the UI hears: look again now and then.
   useInterval(refetch, 30_000);
+  useOnReconnect(refetch);
   const list = data?.schedule?.heartbeats;
   return (
     <section aria-labelledby="hb-h">

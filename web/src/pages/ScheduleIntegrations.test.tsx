@@ -111,7 +111,8 @@ describe('Integrations section', () => {
     const pres = document.querySelectorAll('pre');
     expect(pres.length).toBe(2);
     expect(pres[0].textContent).toContain(`routing_key: "${KEY}"`);
-    expect(screen.getAllByRole('button', { name: /^Copy .* snippet for Prometheus$/ }).length).toBe(2);
+    expect(screen.getByRole('button', { name: 'Copy Alertmanager config for Prometheus' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Copy curl test for Prometheus' })).toBeInTheDocument();
   });
 
   it('creates an integration; a Grafana one may carry a secret, checked for length first', async () => {

@@ -12,7 +12,7 @@ import {
   type IntegrationKind,
 } from '../queries';
 import { useCan } from '../access';
-import { useInterval, useNow } from '../hooks';
+import { useInterval, useNow, useOnReconnect } from '../hooks';
 import { ctx } from '../lib/context';
 import { errorText, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { Age, Alert, CopyButton, Field, Loading, Time, aria, useFocusFirstInvalid } from '../components/ui';
@@ -34,7 +34,8 @@ function urlOf(i: Pick<Integration, 'url'>): string | null {
   return i.url ? absoluteUrl(i.url) : null;
 }
 
-export type Snippet = { title: string; text: string };
+/** `copy` names it on its Copy button: "Copy Alertmanager config for Prometheus". */
+export type Snippet = { title: string; copy: string; text: string };
 
 /** Copy-ready configuration for the monitor an integration is for (needs its key and url). */
 export function snippets(i: Pick<Integration, 'kind' | 'key' | 'url' | 'hasSecret'>, origin = window.location.origin): Snippet[] {
@@ -46,6 +47,7 @@ export function snippets(i: Pick<Integration, 'kind' | 'key' | 'url' | 'hasSecre
       return [
         {
           title: 'Prometheus Alertmanager (alertmanager.yml)',
+          copy: 'Alertmanager config',
           text: [
             'receivers:',
             '  - name: klaxon',
@@ -57,6 +59,7 @@ export function snippets(i: Pick<Integration, 'kind' | 'key' | 'url' | 'hasSecre
         },
         {
           title: 'Test it with curl (opens an incident)',
+          copy: 'curl test',
           text:
             `curl -sS ${enqueue} -H 'content-type: application/json' \\\n` +
             `  -d '{"routing_key":"${key}","event_action":"trigger","payload":{"summary":"Test alert from curl","source":"curl","severity":"critical"}}'`,
@@ -67,6 +70,7 @@ export function snippets(i: Pick<Integration, 'kind' | 'key' | 'url' | 'hasSecre
       return [
         {
           title: 'Prometheus Alertmanager (alertmanager.yml)',
+          copy: 'Alertmanager config',
           text: ['receivers:', '  - name: klaxon', '    webhook_configs:', `      - url: "${url}"`, '        send_resolved: true'].join('\n'),
         },
       ];
@@ -74,6 +78,7 @@ export function snippets(i: Pick<Integration, 'kind' | 'key' | 'url' | 'hasSecre
       return [
         {
           title: 'Grafana: Alerting → Contact points → Add contact point',
+          copy: 'Grafana settings',
           text: [
             'Integration: Webhook',
             `URL: ${url}`,
@@ -92,9 +97,10 @@ export function snippets(i: Pick<Integration, 'kind' | 'key' | 'url' | 'hasSecre
       return [
         {
           title: 'Open an incident (again with the same dedup: folds into the open one)',
+          copy: 'open command',
           text: `curl -sS -X POST ${url} -d summary='Backup failed' -d details='Nightly backup exited 1' -d dedup=backup-nightly`,
         },
-        { title: 'Close it', text: `curl -sS -X POST ${url} -d dedup=backup-nightly -d action=close` },
+        { title: 'Close it', copy: 'close command', text: `curl -sS -X POST ${url} -d dedup=backup-nightly -d action=close` },
       ];
   }
 }
@@ -109,7 +115,7 @@ function SnippetBlock({ s, name }: { s: Snippet; name: string }) {
       <pre className="snippet-text" aria-labelledby={id} tabIndex={0}>
         <code>{s.text}</code>
       </pre>
-      <CopyButton text={s.text} label={`Copy ${s.title.split(/[:(]/)[0].trim()} snippet for ${name}`} />
+      <CopyButton text={s.text} label={`Copy ${s.copy} for ${name}`} />
     </div>
   );
 }
@@ -377,6 +383,7 @@ export function IntegrationsSection({ scheduleId }: { scheduleId: string }) {
   const refetch = () => reexecute({ requestPolicy: 'network-only' });
   // lastEventAt moves with every event a monitor sends; nothing announces it.
   useInterval(refetch, 60_000);
+  useOnReconnect(refetch);
   const list = data?.schedule?.integrations;
   return (
     <section aria-labelledby="int-h">
