@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { render, screen, within } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import { AlertsSection } from './IncidentAlerts';
 import { IncidentPage } from '../pages/IncidentPage';
 import { Wrapper, incident, mockClient } from '../test/mockClient';
@@ -101,5 +101,26 @@ describe('Alerts section', () => {
     expect(screen.getByRole('heading', { level: 1, name: 'By hand' })).toBeInTheDocument();
     expect(screen.queryByTestId('incident-alerts')).not.toBeInTheDocument();
     expect(screen.queryByRole('heading', { name: /^Alerts/ })).not.toBeInTheDocument();
+  });
+
+  it('reads the alerts again when an event shows a new alert folded in', async () => {
+    const i = incident({ title: 'Disk full', alertCount: 1 } as never);
+    let alerts = [alert()];
+    const m = mockClient({ query: () => ({ data: { incident: { ...i, alertCount: alerts.length, alerts } } }) });
+    render(
+      <Wrapper client={m.client}>
+        <IncidentPage id={i.id} />
+      </Wrapper>,
+    );
+    expect(screen.getAllByRole('article')).toHaveLength(1);
+    const incidentQueries = () => m.raw.executeQuery.mock.calls.filter(([op]) => 'id' in ((op.variables as object) ?? {})).length;
+    const before = incidentQueries();
+    // The same count: nothing to read again.
+    act(() => m.emit({ __typename: 'IncidentEvent', kind: 'ACKNOWLEDGED', at: new Date().toISOString(), incident: { ...i, state: 'ACKNOWLEDGED', alertCount: 1 } } as never));
+    expect(incidentQueries()).toBe(before);
+    alerts = [alert(), alert({ summary: 'Disk full on db-2' })];
+    act(() => m.emit({ __typename: 'IncidentEvent', kind: 'TRIGGERED', at: new Date().toISOString(), incident: { ...i, alertCount: 2 } } as never));
+    await waitFor(() => expect(screen.getByRole('heading', { name: 'Disk full on db-2' })).toBeInTheDocument());
+    expect(incidentQueries()).toBeGreaterThan(before);
   });
 });
