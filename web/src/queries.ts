@@ -414,6 +414,13 @@ export const RotateIntegrationKeyMutation = graphql(
   [IntegrationFields],
 );
 
+export const SetIntegrationSecretMutation = graphql(
+  `
+  mutation SetIntegrationSecret($id: ID!, $secret: String) { setIntegrationSecret(id: $id, secret: $secret) { ...IntegrationFields } }
+`,
+  [IntegrationFields],
+);
+
 export const DeleteIntegrationMutation = graphql(`
   mutation DeleteIntegration($id: ID!) { deleteIntegration(id: $id) }
 `);

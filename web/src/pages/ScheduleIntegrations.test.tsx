@@ -166,4 +166,20 @@ describe('Integrations section', () => {
     expect(opName(m.raw.executeMutation.mock.calls[1][0])).toBe('DeleteIntegration');
     expect(m.raw.executeMutation.mock.calls[1][0].variables).toEqual({ id: 'int1' });
   });
+
+  it('sets a Grafana HMAC secret (16 to 256 characters) and clears it', async () => {
+    const grafana = integration({ name: 'Grafana', kind: 'GRAFANA', url: `/integrations/${KEY}/grafana`, hasSecret: true });
+    const m = section([grafana], { mutation: () => ({ data: { setIntegrationSecret: grafana } }) });
+    await userEvent.click(screen.getByText('Set up Grafana'));
+    const form = screen.getByRole('form', { name: 'HMAC secret of Grafana' });
+    await userEvent.type(within(form).getByLabelText('New HMAC secret'), 'short');
+    await userEvent.click(within(form).getByRole('button', { name: 'Set secret' }));
+    expect(m.raw.executeMutation).not.toHaveBeenCalled();
+    expect(within(form).getByLabelText('New HMAC secret')).toHaveAccessibleDescription(/16 to 256/);
+    await userEvent.type(within(form).getByLabelText('New HMAC secret'), '-now-long-enough');
+    await userEvent.click(within(form).getByRole('button', { name: 'Set secret' }));
+    expect(m.raw.executeMutation.mock.calls[0][0].variables).toEqual({ id: 'int1', secret: 'short-now-long-enough' });
+    await userEvent.click(within(form).getByRole('button', { name: 'Clear secret' }));
+    expect(m.raw.executeMutation.mock.calls[1][0].variables).toEqual({ id: 'int1', secret: null });
+  });
 });

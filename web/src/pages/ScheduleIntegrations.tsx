@@ -8,6 +8,7 @@ import {
   DeleteIntegrationMutation,
   RotateIntegrationKeyMutation,
   ScheduleIntegrationsQuery,
+  SetIntegrationSecretMutation,
   type Integration,
   type IntegrationKind,
 } from '../queries';
@@ -220,6 +221,64 @@ export function CreateIntegrationForm({ scheduleId, onDone }: { scheduleId: stri
   );
 }
 
+/** Grafana's HMAC secret: set (16 to 256 characters) or clear. The secret is never read back. */
+export function GrafanaSecretForm({ i, onChanged }: { i: Pick<Integration, 'id' | 'name' | 'hasSecret'>; onChanged: () => void }) {
+  const [state, setSecret] = useMutation(SetIntegrationSecretMutation);
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  const [said, setSaid] = useState('');
+  const fid = `int-secret-${i.id}`;
+  const send = async (secret: string | null) => {
+    setSaid('');
+    const res = await setSecret({ id: i.id, secret });
+    if (res.data?.setIntegrationSecret) {
+      setValue('');
+      setError(undefined);
+      setSaid(secret ? 'Secret set: Grafana posts must now be signed with it.' : 'Secret cleared: unsigned posts are accepted.');
+      onChanged();
+    } else {
+      const { fields } = splitErrors(res.error);
+      setError(fields.secret ?? errorText(res.error) ?? 'The secret was not changed.');
+    }
+  };
+  return (
+    <form
+      className="inline-form"
+      noValidate
+      aria-label={`HMAC secret of ${i.name}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (value.length < 16 || value.length > 256) return setError('The secret is 16 to 256 characters.');
+        send(value);
+      }}
+    >
+      <Field id={fid} label={i.hasSecret ? 'New HMAC secret' : 'HMAC secret'} error={error}>
+        <input
+          {...aria(fid, error)}
+          value={value}
+          autoComplete="off"
+          spellCheck={false}
+          onChange={(e) => {
+            setValue(e.target.value);
+            setError(undefined);
+          }}
+        />
+      </Field>
+      <button type="submit" className="btn btn-small" disabled={state.fetching}>
+        Set secret
+      </button>
+      {i.hasSecret && (
+        <button type="button" className="btn btn-small" disabled={state.fetching} onClick={() => send(null)}>
+          Clear secret
+        </button>
+      )}
+      <span role="status" className="ok-text">
+        {said}
+      </span>
+    </form>
+  );
+}
+
 /** A yes/no step before a destructive action. */
 function Confirm({
   what,
@@ -308,6 +367,7 @@ function IntegrationItem({ i, now, onChanged }: { i: Integration; now: number; o
               {snippets(i).map((s) => (
                 <SnippetBlock key={s.title} s={s} name={i.name} />
               ))}
+              {i.kind === 'GRAFANA' && <GrafanaSecretForm i={i} onChanged={onChanged} />}
             </details>
           </>
         )}
