@@ -50,6 +50,7 @@ fn service(n: usize) -> Service {
         name: format!("service-{n}"),
         description: None,
         deleted_at: None,
+        maintenance_until: None,
     }
 }
 

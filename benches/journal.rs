@@ -302,6 +302,7 @@ impl Generator {
             name: "Checkout".into(),
             description: Some("Payments and carts".into()),
             deleted_at: None,
+            maintenance_until: None,
         };
         let schedule = Schedule {
             id: ScheduleId::new(),

@@ -44,6 +44,18 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 command -v promtool || true
 
+step "Alertmanager for the end-to-end ingestion test"
+if [ ! -x /usr/bin/prometheus-alertmanager ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
+  else
+    echo "prometheus-alertmanager is missing: tests/api/alertmanager.rs fails without it (install Debian's prometheus-alertmanager, or set KLAXON_SKIP_ALERTMANAGER=1)" >&2
+  fi
+fi
+ls /usr/bin/prometheus-alertmanager || true
+
 step "web dependencies"
 (cd web && npm ci --no-audit --no-fund)
 

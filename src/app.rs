@@ -68,6 +68,8 @@ pub struct Config {
     /// Origins (`scheme://host[:port]`) allowed to call `/graphql` and `/api` from a
     /// browser on another origin (default none).
     pub cors_origins: Vec<String>,
+    /// What monitors may send: per-key rate and burst, concurrent events.
+    pub ingest_limits: crate::http::ingest::IngestLimits,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 25_000,
             cors_origins: Vec::new(),
+            ingest_limits: crate::http::ingest::IngestLimits::default(),
         }
     }
 }
@@ -266,6 +269,7 @@ pub async fn serve(
         gate: gate.clone(),
         cors_origins: cors_origins.into(),
         metrics,
+        ingest: Arc::new(crate::http::ingest::IngestGate::new(config.ingest_limits)),
     };
     let running = Running {
         addr,

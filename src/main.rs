@@ -107,6 +107,15 @@ struct ServeArgs {
         value_parser = klaxon::http::security::parse_origin
     )]
     cors_origins: Vec<String>,
+    /// Events per minute one integration key may send once its burst is spent.
+    #[arg(long, env = "KLAXON_INGEST_RATE_PER_MINUTE", default_value_t = 120)]
+    ingest_rate_per_minute: u32,
+    /// Events one integration key may send at once.
+    #[arg(long, env = "KLAXON_INGEST_BURST", default_value_t = 1_000)]
+    ingest_burst: u32,
+    /// Monitor events processed at once, over all keys; past it, 429 with Retry-After.
+    #[arg(long, env = "KLAXON_INGEST_CONCURRENCY", default_value_t = 256)]
+    ingest_concurrency: usize,
 }
 
 /// `90s`, `30m`, `12h`, `7d`: a number and a unit.
@@ -201,6 +210,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         idle_timeout: Duration::from_millis(args.idle_timeout_ms),
         max_connections: args.max_connections,
         cors_origins: args.cors_origins,
+        ingest_limits: klaxon::http::ingest::IngestLimits {
+            per_minute: args.ingest_rate_per_minute,
+            burst: args.ingest_burst,
+            concurrency: args.ingest_concurrency,
+        },
         ..Config::default()
     };
     app::serve(listener, config, shutdown_signal(), |running| {

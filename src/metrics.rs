@@ -69,7 +69,8 @@ pub struct ChannelLabels {
 pub struct IngestionLabels {
     /// The integration's kind (`generic`, `alertmanager`, ...).
     pub integration_kind: String,
-    /// `triggered`, `deduplicated`, `resolved`, `ignored` or `rejected`.
+    /// `triggered`, `deduplicated`, `acknowledged`, `resolved`, `ignored`, `rejected` or
+    /// `rate_limited`.
     pub result: &'static str,
 }
 
@@ -232,7 +233,7 @@ impl Metrics {
         let ingestion_events = Family::<IngestionLabels, Counter>::default();
         registry.register(
             "ingestion_events",
-            "Events received from monitoring integrations, by integration kind and result (no integration exists yet)",
+            "Events received from monitoring integrations, by integration kind and result",
             ingestion_events.clone(),
         );
         let http_requests = Family::<HttpLabels, Counter>::default();
@@ -327,6 +328,9 @@ impl Metrics {
             IncidentChangeKind::Triggered(_) => &self.incidents_opened,
             IncidentChangeKind::Acknowledged => &self.incidents_acknowledged,
             IncidentChangeKind::Resolved => &self.incidents_resolved,
+            IncidentChangeKind::AlertsReceived(update) if update.resolve => {
+                &self.incidents_resolved
+            }
             IncidentChangeKind::Escalated { step, .. }
                 if matches!(
                     step.reason,
@@ -373,7 +377,7 @@ impl Metrics {
             .inc();
     }
 
-    /// One event from a monitoring integration (for the ingestion endpoints to come).
+    /// One event from a monitoring integration (`src/http/ingest.rs`).
     pub fn ingestion_event(&self, integration_kind: &str, result: &'static str) {
         self.ingestion_events
             .get_or_create(&IngestionLabels {

@@ -3,11 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::IntegrationId;
 use super::incident::RetriggerCause;
+use super::integration::{AlertUpdate, Integration};
 use super::{
-    Actor, ApiToken, ApiTokenId, EscalationStep, Incident, IncidentId, Notification,
-    NotificationId, Schedule, ScheduleId, Service, ServiceId, Session, SessionId, Timestamp, User,
-    UserId,
+    Actor, ApiToken, ApiTokenId, EscalationStep, Heartbeat, HeartbeatId, Incident, IncidentId,
+    Notification, NotificationId, Schedule, ScheduleId, Service, ServiceId, Session, SessionId,
+    Timestamp, User, UserId,
 };
 
 /// One accepted change to Klaxon's state.
@@ -145,6 +147,95 @@ pub enum Event {
         /// Which pages.
         deliveries: Vec<Delivery>,
     },
+    /// A monitoring integration was made.
+    IntegrationCreated {
+        /// The integration (its key included: admins read it back).
+        integration: Integration,
+        /// Who made it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// An integration's key was rotated or its secret set.
+    IntegrationUpdated {
+        /// The integration after the change.
+        integration: Integration,
+        /// Who changed it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// An integration was deleted: its key stops working at once.
+    IntegrationDeleted {
+        /// Which.
+        id: IntegrationId,
+        /// When.
+        at: Timestamp,
+        /// Who deleted it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A heartbeat was made.
+    HeartbeatCreated {
+        /// The new heartbeat.
+        heartbeat: Heartbeat,
+        /// Who made it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A heartbeat was deleted (its timer disarmed; an open outage incident stays open).
+    HeartbeatDeleted {
+        /// Which.
+        id: HeartbeatId,
+        /// When.
+        at: Timestamp,
+        /// Who deleted it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A beat was recorded: a state change, or the first beat a tenth of an interval after
+    /// the last recorded one (the beats in between are kept in memory only).
+    HeartbeatBeat {
+        /// Which.
+        id: HeartbeatId,
+        /// When it beat.
+        at: Timestamp,
+    },
+    /// A heartbeat's deadline passed without a beat: unhealthy, an incident triggered.
+    HeartbeatMissed {
+        /// Which.
+        id: HeartbeatId,
+        /// When it was recorded.
+        at: Timestamp,
+        /// The deadline that passed.
+        deadline: Timestamp,
+        /// The last beat, counting unrecorded ones.
+        #[serde(default)]
+        last_beat_at: Option<Timestamp>,
+        /// The outage's incident.
+        #[serde(default)]
+        incident_id: Option<IncidentId>,
+    },
+    /// A service went into maintenance until `until` (or its window was moved).
+    MaintenanceStarted {
+        /// Which.
+        service_id: ServiceId,
+        /// When it ends by itself.
+        until: Timestamp,
+        /// When it started.
+        at: Timestamp,
+        /// Who started it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A service's maintenance ended: by hand, or its `until` passed (the system).
+    MaintenanceEnded {
+        /// Which.
+        service_id: ServiceId,
+        /// When.
+        at: Timestamp,
+        /// Who ended it.
+        #[serde(default)]
+        actor: Actor,
+    },
 }
 
 /// One delivered page.
@@ -225,6 +316,29 @@ pub enum IncidentChangeKind {
         /// When the level times out again.
         deadline: Option<Timestamp>,
     },
+    /// A monitor sent alerts for this open incident: its alert list changes, and it may
+    /// count as a repeat or resolve it. Also what dates the integration's `lastEventAt`.
+    AlertsReceived(Box<AlertUpdate>),
+    /// Its service is in maintenance: its escalation timer (or wake-up) passed while
+    /// nobody may be paged, so it waits, unpaged, for the maintenance to end.
+    PagingHeld {
+        /// A wake-up that passed: back to triggered (without a page) for this reason.
+        #[serde(default)]
+        retrigger: Option<RetriggerCause>,
+    },
+    /// Its service's maintenance ended: the current level's target is paged and the
+    /// level's timeout counts from now.
+    PagingReleased {
+        /// Nobody on call at level 0: the step to level 1.
+        #[serde(default)]
+        step: Option<EscalationStep>,
+        /// Who is assigned now.
+        to: Option<UserId>,
+        /// Their page.
+        notification: Option<Notification>,
+        /// When the level times out.
+        deadline: Option<Timestamp>,
+    },
 }
 
 impl IncidentChangeKind {
@@ -232,9 +346,9 @@ impl IncidentChangeKind {
     pub fn page(&self) -> Option<&Notification> {
         match self {
             Self::Triggered(incident) => incident.notifications.first(),
-            Self::Escalated { notification, .. } | Self::Retriggered { notification, .. } => {
-                notification.as_ref()
-            }
+            Self::Escalated { notification, .. }
+            | Self::Retriggered { notification, .. }
+            | Self::PagingReleased { notification, .. } => notification.as_ref(),
             Self::Reassigned { notification, .. } => Some(notification),
             _ => None,
         }

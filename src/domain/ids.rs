@@ -100,6 +100,18 @@ id_type!(
     "notification"
 );
 
+id_type!(
+    /// Identifies a monitoring integration (not its key).
+    IntegrationId,
+    "integration"
+);
+
+id_type!(
+    /// Identifies a heartbeat monitor.
+    HeartbeatId,
+    "heartbeat"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,8 @@ pub enum NotificationReason {
     Reassigned,
     /// A snooze ran out, or an acknowledgement timed out.
     Retriggered,
+    /// Its service's maintenance ended and the page held back was sent.
+    MaintenanceEnded,
 }
 
 impl NotificationReason {
@@ -77,6 +79,7 @@ impl NotificationReason {
             Self::Manual => "manual",
             Self::Reassigned => "reassigned",
             Self::Retriggered => "retriggered",
+            Self::MaintenanceEnded => "maintenance_ended",
         }
     }
 }
@@ -193,6 +196,14 @@ pub struct Incident {
     /// The whole story, oldest first: one entry per recorded change (and per page).
     #[serde(default)]
     pub timeline: Vec<TimelineRecord>,
+    /// The alerts monitors sent with it, capped (see [`super::integration`]); shared, so
+    /// cloning an incident for a change does not copy them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<std::sync::Arc<super::integration::Alert>>,
+    /// Its service is in maintenance: nobody was paged for it and no timer runs until the
+    /// maintenance ends ([`Incident::release`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paging_held: bool,
 }
 
 /// Why an acknowledged incident went back to triggered.
@@ -231,6 +242,10 @@ pub enum TimelineKind {
     Retriggered,
     /// Over.
     Resolved,
+    /// Its service is in maintenance: no page, no escalation, until it ends.
+    PagingHeld,
+    /// The maintenance ended: paged, escalating again.
+    PagingReleased,
 }
 
 /// One line of an incident's story, recorded as the change is applied. Names are looked
@@ -296,6 +311,13 @@ impl TimelineRecord {
                 _ => "The snooze ended: triggered again".into(),
             },
             TimelineKind::Resolved => format!("Resolved by {by}"),
+            TimelineKind::PagingHeld => match detail {
+                "" => "Paging held: the service is in maintenance".into(),
+                cause => format!("Paging held: the service is in maintenance ({cause})"),
+            },
+            TimelineKind::PagingReleased => {
+                "The service's maintenance ended: paging and escalation resume".into()
+            }
         }
     }
 }
@@ -380,6 +402,8 @@ impl Incident {
             snoozed_until: None,
             acknowledge_deadline: None,
             timeline: Vec::new(),
+            alerts: Vec::new(),
+            paging_held: false,
         };
         let (level, user, reason) = match schedule.on_call(now) {
             Some(user) => (0, Some(user), NotificationReason::Triggered),
@@ -527,6 +551,108 @@ impl Incident {
         })
     }
 
+    /// A new incident on a service in maintenance: recorded, but nobody assigned or paged
+    /// and no timer armed until the maintenance ends. Call before [`Incident::open_timeline`].
+    pub fn hold_paging(&mut self) {
+        self.escalation_level = 0;
+        self.assigned_to = None;
+        self.escalation_history.clear();
+        self.notifications.clear();
+        self.escalation_deadline = None;
+        self.paging_held = true;
+    }
+
+    /// The escalation timer for `deadline` fired while the service is in maintenance: hold
+    /// instead of escalating. Stale timers do nothing, as in [`Incident::escalate_on_timeout`].
+    pub fn hold_on_timeout(&self, deadline: Timestamp) -> Option<IncidentChangeKind> {
+        let live =
+            self.state == IncidentState::Triggered && self.escalation_deadline == Some(deadline);
+        live.then_some(IncidentChangeKind::PagingHeld { retrigger: None })
+    }
+
+    /// The wake timer for `deadline` fired while the service is in maintenance: back to
+    /// triggered, but held (no page, no timer). Stale timers do nothing, as in
+    /// [`Incident::wake`].
+    pub fn hold_on_wake(&self, deadline: Timestamp) -> Option<IncidentChangeKind> {
+        let live =
+            self.state == IncidentState::Acknowledged && self.wake_deadline() == Some(deadline);
+        if !live {
+            return None;
+        }
+        let cause = if self.snoozed_until == Some(deadline) {
+            RetriggerCause::SnoozeEnded
+        } else {
+            RetriggerCause::AcknowledgeTimedOut
+        };
+        Some(IncidentChangeKind::PagingHeld {
+            retrigger: Some(cause),
+        })
+    }
+
+    /// The service's maintenance ended at `now`: a held incident pages its current level's
+    /// target (its assignee, or the level's target now; at level 0 with nobody on call,
+    /// level 1 as a trigger would) and that level's timeout counts from `now`. An
+    /// acknowledged one is only un-held (someone is on it). Not held: nothing to do.
+    pub fn release(
+        &self,
+        now: Timestamp,
+        page: Page,
+        on_call_now: Option<UserId>,
+        who: LevelTarget<'_>,
+    ) -> Option<IncidentChangeKind> {
+        if !self.paging_held || !self.is_open() {
+            return None;
+        }
+        if self.state == IncidentState::Acknowledged {
+            return Some(IncidentChangeKind::PagingReleased {
+                step: None,
+                to: self.assigned_to,
+                notification: None,
+                deadline: None,
+            });
+        }
+        let mut level = self.escalation_level;
+        let mut step = None;
+        let mut reason = NotificationReason::MaintenanceEnded;
+        let mut to = match level {
+            0 => self.assigned_to.or(on_call_now),
+            k => self
+                .assigned_to
+                .or_else(|| self.escalation_policy.level(k).and_then(who)),
+        };
+        if level == 0 && to.is_none() {
+            if let Some(first) = self.escalation_policy.level(1) {
+                to = who(first);
+                level = 1;
+                reason = NotificationReason::Escalated;
+                step = Some(EscalationStep {
+                    from_level: 0,
+                    to_level: 1,
+                    to,
+                    reason: EscalationReason::NoOneOnCall,
+                    at: now,
+                    actor: Actor::system(),
+                });
+            }
+        }
+        Some(IncidentChangeKind::PagingReleased {
+            step,
+            to,
+            notification: to.map(|user_id| Notification {
+                id: page.id,
+                user_id,
+                channel: page.channel,
+                reason,
+                at: now,
+                delivered: false,
+            }),
+            deadline: self
+                .escalation_policy
+                .timeout_at(level, self.loops())
+                .map(|ms| after(now, ms)),
+        })
+    }
+
     /// When the current level would time out if it started now.
     fn level_deadline(&self, now: Timestamp) -> Option<Timestamp> {
         self.escalation_policy
@@ -564,6 +690,16 @@ impl Incident {
     /// A repeated trigger folded into this open incident (same service and dedup key).
     pub fn repeat_alert(&self) -> Option<IncidentChangeKind> {
         self.is_open().then_some(IncidentChangeKind::AlertRepeated)
+    }
+
+    /// Alerts from a monitor for this open incident: folded in, and resolving it when the
+    /// update says so. A resolved incident takes none (a new trigger opens a new one).
+    pub fn receive_alerts(
+        &self,
+        update: super::integration::AlertUpdate,
+    ) -> Option<IncidentChangeKind> {
+        self.is_open()
+            .then(|| IncidentChangeKind::AlertsReceived(Box::new(update)))
     }
 
     /// Escalate by hand: next level, reassigned, paged, back to triggered, timer restarted.
@@ -716,6 +852,15 @@ impl Incident {
                     ..record(TimelineKind::AlertFolded)
                 });
             }
+            IncidentChangeKind::AlertsReceived(update) => {
+                update.merge_into(&mut self.alerts);
+                if update.fold {
+                    self.apply(at, &IncidentChangeKind::AlertRepeated, actor);
+                }
+                if update.resolve && self.is_open() {
+                    self.apply(at, &IncidentChangeKind::Resolved, actor);
+                }
+            }
             IncidentChangeKind::Acknowledged => {
                 self.state = IncidentState::Acknowledged;
                 self.acknowledged_at = Some(at);
@@ -744,6 +889,7 @@ impl Incident {
                 deadline,
             } => {
                 self.state = IncidentState::Triggered;
+                self.paging_held = false;
                 self.acknowledged_at = None;
                 self.acknowledged_by = None;
                 self.snoozed_until = None;
@@ -786,6 +932,7 @@ impl Incident {
                 deadline,
             } => {
                 self.state = IncidentState::Triggered;
+                self.paging_held = false;
                 self.acknowledged_at = None;
                 self.acknowledged_by = None;
                 self.snoozed_until = None;
@@ -819,6 +966,7 @@ impl Incident {
                 deadline,
             } => {
                 self.state = IncidentState::Triggered;
+                self.paging_held = false;
                 self.acknowledged_at = None;
                 self.acknowledged_by = None;
                 self.snoozed_until = None;
@@ -835,6 +983,54 @@ impl Incident {
                     level: Some(self.escalation_level),
                     ..record(TimelineKind::Retriggered)
                 });
+                self.page(notification.as_ref());
+                self.escalation_deadline = *deadline;
+            }
+            IncidentChangeKind::PagingHeld { retrigger } => {
+                self.paging_held = true;
+                self.escalation_deadline = None;
+                let mut detail = None;
+                if let Some(cause) = retrigger {
+                    self.state = IncidentState::Triggered;
+                    self.acknowledged_at = None;
+                    self.acknowledged_by = None;
+                    self.snoozed_until = None;
+                    self.acknowledge_deadline = None;
+                    detail = Some(
+                        match cause {
+                            RetriggerCause::SnoozeEnded => "the snooze ended",
+                            RetriggerCause::AcknowledgeTimedOut => "the acknowledgement timed out",
+                        }
+                        .to_owned(),
+                    );
+                }
+                self.timeline.push(TimelineRecord {
+                    detail,
+                    level: Some(self.escalation_level),
+                    ..record(TimelineKind::PagingHeld)
+                });
+            }
+            IncidentChangeKind::PagingReleased {
+                step,
+                to,
+                notification,
+                deadline,
+            } => {
+                self.paging_held = false;
+                self.assigned_to = *to;
+                self.timeline.push(TimelineRecord {
+                    level: Some(self.escalation_level),
+                    ..record(TimelineKind::PagingReleased)
+                });
+                if let Some(step) = step {
+                    self.escalation_level = step.to_level;
+                    let step = EscalationStep {
+                        actor: actor.clone(),
+                        ..step.clone()
+                    };
+                    self.escalation_history.push(step.clone());
+                    self.timeline.push(self.escalation_record(&step));
+                }
                 self.page(notification.as_ref());
                 self.escalation_deadline = *deadline;
             }
@@ -889,6 +1085,16 @@ impl Incident {
         }];
         for step in &self.escalation_history {
             timeline.push(self.escalation_record(step));
+        }
+        if self.paging_held {
+            timeline.push(TimelineRecord {
+                at: self.triggered_at,
+                kind: TimelineKind::PagingHeld,
+                actor: Actor::system(),
+                user: None,
+                detail: None,
+                level: Some(0),
+            });
         }
         self.timeline = timeline;
         let pages = std::mem::take(&mut self.notifications);
@@ -1404,5 +1610,129 @@ mod tests {
             (n.title.as_str(), n.description, n.dedup_key),
             ("x", None, None)
         );
+    }
+
+    // ---- maintenance: held paging --------------------------------------------------
+
+    fn held(team: &Team, at: Timestamp) -> Incident {
+        let mut incident = open(team, at);
+        incident.hold_paging();
+        incident.open_timeline();
+        incident
+    }
+
+    #[test]
+    fn a_held_trigger_is_recorded_without_a_page_or_a_timer() {
+        let team = team();
+        let inc = held(&team, t0());
+        assert!(inc.paging_held);
+        assert_eq!(inc.state, IncidentState::Triggered);
+        assert!(inc.notifications.is_empty());
+        assert_eq!(inc.escalation_deadline, None);
+        assert_eq!(inc.assigned_to, None);
+        assert!(
+            inc.timeline
+                .iter()
+                .any(|r| r.kind == TimelineKind::PagingHeld)
+        );
+    }
+
+    #[test]
+    fn release_pages_the_on_call_and_counts_the_timeout_from_the_end() {
+        let team = team();
+        let inc = held(&team, t0());
+        let end = t0() + ms(50_000);
+        let change = inc.release(end, page(), Some(team.alice), &direct).unwrap();
+        let inc = applied(inc, end, change);
+        assert!(!inc.paging_held);
+        assert_eq!(inc.assigned_to, Some(team.alice));
+        assert_eq!(inc.notifications.len(), 1);
+        assert_eq!(
+            inc.notifications[0].reason,
+            NotificationReason::MaintenanceEnded
+        );
+        assert_eq!(inc.escalation_deadline, Some(end + ms(1_000)));
+        assert!(
+            inc.release(end, page(), Some(team.alice), &direct)
+                .is_none(),
+            "once"
+        );
+    }
+
+    #[test]
+    fn release_with_nobody_on_call_goes_to_level_one_like_a_trigger() {
+        let team = team();
+        let inc = held(&team, t0());
+        let end = t0() + ms(5_000);
+        let inc = applied(
+            inc.clone(),
+            end,
+            inc.release(end, page(), None, &direct).unwrap(),
+        );
+        assert_eq!(inc.escalation_level, 1);
+        assert_eq!(inc.assigned_to, Some(team.bob));
+        assert_eq!(
+            inc.escalation_history[0].reason,
+            EscalationReason::NoOneOnCall
+        );
+        assert_eq!(inc.escalation_deadline, Some(end + ms(2_000)));
+    }
+
+    #[test]
+    fn a_timeout_during_maintenance_holds_instead_of_escalating() {
+        let team = team();
+        let inc = open(&team, t0());
+        let deadline = inc.escalation_deadline.unwrap();
+        assert!(
+            inc.hold_on_timeout(deadline + ms(1)).is_none(),
+            "stale timer"
+        );
+        let inc = applied(
+            inc.clone(),
+            deadline,
+            inc.hold_on_timeout(deadline).unwrap(),
+        );
+        assert!(inc.paging_held);
+        assert_eq!(inc.escalation_level, 0);
+        assert_eq!(inc.escalation_deadline, None);
+        // At the end the current level's assignee is paged again, its timeout afresh.
+        let end = deadline + ms(60_000);
+        let inc = applied(
+            inc.clone(),
+            end,
+            inc.release(end, page(), Some(team.carol), &direct).unwrap(),
+        );
+        assert_eq!(inc.assigned_to, Some(team.alice));
+        assert_eq!(inc.notifications.len(), 2);
+        assert_eq!(inc.escalation_deadline, Some(end + ms(1_000)));
+    }
+
+    #[test]
+    fn a_snooze_ending_during_maintenance_retriggers_held() {
+        let team = team();
+        let inc = open(&team, t0());
+        let inc = applied(inc.clone(), t0(), inc.snooze(1_000, t0()).unwrap());
+        let until = t0() + ms(1_000);
+        let inc = applied(inc.clone(), until, inc.hold_on_wake(until).unwrap());
+        assert_eq!(inc.state, IncidentState::Triggered);
+        assert!(inc.paging_held);
+        assert_eq!(inc.wake_deadline(), None);
+        assert_eq!(inc.notifications.len(), 1, "not paged again yet");
+    }
+
+    #[test]
+    fn an_acknowledged_held_incident_is_released_without_a_page() {
+        let team = team();
+        let inc = held(&team, t0());
+        let inc = applied(inc.clone(), t0(), inc.acknowledge().unwrap().unwrap());
+        let end = t0() + ms(5_000);
+        let inc = applied(
+            inc.clone(),
+            end,
+            inc.release(end, page(), Some(team.alice), &direct).unwrap(),
+        );
+        assert!(!inc.paging_held);
+        assert!(inc.notifications.is_empty());
+        assert_eq!(inc.escalation_deadline, None);
     }
 }

@@ -7,8 +7,10 @@
 pub mod auth;
 pub mod error;
 pub mod event;
+pub mod heartbeat;
 pub mod ids;
 pub mod incident;
+pub mod integration;
 pub mod oncall;
 pub mod schedule;
 pub mod text;
@@ -20,11 +22,16 @@ pub use auth::{
 };
 pub use error::DomainError;
 pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
-pub use ids::{IncidentId, NotificationId, OverrideId, RotationId, ScheduleId, ServiceId, UserId};
+pub use heartbeat::{Heartbeat, HeartbeatState};
+pub use ids::{
+    HeartbeatId, IncidentId, IntegrationId, NotificationId, OverrideId, RotationId, ScheduleId,
+    ServiceId, UserId,
+};
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,
     NotificationReason, RetriggerCause, Severity, TimelineKind, TimelineRecord,
 };
+pub use integration::{Alert, AlertUpdate, Integration, IntegrationKind};
 pub use schedule::{EscalationLevel, EscalationPolicy, RotationEntry, Schedule};
 pub use user::{Service, User};
 

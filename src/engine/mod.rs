@@ -1,7 +1,7 @@
 //! Background work: the escalation engine (deadline timers) and the notifier (pages).
 //!
-//! The engine owns every pending escalation deadline in one ordered set and sleeps until
-//! the earliest; it never polls. It decides nothing itself: a due timer asks the store to
+//! The engine owns every pending deadline (escalations, wake-ups, handoffs, heartbeats,
+//! maintenance ends) in one ordered set and sleeps until the earliest; it never polls. It decides nothing itself: a due timer asks the store to
 //! escalate, and the domain ignores a timer whose deadline is no longer the incident's.
 
 pub mod notifier;
@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::instant_of;
-use crate::domain::{IncidentId, ScheduleId, Timestamp};
+use crate::domain::{HeartbeatId, IncidentId, ScheduleId, ServiceId, Timestamp};
 use crate::store::Store;
 pub use notifier::{LogNotifier, Notifier, PageJob};
 
@@ -25,6 +25,10 @@ pub enum TimerKey {
     Handoff(ScheduleId),
     /// An acknowledged incident's snooze end or acknowledge timeout.
     Wake(IncidentId),
+    /// A healthy heartbeat's deadline: its latest beat + its interval.
+    Heartbeat(HeartbeatId),
+    /// A service's maintenance end (`until`), or a sweep that releases held incidents.
+    Maintenance(ServiceId),
 }
 
 /// What the store tells the engine after each durable change.
@@ -120,9 +124,10 @@ pub async fn run_escalations(
                         metrics.timer_fired(now - deadline);
                     }
                     match key {
-                        TimerKey::Escalation(_) | TimerKey::Wake(_) => {
-                            escalations.push((deadline, key))
-                        }
+                        TimerKey::Escalation(_)
+                        | TimerKey::Wake(_)
+                        | TimerKey::Heartbeat(_)
+                        | TimerKey::Maintenance(_) => escalations.push((deadline, key)),
                         // Cheap and synchronous: no journal write, just a publication.
                         TimerKey::Handoff(id) => store.hand_off(id, deadline),
                     }
@@ -164,6 +169,8 @@ async fn fire(
     match key {
         TimerKey::Escalation(id) => store.escalate_on_timeout(id, deadline).await.map(drop),
         TimerKey::Wake(id) => store.wake_on_timeout(id, deadline).await.map(drop),
+        TimerKey::Heartbeat(id) => store.heartbeat_missed(id, deadline).await,
+        TimerKey::Maintenance(id) => store.maintenance_timer(id, deadline).await,
         TimerKey::Handoff(_) => Ok(()),
     }
 }

@@ -5,6 +5,8 @@
 pub mod access;
 pub mod analytics;
 pub mod error;
+pub mod heartbeats;
+pub mod integrations;
 pub mod mutation;
 pub mod parse_cache;
 pub mod query;
@@ -17,6 +19,8 @@ use async_graphql::{MergedObject, Schema};
 use crate::auth::Gate;
 pub use access::{AccessMutation, AccessQuery};
 pub use analytics::AnalyticsQuery;
+pub use heartbeats::{HeartbeatMutation, HeartbeatQuery};
+pub use integrations::{IntegrationMutation, IntegrationQuery};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::{SubscriptionBudget, SubscriptionRoot};
@@ -25,12 +29,23 @@ pub use types::PublicUrl;
 /// The query root, named `Query` as the contract says.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(QueryRoot, AccessQuery, AnalyticsQuery);
+pub struct Query(
+    QueryRoot,
+    AccessQuery,
+    AnalyticsQuery,
+    IntegrationQuery,
+    HeartbeatQuery,
+);
 
 /// The mutation root, named `Mutation`.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(MutationRoot, AccessMutation);
+pub struct Mutation(
+    MutationRoot,
+    AccessMutation,
+    IntegrationMutation,
+    HeartbeatMutation,
+);
 
 /// Klaxon's executable schema.
 pub type KlaxonSchema = Schema<Query, Mutation, SubscriptionRoot>;

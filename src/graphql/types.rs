@@ -63,7 +63,15 @@ fn user_of(ctx: &Context<'_>, id: UserId) -> Result<UserObject> {
         .ok_or_else(|| coded(code::INTERNAL, format!("user {id} is missing")))
 }
 
-fn service_of(ctx: &Context<'_>, id: ServiceId) -> Result<ServiceObject> {
+pub(crate) fn schedule_of(ctx: &Context<'_>, id: ScheduleId) -> Result<ScheduleObject> {
+    store(ctx)
+        .state()
+        .schedule_any(id)
+        .map(ScheduleObject)
+        .ok_or_else(|| coded(code::INTERNAL, format!("schedule {id} is missing")))
+}
+
+pub(crate) fn service_of(ctx: &Context<'_>, id: ServiceId) -> Result<ServiceObject> {
     store(ctx)
         .state()
         .service_any(id)
@@ -128,6 +136,10 @@ pub enum IncidentEventKind {
     Reassigned,
     /// Snoozed: acknowledged until `snoozedUntil`.
     Snoozed,
+    /// Its service is in maintenance: a timer passed, nobody was paged (`pagingHeld`).
+    PagingHeld,
+    /// Its service's maintenance ended: paged, escalating again from now.
+    PagingReleased,
 }
 
 impl From<UpdateKind> for IncidentEventKind {
@@ -142,6 +154,8 @@ impl From<UpdateKind> for IncidentEventKind {
             UpdateKind::NoteAdded => Self::NoteAdded,
             UpdateKind::Reassigned => Self::Reassigned,
             UpdateKind::Snoozed => Self::Snoozed,
+            UpdateKind::PagingHeld => Self::PagingHeld,
+            UpdateKind::PagingReleased => Self::PagingReleased,
         }
     }
 }
@@ -241,6 +255,12 @@ impl ServiceObject {
             .into_iter()
             .map(ScheduleObject)
             .collect()
+    }
+    /// While in maintenance: when it ends (nobody is paged until then); null otherwise.
+    async fn maintenance_until(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        self.0
+            .in_maintenance(store(ctx).clock().now())
+            .map(DateTime)
     }
 }
 
@@ -353,6 +373,10 @@ pub enum TimelineEntryKind {
     Retriggered,
     /// Resolved.
     Resolved,
+    /// Its service is in maintenance: nobody paged, no escalation, until it ends.
+    PagingHeld,
+    /// The maintenance ended: paged, escalating again.
+    PagingReleased,
 }
 
 /// One line of an incident's story.
@@ -482,6 +506,22 @@ impl ScheduleObject {
             self.0.id,
             self.0.calendar_key.as_deref().unwrap_or("")
         )
+    }
+    /// The monitoring integrations whose alerts open incidents here, oldest first.
+    async fn integrations(&self, ctx: &Context<'_>) -> Vec<super::integrations::IntegrationObject> {
+        store(ctx)
+            .integrations_of(self.0.id)
+            .into_iter()
+            .map(super::integrations::IntegrationObject)
+            .collect()
+    }
+    /// The heartbeats whose outages page this schedule, by name.
+    async fn heartbeats(&self, ctx: &Context<'_>) -> Vec<super::heartbeats::HeartbeatObject> {
+        store(ctx)
+            .heartbeats_of(self.0.id)
+            .into_iter()
+            .map(super::heartbeats::HeartbeatObject)
+            .collect()
     }
     /// Who is on call at `at` (default: now); null when nobody is.
     async fn on_call(&self, ctx: &Context<'_>, at: Option<DateTime>) -> Option<UserObject> {
@@ -825,10 +865,25 @@ impl IncidentObject {
     async fn alert_count(&self) -> i32 {
         i32::try_from(self.0.alert_count).unwrap_or(i32::MAX)
     }
+    /// What monitors sent. Alertmanager/Grafana: the group's current alerts (the first
+    /// 100); PagerDuty and generic events: the latest 100, newest last. Empty for
+    /// incidents opened by people.
+    async fn alerts(&self) -> Vec<super::integrations::AlertObject> {
+        self.0
+            .alerts
+            .iter()
+            .cloned()
+            .map(super::integrations::AlertObject)
+            .collect()
+    }
     /// When the current level times out and the incident escalates; null when
     /// acknowledged, resolved, or at the last level.
     async fn next_escalation_at(&self) -> Option<DateTime> {
         self.0.escalation_deadline.map(DateTime)
+    }
+    /// Its service is in maintenance: nobody was paged and no timer runs until it ends.
+    async fn paging_held(&self) -> bool {
+        self.0.paging_held
     }
     /// Whether `escalateIncident` would succeed now.
     async fn can_escalate(&self) -> bool {

@@ -27,6 +27,7 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn buffer(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let api = parts.uri.path().starts_with("/api/") || parts.uri.path() == "/api";
+    let events_api = parts.uri.path() == "/v2/enqueue";
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -37,7 +38,17 @@ pub async fn buffer(request: Request, next: Next) -> Response {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(refusal) => refusal.into_response(api),
+        // PagerDuty's clients expect its own shape for an event that is too large.
+        Err(Refusal::TooLarge) if events_api => {
+            let mut response = super::ingest::oversized_event();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+        Err(refusal) => {
+            refusal.into_response(api || parts.uri.path().starts_with("/integrations/"))
+        }
     }
 }
 

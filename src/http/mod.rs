@@ -6,6 +6,8 @@ pub mod body;
 pub mod calendar;
 pub mod conn;
 pub mod export;
+pub mod heartbeat;
+pub mod ingest;
 pub mod login;
 pub mod metrics;
 pub mod rest;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub cors_origins: Arc<[String]>,
     /// Every series `/metrics` exports; the HTTP layer records requests into it.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Monitors' door: per-key rate limits and the ingestion concurrency bound.
+    pub ingest: Arc<ingest::IngestGate>,
 }
 
 impl AppState {
@@ -82,6 +86,10 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health))
         .route("/schedules/{id}/calendar.ics", get(calendar::calendar))
+        .route(
+            "/heartbeats/{token}",
+            get(heartbeat::beat).post(heartbeat::beat),
+        )
         .route("/auth/login", post(login::login))
         .route("/auth/logout", post(login::logout))
         .route("/auth/status", get(login::status))
@@ -89,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/link/{token}", get(login::link))
         .merge(metrics)
         .merge(export::router(state.clone()))
+        .merge(ingest::router())
         .nest("/api", rest)
         .merge(web::router())
         .layer(middleware::from_fn_with_state(

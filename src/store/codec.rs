@@ -62,6 +62,12 @@ pub struct SnapshotChunk {
     /// Live login sessions.
     #[serde(default)]
     pub sessions: Vec<Session>,
+    /// Monitoring integrations, deleted ones included.
+    #[serde(default)]
+    pub integrations: Vec<crate::domain::Integration>,
+    /// Heartbeats, deleted ones included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heartbeats: Vec<crate::domain::Heartbeat>,
 }
 
 impl SnapshotChunk {
@@ -73,6 +79,8 @@ impl SnapshotChunk {
             + self.incidents.len()
             + self.api_tokens.len()
             + self.sessions.len()
+            + self.integrations.len()
+            + self.heartbeats.len()
     }
 
     /// Whether the chunk holds nothing.

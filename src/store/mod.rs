@@ -13,7 +13,10 @@
 mod access;
 pub mod analytics;
 pub mod codec;
+mod heartbeats;
+mod integrations;
 pub mod journal;
+mod maintenance;
 #[cfg(test)]
 mod replay_tests;
 mod schedules;
@@ -38,6 +41,7 @@ use crate::domain::{
 };
 use crate::engine::{PageJob, TimerCommand, TimerKey};
 pub use access::Revoked;
+pub use integrations::{IngestOutcome, IngestResult};
 pub use journal::{Journal, JournalError, MemoryJournal};
 pub use schedules::{OverrideDraft, RotationPatch};
 pub use state::State;
@@ -80,6 +84,10 @@ pub enum UpdateKind {
     Reassigned,
     /// Snoozed.
     Snoozed,
+    /// Its service is in maintenance: a timer passed, nobody was paged.
+    PagingHeld,
+    /// Its service's maintenance ended: paged, escalating again.
+    PagingReleased,
 }
 
 /// A published change to an incident, with its state right after the change.
@@ -230,6 +238,8 @@ struct Shared {
     touching: dashmap::DashMap<uuid::Uuid, ()>,
     /// Where changes are counted, once the server sets it (`None` in bare stores).
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
+    /// Heartbeat locks and unrecorded beats.
+    beats: heartbeats::Beats,
 }
 
 /// The receiving ends a [`Store`] feeds, for the engine and notifier tasks.
@@ -270,6 +280,7 @@ impl Store {
             revocations,
             touching: dashmap::DashMap::new(),
             metrics: std::sync::OnceLock::new(),
+            beats: heartbeats::Beats::default(),
         };
         let store = Self {
             shared: Arc::new(shared),
@@ -349,6 +360,8 @@ impl Store {
         for schedule in self.schedules() {
             self.arm_handoff(&schedule, now);
         }
+        self.resume_heartbeats();
+        self.resume_maintenance(now);
     }
 
     fn page(&self) -> Page {
@@ -566,11 +579,12 @@ impl Store {
             .state()
             .service(id)
             .ok_or_else(|| DomainError::not_found("service", id))?;
-        let service = Service::parse(
+        let mut service = Service::parse(
             id,
             name.unwrap_or(&current.name),
             description.unwrap_or(current.description.as_deref()),
         )?;
+        service.maintenance_until = current.maintenance_until;
         self.commit(Event::ServiceUpdated {
             service: service.clone(),
             actor: by.actor.clone(),
@@ -788,6 +802,7 @@ impl Store {
             .filter(|s| s.id != id && s.escalation_policy.schedules().any(|target| target == id))
             .map(|s| format!("'{}' ({})", s.name, s.id))
             .collect();
+        self.check_no_heartbeats(id)?;
         if !referrers.is_empty() {
             return Err(DomainError::InvalidState(format!(
                 "schedule {id} is an escalation level of schedule {}; change those policies first",
@@ -858,6 +873,25 @@ impl Store {
     ) -> Result<Arc<Incident>, CommandError> {
         by.require(Action::TriggerIncident)?;
         let schedule_id: ScheduleId = schedule_id.parse()?;
+        self.open_or_fold(by, schedule_id, new, Vec::new(), |incident| {
+            incident.repeat_alert()
+        })
+        .await
+        .map(|(incident, _)| incident)
+    }
+
+    /// The one trigger path (people, scripts and monitors): folds into the open incident
+    /// of the schedule's service with the same dedup key (`fold` decides the change), or
+    /// opens one carrying `alerts`. Says whether it opened one.
+    pub(crate) async fn open_or_fold(
+        &self,
+        by: &Principal,
+        schedule_id: ScheduleId,
+        new: NewIncident,
+        alerts: Vec<Arc<crate::domain::Alert>>,
+        fold: impl FnOnce(&Incident) -> Option<IncidentChangeKind>,
+    ) -> Result<(Arc<Incident>, bool), CommandError> {
+        by.require(Action::TriggerIncident)?;
         let schedule = self
             .state()
             .schedule(schedule_id)
@@ -872,12 +906,10 @@ impl Store {
                     .map(|id| *id);
                 if let Some(existing) = existing {
                     let incident = self
-                        .transition(existing, &by.actor, |incident, _| {
-                            Ok(incident.repeat_alert())
-                        })
+                        .transition(existing, &by.actor, |incident, _| Ok(fold(incident)))
                         .await?;
                     if incident.is_open() {
-                        return Ok(incident);
+                        return Ok((incident, false));
                     }
                 }
                 Some(guard)
@@ -900,8 +932,12 @@ impl Store {
         for step in &mut incident.escalation_history {
             step.actor = by.actor.clone();
         }
+        incident.alerts = alerts;
+        if self.in_maintenance(schedule.service_id, now).is_some() {
+            incident.hold_paging();
+        }
         incident.open_timeline();
-        if incident.assigned_to.is_none() {
+        if incident.assigned_to.is_none() && !incident.paging_held {
             tracing::warn!(
                 incident = %incident.id,
                 schedule = %schedule.id,
@@ -919,8 +955,25 @@ impl Store {
                 DomainError::InvalidState("the incident could not be opened".into()).into(),
             );
         };
-        self.after_commit(&change, &applied.incident);
-        Ok(applied.incident)
+        let state::Applied {
+            incident,
+            new_slot_guard,
+        } = applied;
+        self.after_commit(&change, &incident);
+        drop(new_slot_guard);
+        // Held, but the maintenance ended while it was being recorded (after the end's
+        // sweep looked): release it here, so no incident stays held past its maintenance.
+        if incident.paging_held
+            && self
+                .in_maintenance(incident.service_id, self.shared.clock.now())
+                .is_none()
+        {
+            return self
+                .release_one(incident.id)
+                .await
+                .map(|incident| (incident, true));
+        }
+        Ok((incident, true))
     }
 
     fn dedup_lock(&self, service: ServiceId, key: &str) -> &tokio::sync::Mutex<()> {
@@ -959,6 +1012,7 @@ impl Store {
         let id: IncidentId = id.parse()?;
         let page = self.page();
         self.transition(id, &by.actor, |incident, now| {
+            self.check_not_in_maintenance(incident.service_id, now)?;
             let who = |level: &EscalationLevel| self.level_target(level, now);
             incident.escalate_manually(now, page, &who).map(Some)
         })
@@ -973,6 +1027,9 @@ impl Store {
     ) -> Result<Arc<Incident>, CommandError> {
         let page = self.page();
         self.transition(id, &Actor::system(), |incident, now| {
+            if self.in_maintenance(incident.service_id, now).is_some() {
+                return Ok(incident.hold_on_timeout(deadline));
+            }
             let who = |level: &EscalationLevel| self.level_target(level, now);
             let on_call = self.on_call_for(incident, now);
             Ok(incident.escalate_on_timeout(deadline, now, page, &who, on_call))
@@ -1007,6 +1064,9 @@ impl Store {
     ) -> Result<Arc<Incident>, CommandError> {
         let page = self.page();
         self.transition(id, &Actor::system(), |incident, now| {
+            if self.in_maintenance(incident.service_id, now).is_some() {
+                return Ok(incident.hold_on_wake(deadline));
+            }
             let target = self.current_target(incident, now);
             Ok(incident.wake(deadline, now, page, target))
         })
@@ -1043,6 +1103,7 @@ impl Store {
         }
         let page = self.page();
         self.transition(id, &by.actor, |incident, now| {
+            self.check_not_in_maintenance(incident.service_id, now)?;
             incident.reassign(to, now, page).map(Some)
         })
         .await
@@ -1146,7 +1207,7 @@ impl Store {
                 | IncidentChangeKind::NoteAdded { .. }
                 | IncidentChangeKind::AlertRepeated
                 | IncidentChangeKind::NotificationDelivered { .. }
-        );
+        ) && !matches!(&change.kind, IncidentChangeKind::AlertsReceived(u) if !u.resolve);
         if may_wake {
             let wake = match incident.wake_deadline() {
                 Some(deadline) => TimerCommand::Arm(TimerKey::Wake(incident.id), deadline),
@@ -1170,6 +1231,10 @@ impl Store {
             IncidentChangeKind::NoteAdded { .. } => UpdateKind::NoteAdded,
             IncidentChangeKind::Reassigned { .. } => UpdateKind::Reassigned,
             IncidentChangeKind::Snoozed { .. } => UpdateKind::Snoozed,
+            IncidentChangeKind::AlertsReceived(update) if update.resolve => UpdateKind::Resolved,
+            IncidentChangeKind::AlertsReceived(_) => UpdateKind::Deduplicated,
+            IncidentChangeKind::PagingHeld { .. } => UpdateKind::PagingHeld,
+            IncidentChangeKind::PagingReleased { .. } => UpdateKind::PagingReleased,
             IncidentChangeKind::NotificationDelivered { .. } => return,
         };
         // No subscribers is not an error.

@@ -670,6 +670,10 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     api_tokens.sort_by_key(|t| t.id);
     let mut sessions: Vec<_> = state.sessions.iter().map(|s| (**s).clone()).collect();
     sessions.sort_by_key(|s| s.id);
+    let mut integrations: Vec<_> = state.integrations.iter().map(|i| (**i).clone()).collect();
+    integrations.sort_by_key(|i| i.id);
+    let mut heartbeats: Vec<_> = state.heartbeats.iter().map(|h| (**h).clone()).collect();
+    heartbeats.sort_by_key(|h| h.id);
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -687,9 +691,11 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(users, users);
     push_all!(services, services);
     push_all!(schedules, schedules);
+    push_all!(integrations, integrations);
     push_all!(incidents, incidents);
     push_all!(api_tokens, api_tokens);
     push_all!(sessions, sessions);
+    push_all!(heartbeats, heartbeats);
     if !current.is_empty() {
         chunks.push(current);
     }
@@ -718,6 +724,12 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
             actor: actor.clone(),
         });
     }
+    for integration in chunk.integrations {
+        state.apply(&Event::IntegrationCreated {
+            integration,
+            actor: actor.clone(),
+        });
+    }
     for incident in chunk.incidents {
         state.apply(&Event::Incident(IncidentChange {
             incident_id: incident.id,
@@ -731,6 +743,12 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
     }
     for session in chunk.sessions {
         state.apply(&Event::SessionStarted { session });
+    }
+    for heartbeat in chunk.heartbeats {
+        state.apply(&Event::HeartbeatCreated {
+            heartbeat,
+            actor: actor.clone(),
+        });
     }
 }
 

@@ -10,8 +10,9 @@ use dashmap::DashMap;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::domain::{
-    ApiToken, ApiTokenId, Event, Incident, IncidentChange, IncidentChangeKind, IncidentId,
-    IncidentState, Schedule, ScheduleId, Service, ServiceId, Session, SessionId, User, UserId,
+    ActorKind, ApiToken, ApiTokenId, Event, Heartbeat, HeartbeatId, Incident, IncidentChange,
+    IncidentChangeKind, IncidentId, IncidentState, Integration, IntegrationId, Schedule,
+    ScheduleId, Service, ServiceId, Session, SessionId, Timestamp, User, UserId,
 };
 
 /// One incident's cell.
@@ -96,6 +97,20 @@ pub struct State {
     pub session_digests: DashMap<String, SessionId>,
     /// Incident summaries by trigger time, for analytics windows.
     pub analytics: super::analytics::AnalyticsIndex,
+    /// Monitoring integrations, deleted ones included (alerts still name their kind).
+    pub integrations: DashMap<IntegrationId, Arc<Integration>>,
+    /// Live integration id by the digest of its key: a monitor's request is one SHA-256
+    /// and one hash lookup, then a constant-time comparison.
+    pub integration_keys: DashMap<String, IntegrationId>,
+    /// When each integration last sent an event. Journaled with the incident change an
+    /// event made (its actor is the integration); an event that changed nothing is only
+    /// remembered here, in memory.
+    pub integration_seen: DashMap<IntegrationId, Timestamp>,
+    /// Heartbeats, deleted ones included; `last_beat_at` is the last *recorded* beat (the
+    /// store keeps the unrecorded ones beside, see `store::heartbeats`).
+    pub heartbeats: DashMap<HeartbeatId, Arc<Heartbeat>>,
+    /// Live heartbeat id by its URL token.
+    pub heartbeat_tokens: DashMap<String, HeartbeatId>,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -208,8 +223,82 @@ impl State {
                 }
             }
             Event::SessionsEnded { ids, .. } => self.end_sessions(ids),
+            Event::IntegrationCreated { integration, .. }
+            | Event::IntegrationUpdated { integration, .. } => {
+                if let Some(old) = self.integrations.get(&integration.id).map(|i| i.clone()) {
+                    self.integration_keys
+                        .remove(&crate::secret::digest(&old.key.0).0);
+                }
+                if integration.deleted_at.is_none() {
+                    self.integration_keys
+                        .insert(crate::secret::digest(&integration.key.0).0, integration.id);
+                }
+                self.integrations
+                    .insert(integration.id, Arc::new(integration.clone()));
+            }
+            Event::IntegrationDeleted { id, at, .. } => {
+                if let Some(mut entry) = self.integrations.get_mut(id) {
+                    self.integration_keys
+                        .remove(&crate::secret::digest(&entry.key.0).0);
+                    let mut integration = (**entry).clone();
+                    integration.deleted_at = Some(*at);
+                    *entry = Arc::new(integration);
+                }
+            }
+            Event::HeartbeatCreated { heartbeat, .. } => {
+                if heartbeat.deleted_at.is_none() {
+                    self.heartbeat_tokens
+                        .insert(heartbeat.token.clone(), heartbeat.id);
+                }
+                self.heartbeats
+                    .insert(heartbeat.id, Arc::new(heartbeat.clone()));
+            }
+            Event::HeartbeatDeleted { id, at, .. } => {
+                self.update_heartbeat(id, |hb| hb.deleted_at = Some(*at));
+                self.heartbeat_tokens.retain(|_, hb| hb != id);
+            }
+            Event::HeartbeatBeat { id, at } => self.update_heartbeat(id, |hb| hb.record_beat(*at)),
+            Event::HeartbeatMissed {
+                id,
+                deadline,
+                last_beat_at,
+                incident_id,
+                ..
+            } => self.update_heartbeat(id, |hb| {
+                hb.record_miss(*deadline, *last_beat_at, *incident_id)
+            }),
+            Event::MaintenanceStarted {
+                service_id, until, ..
+            } => self.update_service(service_id, |s| s.maintenance_until = Some(*until)),
+            Event::MaintenanceEnded { service_id, .. } => {
+                self.update_service(service_id, |s| s.maintenance_until = None)
+            }
         }
         None
+    }
+
+    /// Remembers that an integration sent an event at `at` (never moves back in time).
+    pub fn note_integration_event(&self, id: IntegrationId, at: Timestamp) {
+        let mut seen = self.integration_seen.entry(id).or_insert(at);
+        if *seen < at {
+            *seen = at;
+        }
+    }
+
+    fn update_heartbeat(&self, id: &HeartbeatId, change: impl FnOnce(&mut Heartbeat)) {
+        if let Some(mut entry) = self.heartbeats.get_mut(id) {
+            let mut heartbeat = (**entry).clone();
+            change(&mut heartbeat);
+            *entry = Arc::new(heartbeat);
+        }
+    }
+
+    fn update_service(&self, id: &ServiceId, change: impl FnOnce(&mut Service)) {
+        if let Some(mut entry) = self.services.get_mut(id) {
+            let mut service = (**entry).clone();
+            change(&mut service);
+            *entry = Arc::new(service);
+        }
     }
 
     fn end_sessions(&self, ids: &[SessionId]) {
@@ -233,7 +322,17 @@ impl State {
     }
 
     fn apply_incident(&self, change: &IncidentChange) -> Option<Applied> {
+        if change.actor.kind == ActorKind::Integration {
+            if let Some(id) = change.actor.id {
+                self.note_integration_event(IntegrationId(id), change.at);
+            }
+        }
         if let IncidentChangeKind::Triggered(incident) = &change.kind {
+            // A snapshot restores incidents as the system: their last alert still dates
+            // the integration.
+            if let Some(alert) = incident.alerts.last() {
+                self.note_integration_event(alert.integration_id, alert.received_at);
+            }
             let incident = Arc::new((**incident).clone());
             let slot = Arc::new(IncidentSlot::new(incident.clone()));
             // A fresh mutex: try_lock always succeeds.
@@ -326,6 +425,13 @@ impl State {
     /// The latest state of an incident.
     pub fn incident(&self, id: IncidentId) -> Option<Arc<Incident>> {
         self.incidents.get(&id).map(|slot| slot.current())
+    }
+
+    /// A live heartbeat, as recorded.
+    pub fn heartbeat(&self, id: HeartbeatId) -> Option<Arc<Heartbeat>> {
+        live(self.heartbeats.get(&id).map(|h| h.clone()), |h| {
+            h.deleted_at.is_none()
+        })
     }
 }
 

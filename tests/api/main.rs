@@ -1,5 +1,6 @@
 //! Integration tests: the real server on an ephemeral port, over HTTP and WebSocket.
 
+mod alertmanager;
 mod analytics;
 mod auth;
 mod bad_input;
@@ -7,8 +8,11 @@ mod concurrency;
 mod depth;
 mod escalation;
 mod hardening;
+mod heartbeats;
 mod helpers;
+mod ingest;
 mod lifecycle;
+mod maintenance;
 mod metrics;
 mod rest;
 mod schedules;

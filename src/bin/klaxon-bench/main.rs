@@ -6,7 +6,8 @@
 //! - `http`: a lean HTTP/1.1 keep-alive client over pre-serialized requests (like wrk).
 //! - `ws`: a minimal WebSocket client speaking graphql-transport-ws.
 //! - `server`: spawning or targeting the server, setup through GraphQL, `/healthz`, VmRSS.
-//! - `workloads`: trigger, oncall-read, ack-resolve, fanout, escalation-precision, memory.
+//! - `workloads`: trigger, oncall-read, ack-resolve, fanout, escalation-precision,
+//!   heartbeat-precision, memory, enqueue, alert-storm.
 //! - `stats`: percentiles and the table.
 
 mod http;
@@ -77,9 +78,19 @@ struct Cli {
     /// deadline (default 20000; smoke 1000).
     #[arg(long)]
     escalation_base_ms: Option<u32>,
+    /// Heartbeats for heartbeat-precision (default 10000; smoke 500); their deadlines are
+    /// spread over --spread-ms after --escalation-base-ms.
+    #[arg(long)]
+    heartbeats: Option<usize>,
     /// Open incidents for memory (default 100000; smoke 1000).
     #[arg(long)]
     memory_incidents: Option<usize>,
+    /// Events API triggers sent by alert-storm (default 100000; smoke 2000).
+    #[arg(long)]
+    storm_events: Option<usize>,
+    /// Distinct dedup keys they fold into (default 1000; smoke 100).
+    #[arg(long)]
+    storm_keys: Option<usize>,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -95,7 +106,10 @@ enum Workload {
     AckResolve,
     Fanout,
     EscalationPrecision,
+    HeartbeatPrecision,
     Memory,
+    Enqueue,
+    AlertStorm,
 }
 
 impl Cli {
@@ -123,10 +137,13 @@ impl Cli {
                 20_000
             }),
             memory_incidents: pick(self.memory_incidents, 100_000, 1_000),
+            storm_events: pick(self.storm_events, 100_000, 2_000),
+            storm_keys: pick(self.storm_keys, 1_000, 100),
+            heartbeats: pick(self.heartbeats, 10_000, 500),
         }
     }
 
-    fn server(&self) -> anyhow::Result<Server> {
+    fn server(&self, workload: Workload) -> anyhow::Result<Server> {
         if let Some(url) = &self.url {
             return Server::target(url, self.server_pid);
         }
@@ -137,7 +154,15 @@ impl Cli {
                 .context("no directory for this binary")?
                 .join("klaxon"),
         };
-        Server::spawn(&bin, &self.server_args)
+        // Ingestion workloads measure the server, not its per-key rate limit.
+        let args = match workload {
+            Workload::Enqueue | Workload::AlertStorm => format!(
+                "{} --ingest-rate-per-minute 1000000000 --ingest-burst 1000000000",
+                self.server_args
+            ),
+            _ => self.server_args.clone(),
+        };
+        Server::spawn(&bin, &args)
     }
 }
 
@@ -199,7 +224,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
         };
         for size in sizes {
             // A fresh server per workload, so one's leftovers never weigh on the next.
-            let server = cli.server()?;
+            let server = cli.server(workload)?;
             eprintln!(
                 "klaxon-bench: {workload:?} {}",
                 if size > 0 {
@@ -216,7 +241,12 @@ async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
                 Workload::EscalationPrecision => {
                     workloads::escalation_precision(&server, &plan).await
                 }
+                Workload::HeartbeatPrecision => {
+                    workloads::heartbeat_precision(&server, &plan).await
+                }
                 Workload::Memory => workloads::memory(&server, &plan).await,
+                Workload::Enqueue => workloads::enqueue(&server, &plan).await,
+                Workload::AlertStorm => workloads::alert_storm(&server, &plan).await,
             }
             .with_context(|| format!("workload {workload:?} failed"))?;
             reports.push(report);

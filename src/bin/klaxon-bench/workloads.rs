@@ -1,4 +1,4 @@
-//! The six workloads. Each sets up what it needs through the public API, measures, and
+//! The seven workloads. Each sets up what it needs through the public API, measures, and
 //! returns a [`Report`].
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, watch};
 
-use crate::http::{Conn, Run, Work, closed_loop, find, post_graphql};
+use crate::http::{Conn, Run, Work, closed_loop, find, post_graphql, post_json};
 use crate::server::Server;
 use crate::stats::{Report, Summary};
 use crate::ws::WsClient;
@@ -36,6 +36,12 @@ pub struct Plan {
     pub escalation_base_ms: u32,
     /// Open incidents for `memory`.
     pub memory_incidents: usize,
+    /// Events API triggers in `alert-storm`.
+    pub storm_events: usize,
+    /// Dedup keys they spread over.
+    pub storm_keys: usize,
+    /// Heartbeats in `heartbeat-precision`.
+    pub heartbeats: usize,
 }
 
 /// What a board subscribes to: the fields a card shows.
@@ -474,6 +480,197 @@ pub async fn escalation_precision(server: &Server, plan: &Plan) -> anyhow::Resul
     })
 }
 
+/// Heartbeats created per aliased `createHeartbeat` request (the alias cap is 64).
+const HEARTBEATS_PER_REQUEST: usize = 50;
+const TRIGGER_SUBSCRIPTION: &str = "subscription { incidentEvents { kind at incident { title } } }";
+
+/// `heartbeat-precision`: many heartbeats with deadlines spread over `spread_ms`, each
+/// beaten once and then left silent: how late each outage's `TRIGGERED` is after the
+/// heartbeat's deadline (its last beat + its interval), by the server's own `at` and by
+/// receipt.
+pub async fn heartbeat_precision(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
+    let schedules = server.team(&[HOUR_MS], 2).await?;
+    let count = plan.heartbeats;
+    let interval = |i: usize| {
+        u64::from(plan.escalation_base_ms) + (i as u64 * u64::from(plan.spread_ms)) / count as u64
+    };
+    // Create, in aliased batches.
+    let creates: Vec<Vec<Vec<u8>>> = (0..count)
+        .step_by(HEARTBEATS_PER_REQUEST)
+        .map(|first| {
+            let fields: String = (first..(first + HEARTBEATS_PER_REQUEST).min(count))
+                .map(|i| {
+                    format!(
+                        "h{i}: createHeartbeat(input: {{scheduleId: $s, name: \"hb-{i}\", intervalMs: {}}}) {{ url }} ",
+                        interval(i)
+                    )
+                })
+                .collect();
+            let body = json!({
+                "query": format!("mutation($s: ID!) {{ {fields} }}"),
+                "variables": { "s": schedules[0] },
+            });
+            vec![post_graphql(server.addr, &body.to_string())]
+        })
+        .collect();
+    let requests = creates.len();
+    let created = closed_loop(
+        server.addr,
+        plan.clients.min(8),
+        Work {
+            sequences: Arc::new(creates),
+            items: Some(requests),
+            duration: None,
+            keep_bodies: true,
+        },
+    )
+    .await?;
+    if created.errors > 0 {
+        bail!(
+            "{} heartbeat batches failed; first: {}",
+            created.errors,
+            created.first_error.unwrap_or_default()
+        );
+    }
+    let mut paths = Vec::with_capacity(count);
+    for body in &created.bodies {
+        let body: Value = serde_json::from_slice(body)?;
+        let Some(data) = body["data"].as_object() else {
+            bail!("no data in {body}");
+        };
+        for heartbeat in data.values() {
+            let url = heartbeat["url"].as_str().context("no url")?;
+            let at = url.find("/heartbeats/").context("not a heartbeat url")?;
+            paths.push(url[at..].to_owned());
+        }
+    }
+    let already = server.health().await?["subscribers"].as_u64().unwrap_or(0);
+    let mut ws = WsClient::subscribe(server.addr, TRIGGER_SUBSCRIPTION).await?;
+    while server.health().await?["subscribers"].as_u64().unwrap_or(0) <= already {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (stop_tx, mut stop) = watch::channel(false);
+    let receiver = tokio::spawn(async move {
+        let mut triggers: Vec<(Vec<u8>, i64)> = Vec::with_capacity(count);
+        loop {
+            tokio::select! {
+                message = ws.next_text() => {
+                    let Some(message) = message? else { break };
+                    if find(message, b"TRIGGERED").is_some() {
+                        triggers.push((message.to_vec(), unix_micros()));
+                        if triggers.len() >= count {
+                            break;
+                        }
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        Ok::<_, std::io::Error>(triggers)
+    });
+    // Beat each once.
+    let phase = Instant::now();
+    let beats: Vec<Vec<Vec<u8>>> = paths
+        .iter()
+        .map(|path| {
+            vec![
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+                    server.addr
+                )
+                .into_bytes(),
+            ]
+        })
+        .collect();
+    let beaten = closed_loop(
+        server.addr,
+        plan.clients,
+        Work {
+            sequences: Arc::new(beats),
+            items: Some(paths.len()),
+            duration: None,
+            keep_bodies: false,
+        },
+    )
+    .await?;
+    if beaten.errors > 0 {
+        bail!(
+            "{} beats failed; first: {}",
+            beaten.errors,
+            beaten.first_error.unwrap_or_default()
+        );
+    }
+    let beat_phase_s = phase.elapsed().as_secs_f64();
+    let beats_done_ms = unix_micros() / 1000;
+    let listed = server
+        .gql("{ heartbeats { name nextDeadlineAt } }", json!({}))
+        .await?;
+    let mut deadlines: HashMap<String, i64> = HashMap::with_capacity(count);
+    for heartbeat in listed["heartbeats"].as_array().context("no heartbeats")? {
+        let name = heartbeat["name"].as_str().context("no name")?;
+        let at = heartbeat["nextDeadlineAt"]
+            .as_str()
+            .with_context(|| format!("{name} has no deadline"))?;
+        deadlines.insert(format!("Heartbeat {name} missed"), millis_of(at)?);
+    }
+    let first = deadlines.values().copied().min().unwrap_or(0);
+    let last = deadlines.values().copied().max().unwrap_or(0);
+    let give_up = Duration::from_millis((last + 10_000 - unix_micros() / 1000).max(0) as u64);
+    let mut receiver = receiver;
+    let triggers = tokio::select! {
+        joined = &mut receiver => joined??,
+        _ = tokio::time::sleep(give_up) => {
+            let _ = stop_tx.send(true);
+            receiver.await??
+        }
+    };
+    let mut server_late = Vec::with_capacity(triggers.len());
+    let mut receipt_late = Vec::with_capacity(triggers.len());
+    let mut early = 0u64;
+    for (message, receipt_us) in &triggers {
+        let message: Value = serde_json::from_slice(message)?;
+        let event = &message["payload"]["data"]["incidentEvents"];
+        let Some(deadline) = event["incident"]["title"]
+            .as_str()
+            .and_then(|title| deadlines.get(title))
+        else {
+            continue;
+        };
+        let at = millis_of(event["at"].as_str().unwrap_or_default())?;
+        if at < *deadline {
+            early += 1;
+        }
+        server_late.push((at - deadline) * 1000);
+        receipt_late.push(receipt_us - deadline * 1000);
+    }
+    let measured = receipt_late.len();
+    let server_summary = Summary::of_micros(&mut server_late);
+    let mut extra = Map::new();
+    extra.insert("heartbeats".into(), count.into());
+    extra.insert("spread_s".into(), ((last - first) as f64 / 1000.0).into());
+    extra.insert("beat_phase_s".into(), beat_phase_s.into());
+    extra.insert(
+        "all_beaten_before_first_deadline".into(),
+        (beats_done_ms < first).into(),
+    );
+    extra.insert("triggered_before_deadline".into(), early.into());
+    if let Some(s) = server_summary {
+        extra.insert("server_p50_ms".into(), s.p50_ms.into());
+        extra.insert("server_p99_ms".into(), s.p99_ms.into());
+        extra.insert("server_max_ms".into(), s.max_ms.into());
+    }
+    Ok(Report {
+        workload: "heartbeat-precision".into(),
+        ops: measured as u64,
+        errors: (count - measured.min(count)) as u64 + early,
+        seconds: (last - first) as f64 / 1000.0,
+        throughput: None,
+        latency: Summary::of_micros(&mut receipt_late),
+        target: "p99 lateness<10ms",
+        extra,
+    })
+}
+
 /// `memory`: resident memory before and after opening many incidents.
 pub async fn memory(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
     let schedules = server.team(&[HOUR_MS], 2).await?;
@@ -516,4 +713,110 @@ pub async fn memory(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
         target: "<2048 B/incident",
         extra,
     })
+}
+
+/// An Events API integration on a fresh team's schedule: its routing key.
+async fn events_integration(server: &Server) -> anyhow::Result<String> {
+    let schedules = server.team(&[HOUR_MS], 2).await?;
+    let data = server
+        .gql(
+            "mutation($s: ID!) { createIntegration(input: {scheduleId: $s, name: \"bench\", kind: EVENTS_API_V2}) { key } }",
+            json!({ "s": schedules[0] }),
+        )
+        .await?;
+    data["createIntegration"]["key"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no key in {data}"))
+}
+
+fn enqueue_request(server: &Server, key: &str, dedup_key: Option<&str>) -> Vec<u8> {
+    let mut event = json!({
+        "routing_key": key,
+        "event_action": "trigger",
+        "payload": {
+            "summary": "bench: latency high on api-1",
+            "source": "api-1.bench",
+            "severity": "critical",
+            "component": "api",
+            "custom_details": { "p99_ms": 950, "region": "eu-1" },
+        },
+    });
+    if let Some(dedup_key) = dedup_key {
+        event["dedup_key"] = json!(dedup_key);
+    }
+    post_json(server.addr, "/v2/enqueue", &event.to_string())
+}
+
+/// `enqueue`: Events API v2 triggers (`POST /v2/enqueue`), each without a dedup key, so
+/// each gets a fresh one and opens its own incident, over keep-alive connections.
+pub async fn enqueue(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
+    let key = events_integration(server).await?;
+    let request = enqueue_request(server, &key, None);
+    let run = closed_loop(server.addr, plan.clients, repeat(request, plan.duration)).await?;
+    let mut extra = Map::new();
+    extra.insert("clients".into(), plan.clients.into());
+    Ok(http_report("enqueue", run, ">= trigger", extra))
+}
+
+/// `alert-storm`: `storm_events` Events API triggers over `storm_keys` dedup keys (each
+/// key gets the same share), then checks the outcome exactly: one incident per key, each
+/// with its share as `alertCount` and exactly one page.
+pub async fn alert_storm(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
+    let key = events_integration(server).await?;
+    let keys = plan.storm_keys.max(1);
+    let events = plan.storm_events / keys * keys;
+    let sequences: Vec<Vec<Vec<u8>>> = (0..keys)
+        .map(|k| vec![enqueue_request(server, &key, Some(&format!("storm-{k}")))])
+        .collect();
+    let run = closed_loop(
+        server.addr,
+        plan.clients,
+        Work {
+            sequences: Arc::new(sequences),
+            items: Some(events),
+            duration: None,
+            keep_bodies: false,
+        },
+    )
+    .await?;
+    let share = (events / keys) as u64;
+    let mut incidents = 0usize;
+    let mut pages = 0usize;
+    let mut wrong_counts = 0usize;
+    let mut after: Option<String> = None;
+    loop {
+        let data = server
+            .gql(
+                "query($a: String) { incidents(first: 500, after: $a) { totalCount pageInfo { hasNextPage endCursor } nodes { dedupKey alertCount notifications { id } } } }",
+                json!({ "a": after }),
+            )
+            .await?;
+        let page = &data["incidents"];
+        for node in page["nodes"].as_array().context("no nodes")? {
+            incidents += 1;
+            pages += node["notifications"].as_array().map_or(0, Vec::len);
+            if node["alertCount"].as_u64() != Some(share) {
+                wrong_counts += 1;
+            }
+        }
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    if incidents != keys || pages != keys || wrong_counts != 0 || run.errors != 0 {
+        bail!(
+            "alert-storm: {incidents} incidents (expected {keys}), {pages} pages (expected {keys}), {wrong_counts} with an alertCount other than {share}, {} failed events",
+            run.errors
+        );
+    }
+    let mut extra = Map::new();
+    extra.insert("clients".into(), plan.clients.into());
+    extra.insert("events".into(), events.into());
+    extra.insert("dedup_keys".into(), keys.into());
+    extra.insert("incidents".into(), incidents.into());
+    extra.insert("first_pages".into(), pages.into());
+    extra.insert("alert_count_each".into(), share.into());
+    Ok(http_report("alert-storm", run, "exact counts", extra))
 }
