@@ -552,7 +552,7 @@ async function main() {
       await item.waitFor();
       integrationKey = await item.getByTestId('integration-key').inputValue();
       assert(/^\S{32}$/.test(integrationKey), `the key shown is ${JSON.stringify(integrationKey)}`);
-      const url = await item.getByLabel('URL').inputValue();
+      const url = await item.getByLabel('URL', { exact: true }).inputValue();
       assert(url === `${base}/v2/enqueue`, `the integration URL is ${url}`);
       assert((await item.getByTestId('last-event').textContent()) === 'never', 'a new integration has a last event');
       await item.getByText('Set up PagerDuty Events API v2').click();
@@ -633,9 +633,9 @@ async function main() {
       await item.locator('.badge', { hasText: 'Inactive' }).waitFor();
       const text = await item.textContent();
       assert(text.includes('10 min') && text.includes('never'), `heartbeat row: ${text}`);
-      const url = await item.getByLabel('Check-in URL').inputValue();
+      const url = await item.getByLabel('Check-in URL', { exact: true }).inputValue();
       assert(/\/heartbeats\/\S+$/.test(url), `check-in URL ${url}`);
-      await item.getByText('Cron example').click();
+      await item.locator('summary', { hasText: 'Cron example' }).click();
       const cron = await item.locator('pre').textContent();
       assert(cron.includes(`curl -fsS -X POST ${url}`), `cron example: ${cron}`);
       await page.screenshot({ path: path.join(artifacts, 'schedule-monitoring.png'), fullPage: true });
