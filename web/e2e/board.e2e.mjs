@@ -6,9 +6,10 @@
 // the login page, creates a user, a service and a schedule through the UI, triggers
 // incidents through the API, and checks they reach the board without a reload (within
 // 2 s), then Acknowledge and Resolve from the board; on an open incident's page adds a note
-// and snoozes it; opens Analytics and waits for its charts. Ends by logging in as the VIEWER (no
-// incident actions offered) and opening GraphiQL at GET /graphql with every request
-// outside 127.0.0.1 blocked. Prints the mutation → board latency and saves screenshots to
+// and snoozes it; opens Analytics and waits for its charts; adds an Events API v2 integration,
+// pages through /v2/enqueue and sees the alert; adds a heartbeat; starts and ends maintenance.
+// Ends by logging in as the VIEWER (no incident actions offered) and opening GraphiQL at
+// GET /graphql with every request outside 127.0.0.1 blocked. Prints the mutation → board latency and saves screenshots to
 // e2e/artifacts/.
 //
 //   KLAXON_BIN     server binary (default ../target/release/klaxon, else ../target/debug/klaxon)
@@ -536,6 +537,135 @@ async function main() {
       return `${incidents} incidents; e2e/artifacts/analytics.png`;
     });
 
+    let integrationKey;
+    await step('an admin adds an EVENTS_API_V2 integration on the schedule page; its key, URL and snippets show', async () => {
+      await page.goto(`${base}/schedules/${encodeURIComponent(scheduleId)}`);
+      await page.getByRole('heading', { level: 1, name: 'Checkout on call' }).waitFor();
+      const section = page.getByRole('region', { name: 'Integrations' });
+      await section.getByText('No integrations yet.').waitFor();
+      const form = page.getByRole('form', { name: 'Add integration' });
+      await form.getByLabel('Integration name').fill('Prometheus');
+      await form.getByLabel('Monitor').selectOption('EVENTS_API_V2');
+      await form.getByRole('button', { name: 'Add integration' }).click();
+      await form.getByText('Created integration Prometheus').waitFor();
+      const item = section.locator('li[data-kind="EVENTS_API_V2"]').filter({ hasText: 'Prometheus' });
+      await item.waitFor();
+      integrationKey = await item.getByTestId('integration-key').inputValue();
+      assert(/^\S{32}$/.test(integrationKey), `the key shown is ${JSON.stringify(integrationKey)}`);
+      const url = await item.getByLabel('URL', { exact: true }).inputValue();
+      assert(url === `${base}/v2/enqueue`, `the integration URL is ${url}`);
+      assert((await item.getByTestId('last-event').textContent()) === 'never', 'a new integration has a last event');
+      await item.getByText('Set up PagerDuty Events API v2').click();
+      const yaml = await item.locator('pre').first().textContent();
+      assert(yaml.includes(`routing_key: "${integrationKey}"`) && yaml.includes(`url: "${base}/v2/enqueue"`), `snippet: ${yaml}`);
+      await item.getByRole('button', { name: 'Rotate key of Prometheus' }).waitFor();
+    });
+
+    const pdTitle = 'Disk full on db-1 (from Alertmanager via PagerDuty)';
+    let pdIncidentId;
+    await step('a PagerDuty event posted to /v2/enqueue with the key reaches the board live; its page shows the alert', async () => {
+      await nav(page, 'Board').click();
+      await page.getByRole('heading', { level: 1, name: 'Board' }).waitFor();
+      await page.locator('.conn[data-state="connected"]').waitFor();
+      await armWatcher(page, 'pd', pdTitle, 'present');
+      const t0 = Date.now();
+      const res = await fetch(`${base}/v2/enqueue`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          routing_key: integrationKey,
+          event_action: 'trigger',
+          dedup_key: 'disk-db-1',
+          payload: {
+            summary: pdTitle,
+            source: 'db-1.internal',
+            severity: 'critical',
+            component: 'postgres',
+            custom_details: { mount: '/var/lib/postgresql', free: '2%' },
+          },
+          links: [
+            { href: 'https://grafana.example.com/d/disk', text: 'Disk dashboard' },
+            { href: 'javascript:alert(1)', text: 'Sneaky link' },
+          ],
+        }),
+      });
+      const body = await res.json();
+      assert(res.status === 202 && body.status === 'success', `/v2/enqueue answered ${res.status} ${JSON.stringify(body)}`);
+      const seenAt = await awaitWatcher(page, 'pd', 5000);
+      assert(seenAt, 'the incident from the PagerDuty event never appeared on the board');
+      const card = page.getByRole('article', { name: pdTitle });
+      await card.getByRole('link', { name: pdTitle }).click();
+      await page.getByRole('heading', { level: 1, name: pdTitle }).waitFor();
+      pdIncidentId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
+      const alerts = page.getByRole('region', { name: /^Alerts/ });
+      const alertCard = alerts.getByRole('article', { name: pdTitle });
+      await alertCard.waitFor();
+      const text = await alertCard.textContent();
+      for (const want of ['Firing', 'critical', 'db-1.internal', '/var/lib/postgresql', 'Received']) {
+        assert(text.includes(want), `the alert card lacks ${JSON.stringify(want)}: ${text.slice(0, 400)}`);
+      }
+      const dash = alertCard.getByRole('link', { name: 'Disk dashboard' });
+      assert((await dash.getAttribute('href')) === 'https://grafana.example.com/d/disk', 'dashboard link href');
+      assert((await dash.getAttribute('rel')) === 'noreferrer noopener', 'dashboard link rel');
+      assert((await alertCard.getByRole('link', { name: 'Sneaky link' }).count()) === 0, 'a javascript: link was rendered as a link');
+      assert((await page.locator('a[href^="javascript"]').count()) === 0, 'a javascript: href is on the page');
+      await page.screenshot({ path: path.join(artifacts, 'incident-alerts.png'), fullPage: true });
+      return `event → board ${seenAt - t0} ms; e2e/artifacts/incident-alerts.png`;
+    });
+
+    await step('a heartbeat created on the schedule page shows INACTIVE with its check-in URL', async () => {
+      await page.goto(`${base}/schedules/${encodeURIComponent(scheduleId)}`);
+      await page.getByRole('heading', { level: 1, name: 'Checkout on call' }).waitFor();
+      const form = page.getByRole('form', { name: 'Add heartbeat' });
+      await form.getByLabel('Heartbeat name').fill('Nightly backup');
+      // Out of range is refused before sending.
+      await form.getByLabel('Page when silent for').fill('25');
+      await form.getByLabel('Unit').selectOption('d');
+      await form.getByRole('button', { name: 'Add heartbeat' }).click();
+      await form.getByText('Choose between 1 second and 24 days.').waitFor();
+      await form.getByLabel('Page when silent for').fill('10');
+      await form.getByLabel('Unit').selectOption('min');
+      await form.getByRole('button', { name: 'Add heartbeat' }).click();
+      await form.getByText('Created heartbeat Nightly backup').waitFor();
+      const item = page.getByRole('region', { name: 'Heartbeats' }).locator('li[data-heartbeat-id]').filter({ hasText: 'Nightly backup' });
+      await item.waitFor();
+      assert((await item.getAttribute('data-state')) === 'INACTIVE', 'the new heartbeat is not INACTIVE');
+      await item.locator('.badge', { hasText: 'Inactive' }).waitFor();
+      const text = await item.textContent();
+      assert(text.includes('10 min') && text.includes('never'), `heartbeat row: ${text}`);
+      const url = await item.getByLabel('Check-in URL', { exact: true }).inputValue();
+      assert(/\/heartbeats\/\S+$/.test(url), `check-in URL ${url}`);
+      await item.locator('summary', { hasText: 'Cron example' }).click();
+      const cron = await item.locator('pre').textContent();
+      assert(cron.includes(`curl -fsS -X POST ${url}`), `cron example: ${cron}`);
+      await page.screenshot({ path: path.join(artifacts, 'schedule-monitoring.png'), fullPage: true });
+      return 'e2e/artifacts/schedule-monitoring.png';
+    });
+
+    await step('Start maintenance (1 h) shows the badge on the services list and the board; End removes it', async () => {
+      await nav(page, 'Services').click();
+      await page.getByRole('heading', { level: 1, name: 'Services' }).waitFor();
+      const row = page.locator('li.row').filter({ hasText: 'Checkout API' });
+      assert((await row.getByTestId('maintenance-badge').count()) === 0, 'a badge before maintenance started');
+      await row.getByRole('button', { name: 'Start maintenance of Checkout API' }).click();
+      await row.getByRole('button', { name: '1 h', exact: true }).click();
+      await row.getByTestId('maintenance-badge').waitFor();
+      assert((await row.getByTestId('maintenance-badge').textContent()).startsWith('In maintenance until'), 'badge text');
+      await nav(page, 'Board').click();
+      await page.getByRole('heading', { level: 1, name: 'Board' }).waitFor();
+      const oncall = page.getByRole('region', { name: 'On call now' }).locator('.oncall').filter({ hasText: 'Checkout on call' });
+      await oncall.getByTestId('maintenance-badge').waitFor();
+      await page.getByRole('article', { name: pdTitle }).getByTestId('maintenance-badge').waitFor();
+      await nav(page, 'Services').click();
+      await row.getByRole('button', { name: 'End maintenance of Checkout API' }).click();
+      await row.getByRole('button', { name: 'Start maintenance of Checkout API' }).waitFor();
+      assert((await row.getByTestId('maintenance-badge').count()) === 0, 'the badge stayed after End maintenance');
+      await nav(page, 'Board').click();
+      await page.getByRole('article', { name: pdTitle }).waitFor();
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="maintenance-badge"]').length === 0);
+      return pdIncidentId ? `incident ${pdIncidentId}` : undefined;
+    });
+
     let missedId;
     const missed = 'Ledger writes failing (while the board was offline)';
     await step('after the server restarts empty, the board asks to log in again, then shows what it missed', async () => {
@@ -611,6 +741,10 @@ async function main() {
       await nav(page, 'Users').click();
       await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
       assert((await page.getByRole('button', { name: 'Create user' }).count()) === 0, 'a VIEWER sees the create-user form');
+      await nav(page, 'Services').click();
+      await page.getByRole('heading', { level: 1, name: 'Services' }).waitFor();
+      await page.locator('li.row').filter({ hasText: 'Ledger' }).waitFor();
+      assert((await page.getByRole('button', { name: /maintenance/i }).count()) === 0, 'a VIEWER sees Start maintenance');
     });
 
     await step('GET /graphql renders GraphiQL with no request leaving 127.0.0.1, and runs a query on the session', async () => {
@@ -681,9 +815,9 @@ async function main() {
 }
 
 const watchdog = setTimeout(() => {
-  console.log('e2e: timed out after 240 s');
+  console.log('e2e: timed out after 300 s');
   process.exit(1);
-}, 240_000);
+}, 300_000);
 
 main()
   .then(() => {

@@ -43,7 +43,7 @@ export const IncidentCore = graphql(
   `
   fragment IncidentCore on Incident {
     id title severity state triggeredAt acknowledgedAt resolvedAt
-    escalationLevel alertCount nextEscalationAt canEscalate snoozedUntil acknowledgeTimeoutAt
+    escalationLevel alertCount nextEscalationAt canEscalate snoozedUntil acknowledgeTimeoutAt pagingHeld
     service { id name }
     schedule { id name }
     assignedTo { ...UserFields }
@@ -115,6 +115,7 @@ export const BoardQuery = graphql(
     acknowledged: incidents(state: ACKNOWLEDGED, first: 100) { totalCount nodes { ...IncidentRow } }
     resolved: incidents(state: RESOLVED, first: 1) { totalCount }
     schedules { ...ScheduleSummary }
+    services { id name maintenanceUntil }
   }
 `,
   [IncidentRow, ScheduleSummary],
@@ -133,11 +134,24 @@ export const IncidentsQuery = graphql(
   [IncidentRow],
 );
 
+/** What monitors sent with an incident: read by the incident page only (events do not carry it). */
+export const AlertFields = graphql(`
+  fragment AlertFields on Alert {
+    kind status summary source severity fingerprint
+    integration { id name }
+    labels { key value }
+    annotations { key value }
+    fields { key value }
+    links { href text }
+    startsAt endsAt receivedAt
+  }
+`);
+
 export const IncidentQuery = graphql(
   `
-  query Incident($id: ID!) { incident(id: $id) { ...IncidentDetail } }
+  query Incident($id: ID!) { incident(id: $id) { ...IncidentDetail alerts { ...AlertFields } } }
 `,
-  [IncidentDetail],
+  [IncidentDetail, AlertFields],
 );
 
 export const TriggerIncidentMutation = graphql(
@@ -297,7 +311,7 @@ export const PickersQuery = graphql(
 );
 
 export const ServicesQuery = graphql(`
-  query Services { services { id name description schedules { id name } } }
+  query Services { services { id name description maintenanceUntil schedules { id name } } }
 `);
 
 export const CreateServiceMutation = graphql(`
@@ -374,6 +388,78 @@ export const ChangePasswordMutation = graphql(`
   }
 `);
 
+export const IntegrationFields = graphql(`
+  fragment IntegrationFields on Integration { id name kind key url hasSecret createdAt lastEventAt }
+`);
+
+/** A schedule's monitoring integrations (key and most urls null unless ADMIN). */
+export const ScheduleIntegrationsQuery = graphql(
+  `
+  query ScheduleIntegrations($id: ID!) { schedule(id: $id) { id integrations { ...IntegrationFields } } }
+`,
+  [IntegrationFields],
+);
+
+export const CreateIntegrationMutation = graphql(
+  `
+  mutation CreateIntegration($input: CreateIntegrationInput!) { createIntegration(input: $input) { ...IntegrationFields } }
+`,
+  [IntegrationFields],
+);
+
+export const RotateIntegrationKeyMutation = graphql(
+  `
+  mutation RotateIntegrationKey($id: ID!) { rotateIntegrationKey(id: $id) { ...IntegrationFields } }
+`,
+  [IntegrationFields],
+);
+
+export const SetIntegrationSecretMutation = graphql(
+  `
+  mutation SetIntegrationSecret($id: ID!, $secret: String) { setIntegrationSecret(id: $id, secret: $secret) { ...IntegrationFields } }
+`,
+  [IntegrationFields],
+);
+
+export const DeleteIntegrationMutation = graphql(`
+  mutation DeleteIntegration($id: ID!) { deleteIntegration(id: $id) }
+`);
+
+export const HeartbeatFields = graphql(`
+  fragment HeartbeatFields on Heartbeat {
+    id name intervalMs url lastBeatAt state nextDeadlineAt createdAt
+    incident { id title }
+  }
+`);
+
+export const ScheduleHeartbeatsQuery = graphql(
+  `
+  query ScheduleHeartbeats($id: ID!) { schedule(id: $id) { id heartbeats { ...HeartbeatFields } } }
+`,
+  [HeartbeatFields],
+);
+
+export const CreateHeartbeatMutation = graphql(
+  `
+  mutation CreateHeartbeat($input: CreateHeartbeatInput!) { createHeartbeat(input: $input) { ...HeartbeatFields } }
+`,
+  [HeartbeatFields],
+);
+
+export const DeleteHeartbeatMutation = graphql(`
+  mutation DeleteHeartbeat($id: ID!) { deleteHeartbeat(id: $id) }
+`);
+
+export const StartMaintenanceMutation = graphql(`
+  mutation StartMaintenance($serviceId: ID!, $until: DateTime!) {
+    startMaintenance(serviceId: $serviceId, until: $until) { id name maintenanceUntil }
+  }
+`);
+
+export const EndMaintenanceMutation = graphql(`
+  mutation EndMaintenance($serviceId: ID!) { endMaintenance(serviceId: $serviceId) { id name maintenanceUntil } }
+`);
+
 export type User = ResultOf<typeof UserFields>;
 export type Actor = ResultOf<typeof ActorFields>;
 export type Access = ResultOf<typeof AccessQuery>;
@@ -397,3 +483,8 @@ export type TimelineEntry = Incident['timeline'][number];
 export type Analytics = ResultOf<typeof AnalyticsQuery>['analytics'];
 export type IncidentState = Incident['state'];
 export type Severity = Incident['severity'];
+export type Alert = ResultOf<typeof AlertFields>;
+export type Integration = ResultOf<typeof IntegrationFields>;
+export type IntegrationKind = Integration['kind'];
+export type Heartbeat = ResultOf<typeof HeartbeatFields>;
+export type HeartbeatState = Heartbeat['state'];

@@ -4,7 +4,7 @@ import type { OperationContext } from 'urql';
 // query contains; an empty list has no types to see, so name them up front.
 type Ctx = Partial<OperationContext>;
 export const ctx: Record<
-  'users' | 'services' | 'schedules' | 'schedule' | 'pickers' | 'incidents' | 'board' | 'tokens' | 'sessions',
+  'users' | 'services' | 'schedules' | 'schedule' | 'pickers' | 'incidents' | 'board' | 'tokens' | 'sessions' | 'integrations' | 'heartbeats',
   Ctx
 > = {
   users: { additionalTypenames: ['User'] },
@@ -13,7 +13,9 @@ export const ctx: Record<
   schedule: { additionalTypenames: ['Schedule', 'Rotation', 'ScheduleOverride', 'User'] },
   pickers: { additionalTypenames: ['User', 'Service', 'Schedule'] },
   incidents: { additionalTypenames: ['Incident'] },
-  board: { additionalTypenames: ['Incident', 'Schedule'] },
+  board: { additionalTypenames: ['Incident', 'Schedule', 'Service'] },
   tokens: { additionalTypenames: ['ApiToken'] },
   sessions: { additionalTypenames: ['Session'] },
+  integrations: { additionalTypenames: ['Integration'] },
+  heartbeats: { additionalTypenames: ['Heartbeat'] },
 };

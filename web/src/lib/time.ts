@@ -77,4 +77,16 @@ export function toLocalInput(d: Date): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** An interval in words, largest units first: "30 s", "5 min", "1 h 30 min", "2 d", "1 d 6 h". */
+export function formatInterval(ms: number): string {
+  const parts: string[] = [];
+  let rest = Math.round(ms / 1000);
+  for (const [size, unit] of [[86_400, 'd'], [3600, 'h'], [60, 'min'], [1, 's']] as const) {
+    const n = Math.floor(rest / size);
+    if (n) parts.push(`${n} ${unit}`);
+    rest -= n * size;
+  }
+  return parts.length ? parts.join(' ') : '0 s';
+}
+
 export { MINUTE, HOUR, DAY };

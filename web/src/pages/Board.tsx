@@ -10,6 +10,7 @@ import { Link } from '../router';
 import { Age, Alert, Loading, SeverityBadge, StateBadge, Time, UserName } from '../components/ui';
 import { IncidentActions } from '../components/IncidentActions';
 import { useCan } from '../access';
+import { MaintenanceBadge } from '../components/Maintenance';
 
 export function levelText(i: Pick<IncidentLite, 'escalationLevel' | 'escalationPolicy'>): string {
   const n = i.escalationPolicy.escalationLevels.length;
@@ -86,6 +87,7 @@ export function Board() {
     );
   }
 
+  const maintenance = new Map((data.services ?? []).map((s) => [s.id, s.maintenanceUntil] as const));
   const hidden = (c: { totalCount: number; nodes: readonly unknown[] }) => Math.max(0, c.totalCount - c.nodes.length);
   const counts = {
     TRIGGERED: open.filter((i) => i.state === 'TRIGGERED').length + hidden(data.triggered),
@@ -128,7 +130,12 @@ export function Board() {
             <ul className="cards" data-testid="open-incidents">
               {open.map((i) => (
                 <li key={i.id}>
-                  <IncidentCard incident={i} now={now} fresh={fresh.has(i.id)} />
+                  <IncidentCard
+                    incident={i}
+                    now={now}
+                    fresh={fresh.has(i.id)}
+                    maintenanceUntil={maintenance.get(i.service.id)}
+                  />
                 </li>
               ))}
             </ul>
@@ -151,7 +158,7 @@ export function Board() {
             <ul className="oncall-list">
               {data.schedules.map((s) => (
                 <li key={s.id}>
-                  <OnCallRow schedule={s} now={now} />
+                  <OnCallRow schedule={s} now={now} maintenanceUntil={maintenance.get(s.service.id)} />
                 </li>
               ))}
             </ul>
@@ -162,7 +169,17 @@ export function Board() {
   );
 }
 
-export function IncidentCard({ incident: i, now, fresh }: { incident: IncidentLite; now: number; fresh?: boolean }) {
+export function IncidentCard({
+  incident: i,
+  now,
+  fresh,
+  maintenanceUntil,
+}: {
+  incident: IncidentLite;
+  now: number;
+  fresh?: boolean;
+  maintenanceUntil?: string | null;
+}) {
   return (
     <article
       className={`card incident-card sev-edge-${i.severity.toLowerCase()} state-edge-${i.state.toLowerCase()}${fresh ? ' is-fresh' : ''}`}
@@ -182,8 +199,16 @@ export function IncidentCard({ incident: i, now, fresh }: { incident: IncidentLi
       <dl className="meta">
         <div>
           <dt>Service</dt>
-          <dd>{i.service.name}</dd>
+          <dd>
+            {i.service.name} <MaintenanceBadge until={maintenanceUntil} now={now} />
+          </dd>
         </div>
+        {i.pagingHeld && (
+          <div>
+            <dt>Paging</dt>
+            <dd>held (maintenance)</dd>
+          </div>
+        )}
         <div>
           <dt>Assigned to</dt>
           <dd>
@@ -220,14 +245,14 @@ export function IncidentCard({ incident: i, now, fresh }: { incident: IncidentLi
   );
 }
 
-function OnCallRow({ schedule: s, now }: { schedule: Schedule; now: number }) {
+function OnCallRow({ schedule: s, now, maintenanceUntil }: { schedule: Schedule; now: number; maintenanceUntil?: string | null }) {
   const shift = currentShift(s, now);
   const first = s.escalationPolicy.escalationLevels[0];
   return (
     <div className="oncall">
       <p className="oncall-schedule">
         <Link to={`/schedules/${encodeURIComponent(s.id)}`}>{s.name}</Link>{' '}
-        <span className="muted">· {s.service.name}</span>
+        <span className="muted">· {s.service.name}</span> <MaintenanceBadge until={maintenanceUntil} now={now} />
       </p>
       <p className="oncall-who">
         {s.onCall ? (

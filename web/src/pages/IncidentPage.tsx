@@ -14,6 +14,7 @@ import type { Actor, TimelineEntry } from '../queries';
 import { NoteBox, ReassignControl, SnoozeMenu } from '../components/IncidentDepth';
 import { levelTarget, levelText } from './Board';
 import { PolicyExtras } from '../components/PolicyExtras';
+import { AlertsSection } from '../components/IncidentAlerts';
 
 /** The kind of a timeline entry as a short label: "Note", "Delivery failed". */
 export function kindLabel(k: TimelineEntry['kind']): string {
@@ -88,7 +89,15 @@ export function IncidentPage({ id }: { id: string }) {
     if (ev.incident.id !== id) return;
     setLive(ev.incident);
     // Someone else's note (or a snooze, reassignment, return to triggered): read it all again.
-    if (ev.kind === 'NOTE_ADDED' || ev.kind === 'REASSIGNED' || ev.kind === 'SNOOZED' || ev.kind === 'RETRIGGERED')
+    // Alerts are not in events: a new alert folded in (alertCount) or a resolution reads them again.
+    if (
+      ev.kind === 'NOTE_ADDED' ||
+      ev.kind === 'REASSIGNED' ||
+      ev.kind === 'SNOOZED' ||
+      ev.kind === 'RETRIGGERED' ||
+      ev.kind === 'RESOLVED' ||
+      ev.incident.alertCount !== data?.incident?.alertCount
+    )
       reexecute({ requestPolicy: 'network-only' });
   });
   useOnReconnect(() => reexecute({ requestPolicy: 'network-only' }));
@@ -146,6 +155,12 @@ export function IncidentPage({ id }: { id: string }) {
         </div>
       </div>
       {error && <Alert messages={[errorText(error)]} />}
+
+      {i.pagingHeld && open && (
+        <p className="notice" data-testid="paging-held">
+          Paging held: {i.service.name} is in maintenance. Nobody is paged and nothing escalates until it ends.
+        </p>
+      )}
 
       {(i.snoozedUntil || i.acknowledgeTimeoutAt) && open && (
         <p className="notice" data-testid="incident-timers">
@@ -252,6 +267,8 @@ export function IncidentPage({ id }: { id: string }) {
           <NoteBox incidentId={i.id} onAdded={setLive} />
         </section>
       </div>
+
+      <AlertsSection alerts={fetched?.alerts} />
     </>
   );
 }

@@ -22,6 +22,9 @@ import { AddOverrideForm, AddRotationForm } from './ScheduleEditors';
 import { levelTarget } from './Board';
 import { PolicyExtras } from '../components/PolicyExtras';
 import { EditPolicyForm } from './EditPolicyForm';
+import { absoluteUrl } from '../lib/url';
+import { IntegrationsSection } from './ScheduleIntegrations';
+import { HeartbeatsSection } from './ScheduleHeartbeats';
 
 const UNIT: Record<RotationLayer['shiftUnit'], [string, string]> = {
   HOUR: ['hour', 'hours'],
@@ -46,14 +49,6 @@ export function restrictionText(r: RotationLayer['restriction']): string {
   return `${days}, ${r.startTime}–${r.endTime}`;
 }
 
-/** The feed's address as a calendar app needs it: absolute. */
-export function absoluteUrl(url: string): string {
-  try {
-    return new URL(url, window.location.origin).href;
-  } catch {
-    return url;
-  }
-}
 
 /** The calendar feed's secret address, with Copy and (for admins) Rotate. */
 function CalendarLink({ scheduleId, url }: { scheduleId: string; url: string }) {
@@ -344,6 +339,10 @@ export function SchedulePage({ id }: { id: string }) {
       </section>
 
       <CalendarLink scheduleId={s.id} url={s.calendarUrl} />
+
+      <IntegrationsSection scheduleId={s.id} />
+
+      <HeartbeatsSection scheduleId={s.id} />
 
       <section aria-labelledby="esc-h">
         <h2 id="esc-h">Escalation policy</h2>

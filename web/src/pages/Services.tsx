@@ -2,7 +2,8 @@ import { useRef, useState, type FormEvent } from 'react';
 import { ctx } from '../lib/context';
 import { useMutation, useQuery } from 'urql';
 import { CreateServiceMutation, ServicesQuery } from '../queries';
-import { useDocumentTitle } from '../hooks';
+import { useDocumentTitle, useInterval, useNow } from '../hooks';
+import { MaintenanceBadge, MaintenanceControl } from '../components/Maintenance';
 import { errorText, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { Link } from '../router';
 import { Alert, Field, Loading, aria, useFocusFirstInvalid } from '../components/ui';
@@ -82,8 +83,12 @@ export function CreateServiceForm({ onDone }: { onDone?: () => void }) {
 
 export function Services() {
   useDocumentTitle('Services');
-  const [{ data, fetching, error }] = useQuery({ query: ServicesQuery, context: ctx.services });
+  const [{ data, fetching, error }, reexecute] = useQuery({ query: ServicesQuery, context: ctx.services });
   const can = useCan();
+  const now = useNow(15_000);
+  const refetch = () => reexecute({ requestPolicy: 'network-only' });
+  // Maintenance is not announced live: look again after a change and once a minute.
+  useInterval(refetch, 60_000);
   return (
     <>
       <h1 tabIndex={-1}>Services</h1>
@@ -102,8 +107,13 @@ export function Services() {
           ) : (
             <ul className="rows">
               {data.services.map((s) => (
-                <li key={s.id} className="row">
-                  <span className="row-title">{s.name}</span>
+                <li key={s.id} className="row" data-service-id={s.id}>
+                  <span className="row-title">
+                    {s.name} <MaintenanceBadge until={s.maintenanceUntil} now={now} />
+                  </span>
+                  <span className="row-badges">
+                    <MaintenanceControl service={s} now={now} onChanged={refetch} />
+                  </span>
                   {s.description && <span className="row-meta">{s.description}</span>}
                   <span className="row-meta">
                     {s.schedules.length === 0 ? (
