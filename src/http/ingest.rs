@@ -471,7 +471,7 @@ mod tests {
         let (a, b) = (IntegrationId::new(), IntegrationId::new());
         assert!(gate.admit(a).is_ok());
         assert!(gate.admit(a).is_ok());
-        let wait = gate.admit(a).err().expect("a's burst is spent");
+        let wait = gate.admit(a).expect_err("a's burst is spent");
         assert!(wait > Duration::from_secs(50), "one a minute: {wait:?}");
         assert!(gate.admit(b).is_ok(), "keys are limited apart");
     }
