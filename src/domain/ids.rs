@@ -111,6 +111,29 @@ id_type!(
     HeartbeatId,
     "heartbeat"
 );
+id_type!(
+    /// Identifies a user's contact method (an email address, a Slack or webhook URL).
+    ContactMethodId,
+    "contact method"
+);
+
+id_type!(
+    /// Identifies a user's notification rule.
+    NotificationRuleId,
+    "notification rule"
+);
+
+id_type!(
+    /// Identifies an outbound webhook.
+    WebhookId,
+    "webhook"
+);
+
+id_type!(
+    /// Identifies one delivery of an incident event to an outbound webhook.
+    WebhookDeliveryId,
+    "webhook delivery"
+);
 
 #[cfg(test)]
 mod tests {

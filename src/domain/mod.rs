@@ -5,6 +5,7 @@
 //! `now` in, and get back either a decision (an [`event::Event`]) or a [`DomainError`].
 
 pub mod auth;
+pub mod contact;
 pub mod error;
 pub mod event;
 pub mod heartbeat;
@@ -24,8 +25,8 @@ pub use error::DomainError;
 pub use event::{Delivery, Event, IncidentChange, IncidentChangeKind};
 pub use heartbeat::{Heartbeat, HeartbeatState};
 pub use ids::{
-    HeartbeatId, IncidentId, IntegrationId, NotificationId, OverrideId, RotationId, ScheduleId,
-    ServiceId, UserId,
+    ContactMethodId, HeartbeatId, IncidentId, IntegrationId, NotificationId, NotificationRuleId,
+    OverrideId, RotationId, ScheduleId, ServiceId, UserId, WebhookDeliveryId, WebhookId,
 };
 pub use incident::{
     EscalationReason, EscalationStep, Incident, IncidentState, NewIncident, Notification,

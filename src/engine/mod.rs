@@ -4,6 +4,7 @@
 //! maintenance ends) in one ordered set and sleeps until the earliest; it never polls. It decides nothing itself: a due timer asks the store to
 //! escalate, and the domain ignores a timer whose deadline is no longer the incident's.
 
+pub mod http_out;
 pub mod notifier;
 
 use std::collections::{BTreeSet, HashMap};
