@@ -56,6 +56,18 @@ if [ ! -x /usr/bin/prometheus-alertmanager ]; then
 fi
 ls /usr/bin/prometheus-alertmanager || true
 
+step "an SMTP server (aiosmtpd) for the email page tests"
+if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-aiosmtpd >/dev/null
+  else
+    echo "python3-aiosmtpd is missing: tests/api/notify.rs fails without it (install Debian's python3-aiosmtpd, or set KLAXON_SKIP_SMTP=1)" >&2
+  fi
+fi
+/usr/bin/python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)' || true
+
 step "web dependencies"
 (cd web && npm ci --no-audit --no-fund)
 

@@ -12,7 +12,10 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{Gate, LoginQuota, SessionPolicy};
 use crate::clock::{SharedClock, SystemClock};
-use crate::engine::{LogNotifier, Notifier, notifier::run_pages, run_escalations};
+use crate::engine::email::EmailNotifier;
+use crate::engine::http_out::Outbound;
+use crate::engine::notifier::{Channels, SlackNotifier, WebhookNotifier, run_pages};
+use crate::engine::{LogNotifier, Notifier, run_escalations};
 use crate::graphql::{PublicUrl, QueryLimits, build_schema};
 use crate::http::conn::{self, ConnLimits};
 use crate::http::{AppState, router, security};
@@ -70,6 +73,19 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// What monitors may send: per-key rate and burst, concurrent events.
     pub ingest_limits: crate::http::ingest::IngestLimits,
+    /// Email pages: `--smtp-url` and `--smtp-from` (none: pages go to the log).
+    pub smtp: Option<SmtpSettings>,
+    /// Page retries and the storm limit per contact method.
+    pub delivery: crate::engine::notifier::DeliveryPolicy,
+}
+
+/// Where email pages are sent from.
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    /// `smtp://[user:pass@]host:port` (STARTTLS when offered) or `smtps://...`.
+    pub url: String,
+    /// The From address, e.g. `Klaxon <klaxon@example.com>`.
+    pub from: String,
 }
 
 impl Default for Config {
@@ -91,6 +107,8 @@ impl Default for Config {
             max_connections: 25_000,
             cors_origins: Vec::new(),
             ingest_limits: crate::http::ingest::IngestLimits::default(),
+            smtp: None,
+            delivery: Default::default(),
         }
     }
 }
@@ -108,14 +126,39 @@ impl Core {
     /// Starts the engine and notifier over `state` (empty or replayed), then re-arms every
     /// pending escalation and re-queues every undelivered page.
     pub fn start(state: State, journal: Arc<dyn Journal>, config: &Config) -> Core {
-        let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
+        let email = config.smtp.as_ref().and_then(|smtp| {
+            EmailNotifier::new(&smtp.url, &smtp.from)
+                .map_err(|error| tracing::error!(%error, "email pages are off"))
+                .ok()
+        });
+        let outbound = Outbound::new();
+        let channels = Arc::new(Channels {
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned(),
+            log: LogNotifier,
+            email: email.map(|e| Arc::new(e) as Arc<dyn Notifier>),
+            slack: SlackNotifier::new(outbound.clone()),
+            webhook: WebhookNotifier::new(outbound),
+            policy: config.delivery,
+        });
+        let default_channel = if channels.email.is_some() {
+            "email"
+        } else {
+            "log"
+        };
         let (store, outlets) = Store::new(
             state,
             journal,
             config.clock.clone(),
-            notifier.channel(),
+            default_channel,
             config.update_buffer,
         );
+        store.set_channels(channels.clone());
+        let notifier = channels;
         // Queued before the engine starts, so it sees every replayed deadline at once and
         // the overdue ones fire as one batch, in deadline order.
         store.resume();
@@ -231,11 +274,20 @@ pub async fn serve(
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_owned();
+    if let Some(smtp) = &config.smtp {
+        EmailNotifier::new(&smtp.url, &smtp.from)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    }
+    let mut config = config;
+    config.public_url = Some(public_url.clone());
     let (journal, state) = open_storage(&config.storage).await?;
     let core = Core::start(state, journal, &config);
     let store = core.store.clone();
     let metrics = Arc::new(crate::metrics::Metrics::new());
     store.set_metrics(metrics.clone());
+    if let Err(e) = store.ensure_link_key().await {
+        tracing::error!(error = %e, "could not make the email link key");
+    }
     if let Err(e) = store.ensure_calendar_keys().await {
         tracing::error!(error = %e, "could not give old schedules calendar keys");
     }

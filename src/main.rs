@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Write a consistent copy of the data directory into PATH (a new directory), while
@@ -116,6 +116,28 @@ struct ServeArgs {
     /// Monitor events processed at once, over all keys; past it, 429 with Retry-After.
     #[arg(long, env = "KLAXON_INGEST_CONCURRENCY", default_value_t = 256)]
     ingest_concurrency: usize,
+    /// Send email pages through this SMTP server: smtp://[user:pass@]host[:port] (STARTTLS
+    /// when the server offers it) or smtps://... (TLS from the start). Unset: pages go to
+    /// the log.
+    #[arg(long, env = "KLAXON_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The From address of email pages.
+    #[arg(
+        long,
+        env = "KLAXON_SMTP_FROM",
+        default_value = "Klaxon <klaxon@localhost>"
+    )]
+    smtp_from: String,
+    /// Attempts per page (per contact method) before it is shown as failed.
+    #[arg(long, env = "KLAXON_PAGE_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    page_attempts: u32,
+    /// The wait in ms before a page's second attempt; doubled before each later one.
+    #[arg(long, env = "KLAXON_PAGE_RETRY_MS", default_value_t = 2_000)]
+    page_retry_ms: u64,
+    /// Most messages per contact method per minute; past it, pages are bundled into one
+    /// message ("and 14 more incidents") rather than dropped.
+    #[arg(long, env = "KLAXON_PAGES_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pages_per_minute: u32,
 }
 
 /// `90s`, `30m`, `12h`, `7d`: a number and a unit.
@@ -153,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
             println!("backup written to {}", copy.display());
             Ok(())
         }
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
     }
 }
@@ -214,6 +236,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_minute: args.ingest_rate_per_minute,
             burst: args.ingest_burst,
             concurrency: args.ingest_concurrency,
+        },
+        smtp: args.smtp_url.map(|url| klaxon::app::SmtpSettings {
+            url,
+            from: args.smtp_from,
+        }),
+        delivery: klaxon::engine::notifier::DeliveryPolicy {
+            attempts: args.page_attempts,
+            retry_base: Duration::from_millis(args.page_retry_ms),
+            per_minute: args.pages_per_minute as usize,
         },
         ..Config::default()
     };

@@ -75,6 +75,53 @@ pub struct NotificationRule {
     pub created_at: Timestamp,
 }
 
+/// One user's contact methods and notification rules (the rules soonest first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserContacts {
+    /// By creation.
+    pub methods: Vec<ContactMethod>,
+    /// By delay, then creation.
+    pub rules: Vec<NotificationRule>,
+}
+
+impl UserContacts {
+    /// A contact method of this user.
+    pub fn method(&self, id: ContactMethodId) -> Option<&ContactMethod> {
+        self.methods.iter().find(|m| m.id == id)
+    }
+
+    /// Adds a method (replacing one with the same id).
+    pub fn add_method(&mut self, method: ContactMethod) {
+        self.methods.retain(|m| m.id != method.id);
+        self.methods.push(method);
+    }
+
+    /// Removes a method and every rule that sends to it.
+    pub fn remove_method(&mut self, id: ContactMethodId) {
+        self.methods.retain(|m| m.id != id);
+        self.rules.retain(|r| r.contact_method_id != id);
+    }
+
+    /// Adds a rule, keeping the rules soonest first (ties by creation).
+    pub fn add_rule(&mut self, rule: NotificationRule) {
+        self.rules.retain(|r| r.id != rule.id);
+        let index = self.rules.partition_point(|r| r.delay_ms <= rule.delay_ms);
+        self.rules.insert(index, rule);
+    }
+
+    /// Removes a rule.
+    pub fn remove_rule(&mut self, id: NotificationRuleId) {
+        self.rules.retain(|r| r.id != id);
+    }
+
+    /// The rules whose contact method still exists, soonest first, with that method.
+    pub fn plan(&self) -> impl Iterator<Item = (&NotificationRule, &ContactMethod)> {
+        self.rules
+            .iter()
+            .filter_map(|r| self.method(r.contact_method_id).map(|m| (r, m)))
+    }
+}
+
 /// A validated contact method target, for its kind.
 pub fn parse_target(kind: ContactKind, raw: &str) -> Result<String, DomainError> {
     match kind {
@@ -161,6 +208,57 @@ pub fn parse_http_url(field: &str, raw: &str) -> Result<url::Url, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn method(user_id: UserId, kind: ContactKind) -> ContactMethod {
+        ContactMethod {
+            id: ContactMethodId::new(),
+            user_id,
+            kind,
+            name: "m".into(),
+            target: IntegrationSecret("ada@example.com".into()),
+            signing_secret: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn rule(m: &ContactMethod, delay_ms: i64) -> NotificationRule {
+        NotificationRule {
+            id: NotificationRuleId::new(),
+            user_id: m.user_id,
+            contact_method_id: m.id,
+            delay_ms,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn rules_stay_soonest_first_and_follow_their_method() {
+        let user = UserId::new();
+        let (email, slack) = (
+            method(user, ContactKind::Email),
+            method(user, ContactKind::Slack),
+        );
+        let mut contacts = UserContacts::default();
+        contacts.add_method(email.clone());
+        contacts.add_method(slack.clone());
+        let late = rule(&slack, 120_000);
+        let now = rule(&email, 0);
+        let also_now = rule(&slack, 0);
+        contacts.add_rule(late.clone());
+        contacts.add_rule(now.clone());
+        contacts.add_rule(also_now.clone());
+        let order: Vec<_> = contacts.plan().map(|(r, _)| r.id).collect();
+        assert_eq!(order, vec![now.id, also_now.id, late.id]);
+        contacts.remove_method(slack.id);
+        let order: Vec<_> = contacts.plan().map(|(r, _)| r.id).collect();
+        assert_eq!(order, vec![now.id]);
+        assert!(
+            contacts
+                .rules
+                .iter()
+                .all(|r| r.contact_method_id == email.id)
+        );
+    }
 
     #[test]
     fn emails() {

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::IntegrationId;
+use super::contact::{ContactMethod, NotificationRule};
+use super::ids::{ContactMethodId, IntegrationId, NotificationRuleId};
 use super::incident::RetriggerCause;
 use super::integration::{AlertUpdate, Integration};
 use super::{
@@ -147,6 +148,51 @@ pub enum Event {
         /// Which pages.
         deliveries: Vec<Delivery>,
     },
+    /// A user gained a contact method.
+    ContactMethodAdded {
+        /// The method, with its target.
+        method: ContactMethod,
+        /// Who added it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A contact method was removed, and with it every rule sending to it.
+    ContactMethodRemoved {
+        /// Which one.
+        id: ContactMethodId,
+        /// Whose.
+        user_id: UserId,
+        /// When.
+        at: Timestamp,
+        /// Who removed it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A user gained a notification rule.
+    NotificationRuleAdded {
+        /// The rule.
+        rule: NotificationRule,
+        /// Who added it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A notification rule was removed.
+    NotificationRuleRemoved {
+        /// Which one.
+        id: NotificationRuleId,
+        /// Whose.
+        user_id: UserId,
+        /// When.
+        at: Timestamp,
+        /// Who removed it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// The key that signs the acknowledge and resolve links in emails, made once.
+    LinkKeyCreated {
+        /// 32 random bytes, hex.
+        key: super::integration::IntegrationSecret,
+    },
     /// A monitoring integration was made.
     IntegrationCreated {
         /// The integration (its key included: admins read it back).
@@ -238,13 +284,23 @@ pub enum Event {
     },
 }
 
-/// One delivered page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a channel made of one page: delivered, or given up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     /// The incident.
     pub incident_id: IncidentId,
     /// The page.
     pub notification_id: NotificationId,
+    /// Attempts made (0 in journals from before attempts were counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// `None`: delivered. Some: the last attempt's error, after which it was given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A change to one incident, at one instant.
@@ -282,6 +338,11 @@ pub enum IncidentChangeKind {
         notification: Option<Notification>,
         /// When the new level times out, if it does.
         deadline: Option<Timestamp>,
+    },
+    /// Pending notification rules came due while it was still triggered: they are sent.
+    NotificationsDue {
+        /// Which pending notifications.
+        ids: Vec<NotificationId>,
     },
     /// A page was confirmed delivered by its channel.
     NotificationDelivered {
@@ -351,6 +412,37 @@ impl IncidentChangeKind {
             | Self::PagingReleased { notification, .. } => notification.as_ref(),
             Self::Reassigned { notification, .. } => Some(notification),
             _ => None,
+        }
+    }
+
+    /// The page decision this change carries, for the store to fill in the paged user's
+    /// channels before it is recorded.
+    pub fn page_mut(&mut self) -> Option<&mut Notification> {
+        match self {
+            Self::Triggered(incident) => incident.notifications.first_mut(),
+            Self::Escalated { notification, .. }
+            | Self::Retriggered { notification, .. }
+            | Self::PagingReleased { notification, .. } => notification.as_mut(),
+            Self::Reassigned { notification, .. } => Some(notification),
+            _ => None,
+        }
+    }
+
+    /// The notifications this change sends now, read from the incident it produced: the
+    /// page decision's notifications that are due at once, or the rules that came due.
+    pub fn sent_now(&self, incident: &Incident) -> Vec<Notification> {
+        match self {
+            Self::Triggered(_) => incident.notifications.clone(),
+            Self::NotificationsDue { ids } => incident
+                .notifications
+                .iter()
+                .filter(|n| ids.contains(&n.id))
+                .cloned()
+                .collect(),
+            other => other
+                .page()
+                .map(|page| page.expand().filter(|n| n.delay_ms == 0).collect())
+                .unwrap_or_default(),
         }
     }
 }

@@ -12,8 +12,8 @@ use super::auth::Actor;
 use super::event::IncidentChangeKind;
 use super::schedule::LevelTarget;
 use super::{
-    DomainError, EscalationPolicy, IncidentId, NotificationId, Schedule, ScheduleId, ServiceId,
-    Timestamp, UserId, text,
+    ContactMethodId, DomainError, EscalationPolicy, IncidentId, NotificationId, Schedule,
+    ScheduleId, ServiceId, Timestamp, UserId, text,
 };
 
 /// How bad it is.
@@ -119,6 +119,113 @@ pub struct Notification {
     /// Whether the channel confirmed delivery. Starts false; delivery happens after the
     /// change that decided the page is durable, so a crash can never lose a decided page.
     pub delivered: bool,
+    /// The contact method it goes to; `None` for the default page (the user's email when
+    /// SMTP is set up, else the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_method_id: Option<ContactMethodId>,
+    /// How long after the page decision it is due (its notification rule's delay).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delay_ms: i64,
+    /// Attempts made so far.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub attempts: u32,
+    /// Its channel gave up on it after every attempt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Only on a page decision: the user's other notification rules, each sent as its own
+    /// notification once its delay has passed (see [`Notification::expand`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follow_ups: Vec<FollowUp>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Where a page stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotificationStatus {
+    /// Decided, not yet confirmed by its channel.
+    Pending,
+    /// Its channel accepted it.
+    Sent,
+    /// Its channel refused it on every attempt.
+    Failed,
+}
+
+/// One more notification rule of a paged user: a notification with this id is due on
+/// this contact method `delay_ms` after the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// The id its notification gets (decided with the page, so replay agrees).
+    pub id: NotificationId,
+    /// Where it goes.
+    pub contact_method_id: ContactMethodId,
+    /// Its channel name.
+    pub channel: String,
+    /// How long after the page.
+    pub delay_ms: i64,
+}
+
+impl Notification {
+    /// A fresh, pending page decision to `user_id` (the store fills in its channels).
+    pub fn decided(page: Page, user_id: UserId, reason: NotificationReason, at: Timestamp) -> Self {
+        Self {
+            id: page.id,
+            user_id,
+            channel: page.channel,
+            reason,
+            at,
+            delivered: false,
+            contact_method_id: None,
+            delay_ms: 0,
+            attempts: 0,
+            failed: false,
+            last_error: None,
+            follow_ups: Vec::new(),
+        }
+    }
+
+    /// Where it stands.
+    pub fn status(&self) -> NotificationStatus {
+        if self.delivered {
+            NotificationStatus::Sent
+        } else if self.failed {
+            NotificationStatus::Failed
+        } else {
+            NotificationStatus::Pending
+        }
+    }
+
+    /// When it is due: its decision plus its delay.
+    pub fn due_at(&self) -> Timestamp {
+        self.at + Duration::milliseconds(self.delay_ms)
+    }
+
+    /// The notifications a page decision stands for: itself (its first rule, or the
+    /// default page) and one per follow-up rule, each with `at` the decision instant and
+    /// its own delay. Deterministic, so the live path and replay agree.
+    pub fn expand(&self) -> impl Iterator<Item = Notification> + '_ {
+        let first = Notification {
+            follow_ups: Vec::new(),
+            ..self.clone()
+        };
+        std::iter::once(first).chain(self.follow_ups.iter().map(|f| Notification {
+            id: f.id,
+            channel: f.channel.clone(),
+            contact_method_id: Some(f.contact_method_id),
+            delay_ms: f.delay_ms,
+            follow_ups: Vec::new(),
+            ..self.clone()
+        }))
+    }
 }
 
 /// What a page is sent with: decided outside the domain (ids and channels are not rules).
@@ -204,6 +311,11 @@ pub struct Incident {
     /// maintenance ends ([`Incident::release`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paging_held: bool,
+    /// Notification rules whose delay has not passed yet, soonest first. Each becomes a
+    /// notification when due while the incident is still triggered; an acknowledgement or
+    /// resolution drops them (they send nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_notifications: Vec<Notification>,
 }
 
 /// Why an acknowledged incident went back to triggered.
@@ -404,6 +516,7 @@ impl Incident {
             timeline: Vec::new(),
             alerts: Vec::new(),
             paging_held: false,
+            pending_notifications: Vec::new(),
         };
         let (level, user, reason) = match schedule.on_call(now) {
             Some(user) => (0, Some(user), NotificationReason::Triggered),
@@ -427,14 +540,7 @@ impl Incident {
         incident.assigned_to = user;
         incident
             .notifications
-            .extend(user.map(|user_id| Notification {
-                id: page.id,
-                user_id,
-                channel: page.channel,
-                reason,
-                at: now,
-                delivered: false,
-            }));
+            .extend(user.map(|user_id| Notification::decided(page, user_id, reason, now)));
         incident.escalation_deadline = incident
             .escalation_policy
             .timeout_at(level, 0)
@@ -487,14 +593,7 @@ impl Incident {
         }
         Ok(IncidentChangeKind::Reassigned {
             to,
-            notification: Notification {
-                id: page.id,
-                user_id: to,
-                channel: page.channel,
-                reason: NotificationReason::Reassigned,
-                at: now,
-                delivered: false,
-            },
+            notification: Notification::decided(page, to, NotificationReason::Reassigned, now),
             deadline: self.level_deadline(now),
         })
     }
@@ -539,13 +638,8 @@ impl Incident {
         let to = self.assigned_to.or(target);
         Some(IncidentChangeKind::Retriggered {
             cause,
-            notification: to.map(|user_id| Notification {
-                id: page.id,
-                user_id,
-                channel: page.channel,
-                reason: NotificationReason::Retriggered,
-                at: now,
-                delivered: false,
+            notification: to.map(|user_id| {
+                Notification::decided(page, user_id, NotificationReason::Retriggered, now)
             }),
             deadline: self.level_deadline(now),
         })
@@ -638,14 +732,7 @@ impl Incident {
         Some(IncidentChangeKind::PagingReleased {
             step,
             to,
-            notification: to.map(|user_id| Notification {
-                id: page.id,
-                user_id,
-                channel: page.channel,
-                reason,
-                at: now,
-                delivered: false,
-            }),
+            notification: to.map(|user_id| Notification::decided(page, user_id, reason, now)),
             deadline: self
                 .escalation_policy
                 .timeout_at(level, self.loops())
@@ -770,13 +857,8 @@ impl Incident {
                 at: now,
                 actor: Actor::system(),
             },
-            notification: on_call_now.map(|user_id| Notification {
-                id: page.id,
-                user_id,
-                channel: page.channel,
-                reason: NotificationReason::Escalated,
-                at: now,
-                delivered: false,
+            notification: on_call_now.map(|user_id| {
+                Notification::decided(page, user_id, NotificationReason::Escalated, now)
             }),
             deadline: self
                 .escalation_policy
@@ -804,14 +886,7 @@ impl Incident {
                 at: now,
                 actor: Actor::system(),
             },
-            notification: to.map(|user_id| Notification {
-                id: page.id,
-                user_id,
-                channel: page.channel,
-                reason: page_reason,
-                at: now,
-                delivered: false,
-            }),
+            notification: to.map(|user_id| Notification::decided(page, user_id, page_reason, now)),
             deadline: self
                 .escalation_policy
                 .timeout_at(to_level, self.loops())
@@ -831,10 +906,60 @@ impl Incident {
         })
     }
 
+    /// What a channel reported on one of its notifications: sent, or given up after
+    /// `attempts` with `error`. No-op for an unknown or already-settled notification.
+    pub fn record_outcome(
+        &mut self,
+        at: Timestamp,
+        id: NotificationId,
+        attempts: u32,
+        error: Option<&str>,
+    ) {
+        let Some(n) = self
+            .notifications
+            .iter_mut()
+            .find(|n| n.id == id && !n.delivered && !n.failed)
+        else {
+            return;
+        };
+        n.attempts = n.attempts.max(attempts);
+        let (user, channel) = (n.user_id, n.channel.clone());
+        let (kind, detail) = match error {
+            None => {
+                n.delivered = true;
+                (TimelineKind::Notified, format!("delivered via {channel}"))
+            }
+            Some(error) => {
+                n.failed = true;
+                n.last_error = Some(error.to_owned());
+                (
+                    TimelineKind::DeliveryFailed,
+                    format!("via {channel} after {attempts} attempts: {error}"),
+                )
+            }
+        };
+        self.timeline.push(TimelineRecord {
+            at,
+            kind,
+            actor: Actor::system(),
+            user: Some(user),
+            detail: Some(detail),
+            level: None,
+        });
+    }
+
     /// Applies a recorded change. The one place an existing incident is mutated, used for
     /// live changes and for replay alike.
     /// `actor` is who made the change (recorded with it in the journal).
     pub fn apply(&mut self, at: Timestamp, change: &IncidentChangeKind, actor: &Actor) {
+        self.apply_change(at, change, actor);
+        // A rule due after an acknowledgement or resolution sends nothing.
+        if self.state != IncidentState::Triggered {
+            self.pending_notifications.clear();
+        }
+    }
+
+    fn apply_change(&mut self, at: Timestamp, change: &IncidentChangeKind, actor: &Actor) {
         let record = |kind: TimelineKind| TimelineRecord {
             at,
             kind,
@@ -904,6 +1029,15 @@ impl Incident {
                 self.timeline.push(self.escalation_record(&step));
                 self.page(notification.as_ref());
                 self.escalation_deadline = *deadline;
+            }
+            IncidentChangeKind::NotificationsDue { ids } => {
+                for id in ids {
+                    if let Some(index) = self.pending_notifications.iter().position(|n| n.id == *id)
+                    {
+                        let n = self.pending_notifications.remove(index);
+                        self.notify(&n);
+                    }
+                }
             }
             IncidentChangeKind::NotificationDelivered { notification_id } => {
                 if let Some(n) = self
@@ -1037,19 +1171,56 @@ impl Incident {
         }
     }
 
-    /// Records a decided page: in the notifications and on the timeline.
+    /// Records a decided page: each of its notifications due now in the notifications and
+    /// on the timeline, the later ones among the pending.
     fn page(&mut self, notification: Option<&Notification>) {
-        if let Some(n) = notification {
-            self.notifications.push(n.clone());
-            self.timeline.push(TimelineRecord {
-                at: n.at,
-                kind: TimelineKind::Notified,
-                actor: Actor::system(),
-                user: Some(n.user_id),
-                detail: Some(format!("{}, via {}", n.reason.as_str(), n.channel)),
-                level: Some(self.escalation_level),
-            });
+        let Some(decision) = notification else {
+            return;
+        };
+        for n in decision.expand() {
+            if n.delay_ms > 0 {
+                let at = n.due_at();
+                let index = self
+                    .pending_notifications
+                    .partition_point(|p| p.due_at() <= at);
+                self.pending_notifications.insert(index, n);
+            } else {
+                self.notify(&n);
+            }
         }
+    }
+
+    /// When the next pending notification is due.
+    pub fn next_notification_due(&self) -> Option<Timestamp> {
+        self.pending_notifications.first().map(Notification::due_at)
+    }
+
+    /// The pending notifications due at `now`, while it is still triggered: `None` when
+    /// there are none (a stale timer).
+    pub fn notifications_due(&self, now: Timestamp) -> Option<IncidentChangeKind> {
+        if self.state != IncidentState::Triggered {
+            return None;
+        }
+        let ids: Vec<NotificationId> = self
+            .pending_notifications
+            .iter()
+            .take_while(|n| n.due_at() <= now)
+            .map(|n| n.id)
+            .collect();
+        (!ids.is_empty()).then_some(IncidentChangeKind::NotificationsDue { ids })
+    }
+
+    /// Records one notification sent now: in the list and on the timeline.
+    fn notify(&mut self, n: &Notification) {
+        self.notifications.push(n.clone());
+        self.timeline.push(TimelineRecord {
+            at: n.due_at(),
+            kind: TimelineKind::Notified,
+            actor: Actor::system(),
+            user: Some(n.user_id),
+            detail: Some(format!("{}, via {}", n.reason.as_str(), n.channel)),
+            level: Some(self.escalation_level),
+        });
     }
 
     fn escalation_record(&self, step: &EscalationStep) -> TimelineRecord {

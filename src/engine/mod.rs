@@ -4,6 +4,7 @@
 //! maintenance ends) in one ordered set and sleeps until the earliest; it never polls. It decides nothing itself: a due timer asks the store to
 //! escalate, and the domain ignores a timer whose deadline is no longer the incident's.
 
+pub mod email;
 pub mod http_out;
 pub mod notifier;
 
@@ -30,6 +31,8 @@ pub enum TimerKey {
     Heartbeat(HeartbeatId),
     /// A service's maintenance end (`until`), or a sweep that releases held incidents.
     Maintenance(ServiceId),
+    /// An incident's next pending notification rule.
+    Notify(IncidentId),
 }
 
 /// What the store tells the engine after each durable change.
@@ -128,7 +131,8 @@ pub async fn run_escalations(
                         TimerKey::Escalation(_)
                         | TimerKey::Wake(_)
                         | TimerKey::Heartbeat(_)
-                        | TimerKey::Maintenance(_) => escalations.push((deadline, key)),
+                        | TimerKey::Maintenance(_)
+                        | TimerKey::Notify(_) => escalations.push((deadline, key)),
                         // Cheap and synchronous: no journal write, just a publication.
                         TimerKey::Handoff(id) => store.hand_off(id, deadline),
                     }
@@ -172,6 +176,7 @@ async fn fire(
         TimerKey::Wake(id) => store.wake_on_timeout(id, deadline).await.map(drop),
         TimerKey::Heartbeat(id) => store.heartbeat_missed(id, deadline).await,
         TimerKey::Maintenance(id) => store.maintenance_timer(id, deadline).await,
+        TimerKey::Notify(id) => store.notifications_due(id).await.map(drop),
         TimerKey::Handoff(_) => Ok(()),
     }
 }

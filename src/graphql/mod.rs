@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod analytics;
+pub mod contacts;
 pub mod error;
 pub mod heartbeats;
 pub mod integrations;
@@ -19,6 +20,7 @@ use async_graphql::{MergedObject, Schema};
 use crate::auth::Gate;
 pub use access::{AccessMutation, AccessQuery};
 pub use analytics::AnalyticsQuery;
+pub use contacts::ContactMutation;
 pub use heartbeats::{HeartbeatMutation, HeartbeatQuery};
 pub use integrations::{IntegrationMutation, IntegrationQuery};
 pub use mutation::MutationRoot;
@@ -45,6 +47,7 @@ pub struct Mutation(
     AccessMutation,
     IntegrationMutation,
     HeartbeatMutation,
+    ContactMutation,
 );
 
 /// Klaxon's executable schema.

@@ -185,6 +185,34 @@ impl UserObject {
     async fn has_password(&self) -> bool {
         self.0.password.is_some()
     }
+    /// Their contact methods, by creation; empty unless you are this user or an admin.
+    async fn contact_methods(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::contacts::ContactMethodObject>> {
+        let contacts = super::contacts::contacts_for(ctx, self.0.id)?;
+        Ok(contacts
+            .methods
+            .iter()
+            .cloned()
+            .map(super::contacts::ContactMethodObject)
+            .collect())
+    }
+    /// Their notification rules, soonest first; empty unless you are this user or an
+    /// admin. A user with no rules is paged once, at once: by email to `email` when SMTP is
+    /// set up, else on the log channel.
+    async fn notification_rules(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::contacts::NotificationRuleObject>> {
+        let contacts = super::contacts::contacts_for(ctx, self.0.id)?;
+        Ok(contacts
+            .rules
+            .iter()
+            .cloned()
+            .map(super::contacts::NotificationRuleObject)
+            .collect())
+    }
 }
 
 /// What a user or API token may do; each role can do everything the one after it can.
@@ -742,9 +770,32 @@ impl NotificationObject {
     async fn user(&self, ctx: &Context<'_>) -> Result<UserObject> {
         user_of(ctx, self.0.user_id)
     }
-    /// The notifier channel that carries the page (`log`, ...).
+    /// The channel that carries it: `email`, `slack`, `webhook` or `log`.
     async fn channel(&self) -> &str {
         &self.0.channel
+    }
+    /// The contact method it goes to; null for the default page (the user's email when
+    /// SMTP is set up, else the log). Its target shows only to its owner and admins.
+    async fn contact_method(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Option<super::contacts::ContactMethodObject> {
+        let id = self.0.contact_method_id?;
+        store(ctx)
+            .contact_method(id)
+            .map(super::contacts::ContactMethodObject)
+    }
+    /// PENDING until its channel answers; SENT; FAILED after its attempts.
+    async fn status(&self) -> super::contacts::NotificationStatus {
+        self.0.status().into()
+    }
+    /// Attempts made so far.
+    async fn attempts(&self) -> i32 {
+        i32::try_from(self.0.attempts).unwrap_or(i32::MAX)
+    }
+    /// Why the last attempt failed.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
     }
     /// `triggered`, `escalated` or `manual`.
     async fn reason(&self) -> &str {
@@ -753,8 +804,8 @@ impl NotificationObject {
     async fn at(&self) -> DateTime {
         DateTime(self.0.at)
     }
-    /// Whether the channel confirmed delivery. Pages are sent right after the change that
-    /// decided them is recorded, so this turns true a moment after the change.
+    /// `status == SENT`. Pages are sent right after the change that decided them is
+    /// recorded, so this turns true a moment after the change.
     async fn delivered(&self) -> bool {
         self.0.delivered
     }

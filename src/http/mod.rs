@@ -1,6 +1,7 @@
 //! The HTTP edge: one axum router for GraphQL (POST), GraphiQL (GET), WebSocket
 //! subscriptions, the seed's REST adapter, health, and the web UI.
 
+pub mod actions;
 pub mod auth;
 pub mod body;
 pub mod calendar;
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
             "/heartbeats/{token}",
             get(heartbeat::beat).post(heartbeat::beat),
         )
+        .route("/actions/{token}", get(actions::confirm).post(actions::act))
         .route("/auth/login", post(login::login))
         .route("/auth/logout", post(login::logout))
         .route("/auth/status", get(login::status))

@@ -68,6 +68,15 @@ pub struct SnapshotChunk {
     /// Heartbeats, deleted ones included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub heartbeats: Vec<crate::domain::Heartbeat>,
+    /// Contact methods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_methods: Vec<crate::domain::contact::ContactMethod>,
+    /// Notification rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notification_rules: Vec<crate::domain::contact::NotificationRule>,
+    /// The email link key (in the first chunk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_key: Option<crate::domain::integration::IntegrationSecret>,
 }
 
 impl SnapshotChunk {
@@ -81,6 +90,9 @@ impl SnapshotChunk {
             + self.sessions.len()
             + self.integrations.len()
             + self.heartbeats.len()
+            + self.contact_methods.len()
+            + self.notification_rules.len()
+            + usize::from(self.link_key.is_some())
     }
 
     /// Whether the chunk holds nothing.

@@ -13,9 +13,11 @@
 mod access;
 pub mod analytics;
 pub mod codec;
+pub mod contacts;
 mod heartbeats;
 mod integrations;
 pub mod journal;
+pub mod links;
 mod maintenance;
 #[cfg(test)]
 mod replay_tests;
@@ -41,6 +43,7 @@ use crate::domain::{
 };
 use crate::engine::{PageJob, TimerCommand, TimerKey};
 pub use access::Revoked;
+pub use contacts::NewContactMethod;
 pub use integrations::{IngestOutcome, IngestResult};
 pub use journal::{Journal, JournalError, MemoryJournal};
 pub use schedules::{OverrideDraft, RotationPatch};
@@ -240,6 +243,8 @@ struct Shared {
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
     /// Heartbeat locks and unrecorded beats.
     beats: heartbeats::Beats,
+    /// The page channels, once the server sets them (test notifications use them).
+    channels: std::sync::OnceLock<Arc<crate::engine::notifier::Channels>>,
 }
 
 /// The receiving ends a [`Store`] feeds, for the engine and notifier tasks.
@@ -281,6 +286,7 @@ impl Store {
             touching: dashmap::DashMap::new(),
             metrics: std::sync::OnceLock::new(),
             beats: heartbeats::Beats::default(),
+            channels: std::sync::OnceLock::new(),
         };
         let store = Self {
             shared: Arc::new(shared),
@@ -323,6 +329,16 @@ impl Store {
         let _ = self.shared.metrics.set(metrics);
     }
 
+    /// Sets the page channels (once).
+    pub fn set_channels(&self, channels: Arc<crate::engine::notifier::Channels>) {
+        let _ = self.shared.channels.set(channels);
+    }
+
+    /// The page channels, when the server set them.
+    pub fn channels(&self) -> Option<&Arc<crate::engine::notifier::Channels>> {
+        self.shared.channels.get()
+    }
+
     /// Where changes are counted, if anywhere.
     pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
         self.shared.metrics.get()
@@ -349,7 +365,15 @@ impl Store {
                 let key = TimerKey::Wake(incident.id);
                 let _ = self.shared.timers.send(TimerCommand::Arm(key, deadline));
             }
-            for page in incident.notifications.iter().filter(|n| !n.delivered) {
+            if let Some(due) = incident.next_notification_due() {
+                let key = TimerKey::Notify(incident.id);
+                let _ = self.shared.timers.send(TimerCommand::Arm(key, due));
+            }
+            for page in incident
+                .notifications
+                .iter()
+                .filter(|n| !n.delivered && !n.failed)
+            {
                 let _ = self.shared.pages.send(PageJob {
                     incident_id: incident.id,
                     notification: page.clone(),
@@ -936,6 +960,9 @@ impl Store {
         if self.in_maintenance(schedule.service_id, now).is_some() {
             incident.hold_paging();
         }
+        if let Some(page) = incident.notifications.first_mut() {
+            self.plan_page(page);
+        }
         incident.open_timeline();
         if incident.assigned_to.is_none() && !incident.paging_held {
             tracing::warn!(
@@ -1125,22 +1152,19 @@ impl Store {
         .await
     }
 
-    /// Records a batch of delivered pages in one event (one journal append for many pages).
-    /// Unknown and already-delivered pages are skipped.
-    pub async fn record_deliveries(
-        &self,
-        delivered: &[(IncidentId, NotificationId)],
-    ) -> Result<(), CommandError> {
-        let deliveries: Vec<Delivery> = delivered
+    /// Records a batch of page outcomes (delivered, or given up) in one event: one journal
+    /// append for many pages. Unknown and already-settled pages are skipped.
+    pub async fn record_deliveries(&self, outcomes: &[Delivery]) -> Result<(), CommandError> {
+        let deliveries: Vec<Delivery> = outcomes
             .iter()
-            .filter(|(incident, page)| {
-                self.incident(*incident)
-                    .is_some_and(|i| i.record_delivery(*page, true).is_some())
+            .filter(|d| {
+                self.incident(d.incident_id).is_some_and(|i| {
+                    i.notifications
+                        .iter()
+                        .any(|n| n.id == d.notification_id && !n.delivered && !n.failed)
+                })
             })
-            .map(|(incident_id, notification_id)| Delivery {
-                incident_id: *incident_id,
-                notification_id: *notification_id,
-            })
+            .cloned()
             .collect();
         if deliveries.is_empty() {
             return Ok(());
@@ -1172,9 +1196,12 @@ impl Store {
         let _serialized = slot.write.lock().await;
         let current = slot.current();
         let now = self.shared.clock.now();
-        let Some(kind) = decide(&current, now)? else {
+        let Some(mut kind) = decide(&current, now)? else {
             return Ok(current);
         };
+        if let Some(page) = kind.page_mut() {
+            self.plan_page(page);
+        }
         let change = IncidentChange {
             incident_id: id,
             at: now,
@@ -1215,11 +1242,29 @@ impl Store {
             };
             let _ = self.shared.timers.send(wake);
         }
-        if let Some(page) = change.kind.page() {
+        for page in change.kind.sent_now(incident) {
             let _ = self.shared.pages.send(PageJob {
                 incident_id: incident.id,
-                notification: page.clone(),
+                notification: page,
             });
+        }
+        let key = TimerKey::Notify(incident.id);
+        match incident.next_notification_due() {
+            Some(due) => {
+                let _ = self.shared.timers.send(TimerCommand::Arm(key, due));
+            }
+            None if matches!(
+                change.kind,
+                IncidentChangeKind::NotificationsDue { .. }
+                    | IncidentChangeKind::Acknowledged
+                    | IncidentChangeKind::Resolved
+                    | IncidentChangeKind::Snoozed { .. }
+                    | IncidentChangeKind::AlertsReceived(_)
+            ) =>
+            {
+                let _ = self.shared.timers.send(TimerCommand::Disarm(key));
+            }
+            None => {}
         }
         let kind = match &change.kind {
             IncidentChangeKind::Triggered(_) => UpdateKind::Triggered,
@@ -1235,7 +1280,8 @@ impl Store {
             IncidentChangeKind::AlertsReceived(_) => UpdateKind::Deduplicated,
             IncidentChangeKind::PagingHeld { .. } => UpdateKind::PagingHeld,
             IncidentChangeKind::PagingReleased { .. } => UpdateKind::PagingReleased,
-            IncidentChangeKind::NotificationDelivered { .. } => return,
+            IncidentChangeKind::NotificationDelivered { .. }
+            | IncidentChangeKind::NotificationsDue { .. } => return,
         };
         // No subscribers is not an error.
         let _ = self.shared.updates.send(IncidentUpdate {

@@ -195,7 +195,13 @@ async fn run(store: &Store, commands: &[Command]) {
                     .incident(id)
                     .and_then(|i| i.notifications.iter().find(|n| !n.delivered).map(|n| n.id));
                 if let Some(page) = page {
-                    let _ = store.record_deliveries(&[(id, page)]).await;
+                    let delivery = crate::domain::Delivery {
+                        incident_id: id,
+                        notification_id: page,
+                        attempts: 1,
+                        error: (i % 3 == 0).then(|| "refused".to_owned()),
+                    };
+                    let _ = store.record_deliveries(&[delivery]).await;
                 }
             }
             _ => {}

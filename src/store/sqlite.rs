@@ -674,10 +674,21 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     integrations.sort_by_key(|i| i.id);
     let mut heartbeats: Vec<_> = state.heartbeats.iter().map(|h| (**h).clone()).collect();
     heartbeats.sort_by_key(|h| h.id);
+    let mut contact_methods = Vec::new();
+    let mut notification_rules = Vec::new();
+    for contacts in state.contacts.iter() {
+        contact_methods.extend(contacts.methods.iter().cloned());
+        notification_rules.extend(contacts.rules.iter().cloned());
+    }
+    contact_methods.sort_by_key(|m| m.id);
+    notification_rules.sort_by_key(|r| r.id);
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
-    let mut current = SnapshotChunk::default();
+    let mut current = SnapshotChunk {
+        link_key: state.link_key.get().cloned(),
+        ..SnapshotChunk::default()
+    };
     macro_rules! push_all {
         ($field:ident, $items:expr) => {
             for item in $items {
@@ -696,6 +707,8 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(api_tokens, api_tokens);
     push_all!(sessions, sessions);
     push_all!(heartbeats, heartbeats);
+    push_all!(contact_methods, contact_methods);
+    push_all!(notification_rules, notification_rules);
     if !current.is_empty() {
         chunks.push(current);
     }
@@ -749,6 +762,22 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
             heartbeat,
             actor: actor.clone(),
         });
+    }
+    // Methods before rules: a chunk boundary may split them, but chunks load in order.
+    for method in chunk.contact_methods {
+        state.apply(&Event::ContactMethodAdded {
+            method,
+            actor: actor.clone(),
+        });
+    }
+    for rule in chunk.notification_rules {
+        state.apply(&Event::NotificationRuleAdded {
+            rule,
+            actor: actor.clone(),
+        });
+    }
+    if let Some(key) = chunk.link_key {
+        state.apply(&Event::LinkKeyCreated { key });
     }
 }
 

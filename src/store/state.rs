@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use dashmap::DashMap;
 use tokio::sync::OwnedMutexGuard;
 
+use crate::domain::contact::UserContacts;
 use crate::domain::{
     ActorKind, ApiToken, ApiTokenId, Event, Heartbeat, HeartbeatId, Incident, IncidentChange,
     IncidentChangeKind, IncidentId, IncidentState, Integration, IntegrationId, Schedule,
@@ -111,6 +112,10 @@ pub struct State {
     pub heartbeats: DashMap<HeartbeatId, Arc<Heartbeat>>,
     /// Live heartbeat id by its URL token.
     pub heartbeat_tokens: DashMap<String, HeartbeatId>,
+    /// Each user's contact methods and notification rules.
+    pub contacts: DashMap<UserId, Arc<UserContacts>>,
+    /// The key that signs email action links (made once, journaled).
+    pub link_key: std::sync::OnceLock<crate::domain::integration::IntegrationSecret>,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -173,15 +178,32 @@ impl State {
                     else {
                         continue;
                     };
-                    let change = IncidentChangeKind::NotificationDelivered {
-                        notification_id: delivery.notification_id,
-                    };
                     slot.update(|current| {
                         let mut next = current.clone();
-                        next.apply(*at, &change, &crate::domain::Actor::system());
+                        next.record_outcome(
+                            *at,
+                            delivery.notification_id,
+                            delivery.attempts,
+                            delivery.error.as_deref(),
+                        );
                         next
                     });
                 }
+            }
+            Event::ContactMethodAdded { method, .. } => {
+                self.edit_contacts(method.user_id, |c| c.add_method(method.clone()));
+            }
+            Event::ContactMethodRemoved { id, user_id, .. } => {
+                self.edit_contacts(*user_id, |c| c.remove_method(*id));
+            }
+            Event::NotificationRuleAdded { rule, .. } => {
+                self.edit_contacts(rule.user_id, |c| c.add_rule(rule.clone()));
+            }
+            Event::NotificationRuleRemoved { id, user_id, .. } => {
+                self.edit_contacts(*user_id, |c| c.remove_rule(*id));
+            }
+            Event::LinkKeyCreated { key } => {
+                let _ = self.link_key.set(key.clone());
             }
             Event::ApiTokenCreated { token } => {
                 self.token_digests.insert(token.digest.0.clone(), token.id);
@@ -391,6 +413,21 @@ impl State {
         live(self.users.get(&id).map(|u| u.clone()), |u| {
             u.deleted_at.is_none()
         })
+    }
+
+    /// A user's contact methods and rules (empty for one with none).
+    pub fn contacts_of(&self, user: UserId) -> Arc<UserContacts> {
+        self.contacts
+            .get(&user)
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    fn edit_contacts(&self, user: UserId, edit: impl FnOnce(&mut UserContacts)) {
+        let mut entry = self.contacts.entry(user).or_default();
+        let mut contacts = (**entry).clone();
+        edit(&mut contacts);
+        *entry = Arc::new(contacts);
     }
 
     /// A user, deleted or not (for incident history).

@@ -14,6 +14,7 @@ mod ingest;
 mod lifecycle;
 mod maintenance;
 mod metrics;
+mod notify;
 mod rest;
 mod schedules;
 mod schema;
