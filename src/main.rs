@@ -136,8 +136,12 @@ struct ServeArgs {
     page_retry_ms: u64,
     /// Most messages per contact method per minute; past it, pages are bundled into one
     /// message ("and 14 more incidents") rather than dropped.
-    #[arg(long, env = "KLAXON_PAGES_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, env = "KLAXON_PAGES_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pages_per_minute: u32,
+    /// The window --pages-per-minute counts over, in ms (a minute; shorter for tests and
+    /// benchmarks).
+    #[arg(long, env = "KLAXON_PAGES_WINDOW_MS", default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pages_window_ms: u64,
 }
 
 /// `90s`, `30m`, `12h`, `7d`: a number and a unit.
@@ -245,6 +249,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             attempts: args.page_attempts,
             retry_base: Duration::from_millis(args.page_retry_ms),
             per_minute: args.pages_per_minute as usize,
+            window: Duration::from_millis(args.pages_window_ms),
         },
         ..Config::default()
     };

@@ -26,7 +26,8 @@ use crate::store::Store;
 const CONCURRENT_PAGES: usize = 64;
 /// Most outcomes recorded in one journal append.
 const BATCH: usize = 1024;
-/// The window the storm limit counts messages in.
+/// The window the storm limit counts messages in (a minute, unless the policy says
+/// otherwise).
 const STORM_WINDOW: Duration = Duration::from_secs(60);
 
 /// A decided page, waiting to be sent.
@@ -344,8 +345,10 @@ pub struct DeliveryPolicy {
     pub attempts: u32,
     /// The wait before the second attempt; doubled before each later one.
     pub retry_base: Duration,
-    /// Most messages per contact method per minute; past it pages are bundled.
+    /// Most messages per contact method per window; past it pages are bundled.
     pub per_minute: usize,
+    /// The window `per_minute` counts over: a minute (shorter only in tests and benches).
+    pub window: Duration,
 }
 
 impl Default for DeliveryPolicy {
@@ -354,6 +357,7 @@ impl Default for DeliveryPolicy {
             attempts: 4,
             retry_base: Duration::from_secs(2),
             per_minute: 10,
+            window: STORM_WINDOW,
         }
     }
 }
@@ -421,9 +425,16 @@ fn destination(page: &Notification) -> Destination {
 
 /// Counts messages per destination over the last minute; past the limit, pages wait and
 /// leave as one bundled message when the window has room again.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct StormGate {
     destinations: HashMap<Destination, Window>,
+    window: Duration,
+}
+
+impl Default for StormGate {
+    fn default() -> Self {
+        Self::new(STORM_WINDOW)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -440,6 +451,13 @@ enum Admission {
 }
 
 impl StormGate {
+    fn new(window: Duration) -> Self {
+        Self {
+            destinations: HashMap::new(),
+            window: window.max(Duration::from_millis(1)),
+        }
+    }
+
     fn admit(&mut self, job: PageJob, limit: usize, now: Instant) -> (Admission, Option<PageJob>) {
         let window = self
             .destinations
@@ -448,7 +466,7 @@ impl StormGate {
         while window
             .sent
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= STORM_WINDOW)
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
         {
             window.sent.pop_front();
         }
@@ -463,7 +481,7 @@ impl StormGate {
         let at = window
             .sent
             .front()
-            .map_or(now, |t| *t + STORM_WINDOW)
+            .map_or(now, |t| *t + self.window)
             .max(now);
         window.flush_at = Some(at);
         (Admission::Parked(Some(at)), None)
@@ -488,7 +506,7 @@ impl StormGate {
             !w.parked.is_empty()
                 || w.sent
                     .back()
-                    .is_some_and(|t| now.duration_since(*t) < STORM_WINDOW)
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
         });
     }
 }
@@ -516,7 +534,7 @@ pub async fn run_pages(
     };
     let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<Destination>();
     let slots = Arc::new(Semaphore::new(CONCURRENT_PAGES));
-    let mut gate = StormGate::default();
+    let mut gate = StormGate::new(channels.policy.window);
     let mut admitted = 0u64;
     loop {
         let (primary, more) = tokio::select! {

@@ -145,6 +145,7 @@ fn fast_delivery() -> DeliveryPolicy {
         attempts: 2,
         retry_base: Duration::from_millis(50),
         per_minute: 100,
+        window: Duration::from_secs(60),
     }
 }
 
@@ -751,5 +752,53 @@ async fn only_the_owner_and_admins_see_and_change_contacts() {
     )
     .await;
     assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_storm_to_one_contact_method_is_bundled_not_dropped() {
+    let app = spawn_app_with(Config {
+        delivery: DeliveryPolicy {
+            per_minute: 2,
+            window: Duration::from_millis(1500),
+            ..fast_delivery()
+        },
+        ..Config::default()
+    })
+    .await;
+    let team = app.team(60_000, 60_000).await;
+    let hook = Receiver::start(vec![]).await;
+    let method = add_method(&app, &team.alice, "WEBHOOK", "Pager", &hook.url()).await;
+    add_rule(&app, &team.alice, &method["id"], 0).await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(app.trigger_id(&team.schedule, &format!("storm {n}")).await);
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        hook.received().len(),
+        2,
+        "two messages in the window, the rest wait"
+    );
+    // When the window has room again: one message for the other four.
+    let posts = hook.wait_for(3).await;
+    let bundle: Value = serde_json::from_slice(&posts[2].1).unwrap();
+    assert_eq!(bundle["event"]["incident"]["id"], ids[2].as_str());
+    let bundled: Vec<&str> = bundle["event"]["bundled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        bundled,
+        vec![ids[3].as_str(), ids[4].as_str(), ids[5].as_str()]
+    );
+    for id in &ids {
+        let list = wait_status(&app, id, 1, "SENT").await;
+        assert_eq!(list.len(), 1, "one entry per incident: {list:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hook.received().len(), 3, "nothing sent twice");
     app.stop().await;
 }

@@ -45,11 +45,22 @@ impl Server {
         Self::try_start(dir).unwrap_or_else(|stderr| panic!("server did not start: {stderr}"))
     }
 
+    /// Starts with extra environment (`KLAXON_*` settings).
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Self::try_start_with(dir, env)
+            .unwrap_or_else(|stderr| panic!("server did not start: {stderr}"))
+    }
+
     /// Starts the binary and waits for its ready line; on failure, returns its stderr.
     fn try_start(dir: &Path) -> Result<Server, String> {
+        Self::try_start_with(dir, &[])
+    }
+
+    fn try_start_with(dir: &Path, env: &[(&str, &str)]) -> Result<Server, String> {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("KLAXON_ADMIN_TOKEN", ADMIN_TOKEN)
             .env_remove("KLAXON_FSYNC")
@@ -777,4 +788,107 @@ async fn write_fixtures() {
         "UPDATE events SET payload = substr(payload, 1, 10) || x'00ff' || substr(payload, 13)
          WHERE seq = (SELECT MAX(seq) / 2 FROM events);",
     );
+}
+
+/// A page decided while its contact method's endpoint is down survives a SIGKILL: the
+/// restarted server sends it once the endpoint is back, and the incident still lists it
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_to_an_endpoint_that_is_down_arrives_after_a_sigkill_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("KLAXON_PAGE_ATTEMPTS", "20"),
+        ("KLAXON_PAGE_RETRY_MS", "200"),
+    ];
+    let server = Server::start_with(dir.path(), &env);
+    let alice = server.create_user("Page Alice").await;
+    let bob = server.create_user("Page Bob").await;
+    let service = server.create_service("Paging").await;
+    let schedule = server
+        .create_schedule(&service, &alice, &bob, 3_600_000, 3_600_000)
+        .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = server
+        .gql(
+            "mutation($i: AddContactMethodInput!) { addContactMethod(input: $i) { id } }",
+            json!({ "i": { "userId": alice, "kind": "WEBHOOK", "name": "Pager",
+                           "target": format!("http://127.0.0.1:{port}/hook") } }),
+        )
+        .await;
+    let method = data["addContactMethod"]["id"].clone();
+    server
+        .gql(
+            "mutation($i: AddNotificationRuleInput!) { addNotificationRule(input: $i) { id } }",
+            json!({ "i": { "userId": alice, "contactMethodId": method, "delayMs": 0 } }),
+        )
+        .await;
+    let id = server
+        .trigger(&schedule, "Paged through a crash")
+        .await
+        .unwrap();
+    // The endpoint refuses connections for a while; the page keeps retrying.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pending = server.incident(&id).await;
+    assert_eq!(
+        pending["notifications"].as_array().unwrap().len(),
+        1,
+        "{pending}"
+    );
+    server.kill();
+
+    // The endpoint comes back, then the server.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+                    sink.lock().unwrap().push(value);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let server = Server::start_with(dir.path(), &env);
+    let arrived = eventually(Duration::from_secs(15), || {
+        let received = received.clone();
+        let id = id.clone();
+        async move {
+            received
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| e["event"]["incident"]["id"] == id.as_str())
+        }
+    })
+    .await;
+    assert!(arrived, "the page never arrived: {}", server.logs());
+    let sent = eventually(Duration::from_secs(10), || {
+        let server = &server;
+        let id = id.clone();
+        async move {
+            let data = server
+                .gql(
+                    "query($id: ID!) { incident(id: $id) { notifications { status } } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            data["incident"]["notifications"] == json!([{ "status": "SENT" }])
+        }
+    })
+    .await;
+    assert!(sent, "{}", server.incident(&id).await);
+    assert_no_duplicate_pages(&server.incident(&id).await);
 }
