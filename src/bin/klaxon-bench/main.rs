@@ -8,9 +8,11 @@
 //! - `server`: spawning or targeting the server, setup through GraphQL, `/healthz`, VmRSS.
 //! - `workloads`: trigger, oncall-read, ack-resolve, fanout, escalation-precision,
 //!   heartbeat-precision, memory, enqueue, alert-storm.
+//! - `paging`: page-webhook, page-email, page-storm (with a local SMTP server).
 //! - `stats`: percentiles and the table.
 
 mod http;
+mod paging;
 mod server;
 mod stats;
 mod workloads;
@@ -91,6 +93,18 @@ struct Cli {
     /// Distinct dedup keys they fold into (default 1000; smoke 100).
     #[arg(long)]
     storm_keys: Option<usize>,
+    /// Pages for page-webhook (default 10000; smoke 200).
+    #[arg(long)]
+    pages: Option<usize>,
+    /// Emails for page-email (default 1000; smoke 50).
+    #[arg(long)]
+    emails: Option<usize>,
+    /// Concurrent triggering clients for page-webhook and page-email.
+    #[arg(long, default_value_t = 8)]
+    page_clients: usize,
+    /// Triggers for page-storm (default 10000; smoke 500).
+    #[arg(long)]
+    storm_pages: Option<usize>,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -110,6 +124,9 @@ enum Workload {
     Memory,
     Enqueue,
     AlertStorm,
+    PageWebhook,
+    PageEmail,
+    PageStorm,
 }
 
 impl Cli {
@@ -140,6 +157,12 @@ impl Cli {
             storm_events: pick(self.storm_events, 100_000, 2_000),
             storm_keys: pick(self.storm_keys, 1_000, 100),
             heartbeats: pick(self.heartbeats, 10_000, 500),
+            pages: pick(self.pages, 10_000, 200),
+            emails: pick(self.emails, 1_000, 50),
+            page_clients: self.page_clients,
+            storm_pages: pick(self.storm_pages, 10_000, 500),
+            // The bundle leaves when the minute has room again (2 s windows in smoke).
+            storm_wait: Duration::from_secs(if self.smoke { 15 } else { 75 }),
         }
     }
 
@@ -159,6 +182,22 @@ impl Cli {
             Workload::Enqueue | Workload::AlertStorm => format!(
                 "{} --ingest-rate-per-minute 1000000000 --ingest-burst 1000000000",
                 self.server_args
+            ),
+            Workload::PageWebhook => format!("{} --pages-per-minute 1000000", self.server_args),
+            Workload::PageEmail => format!(
+                "{} --smtp-url {} --pages-per-minute 1000000",
+                self.server_args,
+                paging::smtp_url()?
+            ),
+            Workload::PageStorm => format!(
+                "{} --smtp-url {}{}",
+                self.server_args,
+                paging::smtp_url()?,
+                if self.smoke {
+                    " --pages-window-ms 2000"
+                } else {
+                    ""
+                }
             ),
             _ => self.server_args.clone(),
         };
@@ -184,7 +223,9 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(cli.threads.max(1))
         .enable_all()
         .build()?;
-    let reports = runtime.block_on(run(&cli))?;
+    let reports = runtime.block_on(run(&cli));
+    paging::stop_smtp();
+    let reports = reports?;
     print!("{}", stats::table(&reports));
     if let Some(path) = &cli.json {
         let document = json!({
@@ -247,6 +288,9 @@ async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
                 Workload::Memory => workloads::memory(&server, &plan).await,
                 Workload::Enqueue => workloads::enqueue(&server, &plan).await,
                 Workload::AlertStorm => workloads::alert_storm(&server, &plan).await,
+                Workload::PageWebhook => paging::page_webhook(&server, &plan).await,
+                Workload::PageEmail => paging::page_email(&server, &plan).await,
+                Workload::PageStorm => paging::page_storm(&server, &plan).await,
             }
             .with_context(|| format!("workload {workload:?} failed"))?;
             reports.push(report);

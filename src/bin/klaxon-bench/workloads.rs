@@ -42,6 +42,16 @@ pub struct Plan {
     pub storm_keys: usize,
     /// Heartbeats in `heartbeat-precision`.
     pub heartbeats: usize,
+    /// Pages in `page-webhook`.
+    pub pages: usize,
+    /// Emails in `page-email`.
+    pub emails: usize,
+    /// Concurrent triggering clients in the page-latency workloads.
+    pub page_clients: usize,
+    /// Triggers in `page-storm`.
+    pub storm_pages: usize,
+    /// How long `page-storm` waits for the bundled message.
+    pub storm_wait: Duration,
 }
 
 /// What a board subscribes to: the fields a card shows.
