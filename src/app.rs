@@ -70,6 +70,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// What monitors may send: per-key rate and burst, concurrent events.
     pub ingest_limits: crate::http::ingest::IngestLimits,
+    /// How outbound webhook deliveries are retried.
+    pub webhook_retry: crate::domain::webhook::RetryPolicy,
 }
 
 impl Default for Config {
@@ -91,6 +93,7 @@ impl Default for Config {
             max_connections: 25_000,
             cors_origins: Vec::new(),
             ingest_limits: crate::http::ingest::IngestLimits::default(),
+            webhook_retry: crate::domain::webhook::RetryPolicy::default(),
         }
     }
 }
@@ -102,6 +105,7 @@ pub struct Core {
     stop: watch::Sender<bool>,
     engine: JoinHandle<()>,
     pages: JoinHandle<()>,
+    webhooks: Option<JoinHandle<()>>,
 }
 
 impl Core {
@@ -122,11 +126,24 @@ impl Core {
         let (stop, stop_rx) = watch::channel(false);
         let engine = tokio::spawn(run_escalations(store.clone(), outlets.timers, stop_rx));
         let pages = tokio::spawn(run_pages(store.clone(), notifier, outlets.pages));
+        let webhooks = match crate::engine::http_out::Outbound::new() {
+            Ok(outbound) => Some(tokio::spawn(crate::engine::webhooks::run_webhooks(
+                store.clone(),
+                outbound,
+                config.webhook_retry,
+                outlets.webhooks,
+            ))),
+            Err(error) => {
+                tracing::error!(%error, "no HTTP client: outbound webhooks are not sent");
+                None
+            }
+        };
         Core {
             store,
             stop,
             engine,
             pages,
+            webhooks,
         }
     }
 
@@ -140,6 +157,9 @@ impl Core {
         let _ = self.stop.send(true);
         self.engine.abort();
         self.pages.abort();
+        if let Some(webhooks) = self.webhooks {
+            webhooks.abort();
+        }
     }
 }
 
@@ -234,6 +254,7 @@ pub async fn serve(
     let (journal, state) = open_storage(&config.storage).await?;
     let core = Core::start(state, journal, &config);
     let store = core.store.clone();
+    store.set_public_url(config.public_url.as_deref());
     let metrics = Arc::new(crate::metrics::Metrics::new());
     store.set_metrics(metrics.clone());
     if let Err(e) = store.ensure_calendar_keys().await {

@@ -116,6 +116,17 @@ struct ServeArgs {
     /// Monitor events processed at once, over all keys; past it, 429 with Retry-After.
     #[arg(long, env = "KLAXON_INGEST_CONCURRENCY", default_value_t = 256)]
     ingest_concurrency: usize,
+    /// Outbound webhooks: the wait (ms) after a delivery's first failed attempt; each
+    /// further one doubles it (up to 5 minutes), with ±20 % jitter.
+    #[arg(long, env = "KLAXON_WEBHOOK_RETRY_BASE_MS", default_value_t = 5_000)]
+    webhook_retry_base_ms: u64,
+    /// Outbound webhooks: how long (ms) a delivery is retried before it is given up.
+    #[arg(
+        long,
+        env = "KLAXON_WEBHOOK_RETRY_WINDOW_MS",
+        default_value_t = 1_200_000
+    )]
+    webhook_retry_window_ms: u64,
 }
 
 /// `90s`, `30m`, `12h`, `7d`: a number and a unit.
@@ -215,6 +226,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             burst: args.ingest_burst,
             concurrency: args.ingest_concurrency,
         },
+        webhook_retry: klaxon::domain::webhook::RetryPolicy::with(
+            args.webhook_retry_base_ms,
+            args.webhook_retry_window_ms,
+        ),
         ..Config::default()
     };
     app::serve(listener, config, shutdown_signal(), |running| {

@@ -6,6 +6,7 @@
 
 pub mod http_out;
 pub mod notifier;
+pub mod webhooks;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -68,6 +68,13 @@ pub struct SnapshotChunk {
     /// Heartbeats, deleted ones included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub heartbeats: Vec<crate::domain::Heartbeat>,
+    /// Outbound webhooks, deleted ones included. Restored after the incidents (a restored
+    /// incident must not look like a new trigger to a webhook).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<crate::domain::Webhook>,
+    /// The webhook deliveries in memory: every pending one and the latest finished ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_deliveries: Vec<crate::domain::WebhookDelivery>,
 }
 
 impl SnapshotChunk {
@@ -81,6 +88,8 @@ impl SnapshotChunk {
             + self.sessions.len()
             + self.integrations.len()
             + self.heartbeats.len()
+            + self.webhooks.len()
+            + self.webhook_deliveries.len()
     }
 
     /// Whether the chunk holds nothing.

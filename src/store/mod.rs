@@ -22,6 +22,7 @@ mod replay_tests;
 mod schedules;
 pub mod sqlite;
 pub mod state;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -248,6 +249,8 @@ pub struct StoreOutlets {
     pub timers: mpsc::UnboundedReceiver<TimerCommand>,
     /// Pages for the notifier.
     pub pages: mpsc::UnboundedReceiver<PageJob>,
+    /// New (and, after [`Store::resume`], pending) webhook deliveries for their worker.
+    pub webhooks: mpsc::UnboundedReceiver<crate::domain::WebhookDeliveryId>,
 }
 
 impl Store {
@@ -264,6 +267,8 @@ impl Store {
         let (updates, _) = broadcast::channel(update_buffer.max(1));
         let (handoffs, _) = broadcast::channel(update_buffer.max(1));
         let (revocations, _) = broadcast::channel(1024);
+        let (webhooks_tx, webhooks_rx) = mpsc::unbounded_channel();
+        state.webhooks.connect(webhooks_tx);
         let shared = Shared {
             state,
             journal,
@@ -290,6 +295,7 @@ impl Store {
             StoreOutlets {
                 timers: timers_rx,
                 pages: pages_rx,
+                webhooks: webhooks_rx,
             },
         )
     }
@@ -362,6 +368,7 @@ impl Store {
         }
         self.resume_heartbeats();
         self.resume_maintenance(now);
+        self.resume_webhooks();
     }
 
     fn page(&self) -> Page {

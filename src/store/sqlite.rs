@@ -674,6 +674,20 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     integrations.sort_by_key(|i| i.id);
     let mut heartbeats: Vec<_> = state.heartbeats.iter().map(|h| (**h).clone()).collect();
     heartbeats.sort_by_key(|h| h.id);
+    let mut webhooks: Vec<_> = state
+        .webhooks
+        .webhooks
+        .iter()
+        .map(|w| (**w).clone())
+        .collect();
+    webhooks.sort_by_key(|w| w.id);
+    let mut webhook_deliveries: Vec<_> = state
+        .webhooks
+        .deliveries
+        .iter()
+        .map(|d| (**d).clone())
+        .collect();
+    webhook_deliveries.sort_by_key(|d| d.seq);
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -696,6 +710,9 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(api_tokens, api_tokens);
     push_all!(sessions, sessions);
     push_all!(heartbeats, heartbeats);
+    // After the incidents: see `restore_chunk`.
+    push_all!(webhooks, webhooks);
+    push_all!(webhook_deliveries, webhook_deliveries);
     if !current.is_empty() {
         chunks.push(current);
     }
@@ -749,6 +766,17 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
             heartbeat,
             actor: actor.clone(),
         });
+    }
+    // Webhooks come after every incident (`chunks_of` puts them last, and here they follow
+    // the chunk's incidents): restoring an incident must not decide deliveries.
+    for webhook in chunk.webhooks {
+        state.apply(&Event::WebhookCreated {
+            webhook,
+            actor: actor.clone(),
+        });
+    }
+    for delivery in chunk.webhook_deliveries {
+        state.webhooks.restore(delivery);
     }
 }
 

@@ -111,6 +111,8 @@ pub struct State {
     pub heartbeats: DashMap<HeartbeatId, Arc<Heartbeat>>,
     /// Live heartbeat id by its URL token.
     pub heartbeat_tokens: DashMap<String, HeartbeatId>,
+    /// Outbound webhooks and their deliveries.
+    pub webhooks: super::webhooks::WebhookState,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -273,6 +275,9 @@ impl State {
             Event::MaintenanceEnded { service_id, .. } => {
                 self.update_service(service_id, |s| s.maintenance_until = None)
             }
+            Event::WebhookCreated { webhook, .. } => self.webhooks.apply_created(webhook),
+            Event::WebhookDeleted { id, at, .. } => self.webhooks.apply_deleted(*id, *at),
+            Event::WebhookAttempted(attempt) => self.webhooks.apply_attempt(attempt),
         }
         None
     }
@@ -339,6 +344,8 @@ impl State {
             let guard = slot.write.clone().try_lock_owned().ok();
             self.index_new(&incident);
             self.incidents.insert(incident.id, slot);
+            self.webhooks
+                .on_incident_change(self, change, None, &incident);
             return Some(Applied {
                 incident,
                 new_slot_guard: guard,
@@ -351,6 +358,8 @@ impl State {
             next
         });
         self.reindex(&before, &next);
+        self.webhooks
+            .on_incident_change(self, change, Some(before.state), &next);
         Some(Applied {
             incident: next,
             new_slot_guard: None,
