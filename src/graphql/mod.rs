@@ -13,6 +13,7 @@ pub mod query;
 pub mod scalars;
 pub mod subscription;
 pub mod types;
+pub mod webhooks;
 
 use async_graphql::{MergedObject, Schema};
 
@@ -25,6 +26,7 @@ pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::{SubscriptionBudget, SubscriptionRoot};
 pub use types::PublicUrl;
+pub use webhooks::{WebhookMutation, WebhookQuery};
 
 /// The query root, named `Query` as the contract says.
 #[derive(MergedObject, Default)]
@@ -35,6 +37,7 @@ pub struct Query(
     AnalyticsQuery,
     IntegrationQuery,
     HeartbeatQuery,
+    WebhookQuery,
 );
 
 /// The mutation root, named `Mutation`.
@@ -45,6 +48,7 @@ pub struct Mutation(
     AccessMutation,
     IntegrationMutation,
     HeartbeatMutation,
+    WebhookMutation,
 );
 
 /// Klaxon's executable schema.

@@ -18,3 +18,4 @@ mod rest;
 mod schedules;
 mod schema;
 mod subscriptions;
+mod webhooks;
