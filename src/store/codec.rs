@@ -75,6 +75,14 @@ pub struct SnapshotChunk {
     /// The webhook deliveries in memory: every pending one and the latest finished ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_deliveries: Vec<crate::domain::WebhookDelivery>,
+    /// The last webhook delivery `seq` handed out (deliveries dropped from memory took
+    /// theirs with them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub webhook_delivery_seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SnapshotChunk {

@@ -713,7 +713,8 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     // After the incidents: see `restore_chunk`.
     push_all!(webhooks, webhooks);
     push_all!(webhook_deliveries, webhook_deliveries);
-    if !current.is_empty() {
+    current.webhook_delivery_seq = state.webhooks.last_seq();
+    if !current.is_empty() || current.webhook_delivery_seq > 0 {
         chunks.push(current);
     }
     chunks
@@ -778,6 +779,7 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
     for delivery in chunk.webhook_deliveries {
         state.webhooks.restore(delivery);
     }
+    state.webhooks.restore_seq(chunk.webhook_delivery_seq);
 }
 
 /// Loads the newest sealed snapshot into a fresh state; `None` when there is none or it is

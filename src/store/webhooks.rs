@@ -172,6 +172,16 @@ impl WebhookState {
         self.insert(delivery);
     }
 
+    /// The last delivery `seq` handed out (for snapshots).
+    pub(super) fn last_seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
+    /// Restores the `seq` counter from a snapshot.
+    pub(super) fn restore_seq(&self, seq: u64) {
+        self.seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
     fn insert(&self, delivery: WebhookDelivery) {
         let webhook = delivery.webhook_id;
         let id = delivery.id;
