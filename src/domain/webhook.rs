@@ -511,7 +511,6 @@ pub fn parse_url(raw: &str) -> Result<String, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::UserId;
     use chrono::{TimeZone, Utc};
 
     fn t0() -> Timestamp {
@@ -701,7 +700,7 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let mut incident = incident();
-        let assignee = incident.assigned_to.unwrap_or_else(UserId::new);
+        let assignee = incident.assigned_to.unwrap_or_default();
         incident.assigned_to = Some(assignee);
         let id = delivery_id(WebhookId::new(), &incident, WebhookEvent::Triggered, t0());
         let names = EnvelopeNames {

@@ -23,6 +23,8 @@ use crate::store::Store;
 const MAX_IN_FLIGHT: usize = 64;
 
 type Pair = (WebhookId, IncidentId);
+/// What an attempt task returns: which delivery, its pair, what it came to.
+type Done = (WebhookDeliveryId, Pair, Option<AttemptOutcome>);
 
 /// A number in `-1.0..=1.0` from the OS's random source (0 if it fails).
 fn jitter() -> f64 {
@@ -43,7 +45,7 @@ struct Worker {
     /// Due, waiting for a free slot.
     ready: VecDeque<WebhookDeliveryId>,
     /// Attempts in flight.
-    running: JoinSet<(WebhookDeliveryId, Pair, Option<AttemptOutcome>)>,
+    running: JoinSet<Done>,
     /// Which delivery each running task is, should it panic.
     tasks: HashMap<tokio::task::Id, (WebhookDeliveryId, Pair)>,
 }
@@ -162,16 +164,7 @@ impl Worker {
         }
     }
 
-    fn finished(
-        &mut self,
-        done: Result<
-            (
-                tokio::task::Id,
-                (WebhookDeliveryId, Pair, Option<AttemptOutcome>),
-            ),
-            tokio::task::JoinError,
-        >,
-    ) {
+    fn finished(&mut self, done: Result<(tokio::task::Id, Done), tokio::task::JoinError>) {
         let (id, pair, outcome) = match done {
             Ok((task, result)) => {
                 self.tasks.remove(&task);
