@@ -41,9 +41,9 @@ struct Worker {
     /// Pairs with a delivery on its way.
     busy: HashSet<Pair>,
     /// Deliveries waiting for their next attempt.
-    waiting: BTreeSet<(Instant, WebhookDeliveryId)>,
+    waiting: BTreeSet<(Instant, WebhookDeliveryId, Pair)>,
     /// Due, waiting for a free slot.
-    ready: VecDeque<WebhookDeliveryId>,
+    ready: VecDeque<(WebhookDeliveryId, Pair)>,
     /// Attempts in flight.
     running: JoinSet<Done>,
     /// Which delivery each running task is, should it panic.
@@ -69,7 +69,7 @@ pub async fn run_webhooks(
     };
     let mut batch = Vec::with_capacity(256);
     loop {
-        let wake = worker.waiting.first().map(|(at, _)| *at);
+        let wake = worker.waiting.first().map(|(at, _, _)| *at);
         tokio::select! {
             received = queue.recv_many(&mut batch, 256) => {
                 if received == 0 {
@@ -82,12 +82,12 @@ pub async fn run_webhooks(
             Some(done) = worker.running.join_next_with_id() => worker.finished(done),
             _ = sleep_until(wake) => {
                 let now = Instant::now();
-                while let Some(&(at, id)) = worker.waiting.first() {
+                while let Some(&(at, id, pair)) = worker.waiting.first() {
                     if at > now {
                         break;
                     }
                     worker.waiting.pop_first();
-                    worker.ready.push_back(id);
+                    worker.ready.push_back((id, pair));
                 }
             }
         }
@@ -131,28 +131,32 @@ impl Worker {
     }
 
     fn schedule(&mut self, delivery: &WebhookDelivery) {
+        let pair = (delivery.webhook_id, delivery.incident_id);
         match delivery.next_attempt_at {
             Some(at) if at > self.store.clock().now() => {
                 let at = instant_of(self.store.clock().as_ref(), at);
-                self.waiting.insert((at, delivery.id));
+                self.waiting.insert((at, delivery.id, pair));
             }
-            _ => self.ready.push_back(delivery.id),
+            _ => self.ready.push_back((delivery.id, pair)),
         }
     }
 
     fn start_ready(&mut self) {
         while self.running.len() < MAX_IN_FLIGHT {
-            let Some(id) = self.ready.pop_front() else {
+            let Some((id, pair)) = self.ready.pop_front() else {
                 return;
             };
-            let Some(delivery) = self.store.state().webhooks.delivery(id) else {
-                continue;
-            };
-            let pair = (delivery.webhook_id, delivery.incident_id);
-            if !delivery.is_pending() {
+            let Some(delivery) = self
+                .store
+                .state()
+                .webhooks
+                .delivery(id)
+                .filter(|d| d.is_pending())
+            else {
+                // Finished meanwhile, or its webhook was deleted: the pair moves on.
                 self.start_pair(pair);
                 continue;
-            }
+            };
             let store = self.store.clone();
             let outbound = self.outbound.clone();
             let policy = self.policy;
@@ -181,7 +185,7 @@ impl Worker {
         match outcome {
             Some(AttemptOutcome::Retry { next_attempt_at }) => {
                 let at = instant_of(self.store.clock().as_ref(), next_attempt_at);
-                self.waiting.insert((at, id));
+                self.waiting.insert((at, id, pair));
             }
             // Finished (or its webhook is gone): the pair's next delivery may go.
             _ => {
