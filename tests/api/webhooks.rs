@@ -577,4 +577,35 @@ async fn bad_input_is_refused_and_changes_nothing_and_only_admins_see_webhooks()
             .len(),
         1
     );
+
+    // At most 50; deleting one makes room.
+    let mut last = String::new();
+    for n in 1..50 {
+        last = create(
+            &app,
+            json!({ "url": format!("http://127.0.0.1:9/hook/{n}") }),
+        )
+        .await
+        .0;
+    }
+    let body = app
+        .gql(
+            CREATE,
+            json!({ "i": { "url": "http://127.0.0.1:9/one-too-many" } }),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        app.data(HOOKS, json!({})).await["webhooks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
+    app.data(
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        json!({ "id": last }),
+    )
+    .await;
+    create(&app, json!({ "url": "http://127.0.0.1:9/room-again" })).await;
 }
