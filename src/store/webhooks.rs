@@ -400,3 +400,92 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::webhook::DeliveryStatus;
+    use crate::domain::{IncidentId, Timestamp, WebhookEvent};
+    use chrono::{TimeZone, Utc};
+
+    fn at() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    fn delivery(webhook: WebhookId, seq: u64, status: DeliveryStatus) -> WebhookDelivery {
+        WebhookDelivery {
+            id: WebhookDeliveryId::new(),
+            seq,
+            webhook_id: webhook,
+            incident_id: IncidentId::new(),
+            event: WebhookEvent::Triggered,
+            body: Arc::from("{}"),
+            status,
+            attempts: 0,
+            response_status: None,
+            last_error: None,
+            created_at: at(),
+            last_attempt_at: None,
+            duration_ms: None,
+            next_attempt_at: None,
+        }
+    }
+
+    #[test]
+    fn keeps_the_latest_finished_deliveries_and_every_pending_one() {
+        let state = WebhookState::default();
+        let hook = WebhookId::new();
+        let mut pending = Vec::new();
+        for seq in 1..=150 {
+            // Every tenth of the oldest half is still pending.
+            let status = if seq <= 75 && seq % 10 == 0 {
+                DeliveryStatus::Pending
+            } else {
+                DeliveryStatus::Sent
+            };
+            let d = delivery(hook, seq, status);
+            if status == DeliveryStatus::Pending {
+                pending.push(d.id);
+            }
+            state.restore(d);
+        }
+        let kept = state.deliveries_of(hook);
+        assert_eq!(kept.len(), KEPT_DELIVERIES);
+        // Newest first.
+        assert_eq!(kept[0].seq, 150);
+        for id in &pending {
+            assert!(
+                state.delivery(*id).is_some(),
+                "a pending delivery was dropped"
+            );
+        }
+        assert_eq!(state.pending().len(), pending.len());
+        assert_eq!(state.deliveries.len(), KEPT_DELIVERIES);
+        assert_eq!(state.last_seq(), 150);
+
+        // A pending one that finishes is dropped once it is the oldest finished one and
+        // a new delivery needs the room.
+        let first = pending[0];
+        state.apply_attempt(&AttemptRecord {
+            delivery_id: first,
+            webhook_id: hook,
+            at: at(),
+            response_status: Some(200),
+            error: None,
+            duration_ms: 3,
+            outcome: crate::domain::webhook::AttemptOutcome::Sent,
+        });
+        assert_eq!(
+            state.delivery(first).map(|d| d.status),
+            Some(DeliveryStatus::Sent)
+        );
+        state.restore(delivery(hook, 151, DeliveryStatus::Pending));
+        assert!(state.delivery(first).is_none());
+        assert_eq!(state.deliveries_of(hook).len(), KEPT_DELIVERIES);
+
+        // Deleting the webhook drops its deliveries.
+        state.apply_deleted(hook, at());
+        assert!(state.deliveries_of(hook).is_empty());
+        assert!(state.deliveries.is_empty());
+    }
+}
