@@ -77,6 +77,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// Page retries and the storm limit per contact method.
     pub delivery: crate::engine::notifier::DeliveryPolicy,
+    /// How outbound webhook deliveries are retried.
+    pub webhook_retry: crate::domain::webhook::RetryPolicy,
 }
 
 /// Where email pages are sent from.
@@ -109,6 +111,7 @@ impl Default for Config {
             ingest_limits: crate::http::ingest::IngestLimits::default(),
             smtp: None,
             delivery: Default::default(),
+            webhook_retry: crate::domain::webhook::RetryPolicy::default(),
         }
     }
 }
@@ -120,6 +123,7 @@ pub struct Core {
     stop: watch::Sender<bool>,
     engine: JoinHandle<()>,
     pages: JoinHandle<()>,
+    webhooks: Option<JoinHandle<()>>,
 }
 
 impl Core {
@@ -132,6 +136,7 @@ impl Core {
                 .ok()
         });
         let outbound = Outbound::new();
+        let outbound_for_webhooks = outbound.clone();
         let channels = Arc::new(Channels {
             public_url: config
                 .public_url
@@ -165,11 +170,18 @@ impl Core {
         let (stop, stop_rx) = watch::channel(false);
         let engine = tokio::spawn(run_escalations(store.clone(), outlets.timers, stop_rx));
         let pages = tokio::spawn(run_pages(store.clone(), notifier, outlets.pages));
+        let webhooks = Some(tokio::spawn(crate::engine::webhooks::run_webhooks(
+            store.clone(),
+            outbound_for_webhooks,
+            config.webhook_retry,
+            outlets.webhooks,
+        )));
         Core {
             store,
             stop,
             engine,
             pages,
+            webhooks,
         }
     }
 
@@ -183,6 +195,9 @@ impl Core {
         let _ = self.stop.send(true);
         self.engine.abort();
         self.pages.abort();
+        if let Some(webhooks) = self.webhooks {
+            webhooks.abort();
+        }
     }
 }
 
@@ -283,6 +298,7 @@ pub async fn serve(
     let (journal, state) = open_storage(&config.storage).await?;
     let core = Core::start(state, journal, &config);
     let store = core.store.clone();
+    store.set_public_url(config.public_url.as_deref());
     let metrics = Arc::new(crate::metrics::Metrics::new());
     store.set_metrics(metrics.clone());
     if let Err(e) = store.ensure_link_key().await {

@@ -12,8 +12,8 @@
 //! - [`store`]: the serving state (DashMaps), the fold of events into it, the journal
 //!   seam and its durable SQLite implementation (group commit, snapshots, replay), and the
 //!   commands that serialize changes per incident.
-//! - [`engine`]: the escalation engine (one task, deadline-ordered timers) and the
-//!   notifier worker.
+//! - [`engine`]: the escalation engine (one task, deadline-ordered timers), the
+//!   notifier worker and the outbound webhook worker.
 //! - [`auth`]: the door: credentials (bearer tokens, session cookies, one-time links) to a
 //!   principal, argon2id passwords, login rate limits; [`secret`]: random secrets,
 //!   digests, constant-time comparison. Who may do what is `domain::auth`'s table.

@@ -142,6 +142,17 @@ struct ServeArgs {
     /// benchmarks).
     #[arg(long, env = "KLAXON_PAGES_WINDOW_MS", default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pages_window_ms: u64,
+    /// Outbound webhooks: the wait (ms) after a delivery's first failed attempt; each
+    /// further one doubles it (up to 5 minutes), with ±20 % jitter.
+    #[arg(long, env = "KLAXON_WEBHOOK_RETRY_BASE_MS", default_value_t = 5_000)]
+    webhook_retry_base_ms: u64,
+    /// Outbound webhooks: how long (ms) a delivery is retried before it is given up.
+    #[arg(
+        long,
+        env = "KLAXON_WEBHOOK_RETRY_WINDOW_MS",
+        default_value_t = 1_200_000
+    )]
+    webhook_retry_window_ms: u64,
 }
 
 /// `90s`, `30m`, `12h`, `7d`: a number and a unit.
@@ -251,6 +262,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_minute: args.pages_per_minute as usize,
             window: Duration::from_millis(args.pages_window_ms),
         },
+        webhook_retry: klaxon::domain::webhook::RetryPolicy::with(
+            args.webhook_retry_base_ms,
+            args.webhook_retry_window_ms,
+        ),
         ..Config::default()
     };
     app::serve(listener, config, shutdown_signal(), |running| {

@@ -60,6 +60,8 @@ pub enum Action {
     Configure,
     /// Create, list or revoke API tokens; read other people's secrets.
     ManageCredentials,
+    /// Create, list or delete outbound webhooks (each holds a signing secret).
+    ManageWebhooks,
 }
 
 impl Action {
@@ -67,7 +69,7 @@ impl Action {
     pub const fn minimum_role(self) -> Role {
         match self {
             Self::TriggerIncident | Self::WorkIncident | Self::EditOverrides => Role::Responder,
-            Self::Configure | Self::ManageCredentials => Role::Admin,
+            Self::Configure | Self::ManageCredentials | Self::ManageWebhooks => Role::Admin,
         }
     }
 
@@ -78,6 +80,7 @@ impl Action {
             Self::EditOverrides => "change schedule overrides",
             Self::Configure => "change users, services and schedules",
             Self::ManageCredentials => "manage API tokens and secrets",
+            Self::ManageWebhooks => "manage outbound webhooks",
         }
     }
 }
@@ -355,6 +358,7 @@ mod tests {
             Action::EditOverrides,
             Action::Configure,
             Action::ManageCredentials,
+            Action::ManageWebhooks,
         ];
         for action in actions {
             if Role::Viewer.allows(action) {
@@ -374,6 +378,7 @@ mod tests {
         assert!(Role::Responder.allows(Action::TriggerIncident));
         assert!(Role::Responder.allows(Action::EditOverrides));
         assert!(!Role::Responder.allows(Action::Configure));
+        assert!(!Role::Responder.allows(Action::ManageWebhooks));
         assert!(!Role::Responder.allows(Action::ManageCredentials));
     }
 

@@ -282,6 +282,29 @@ pub enum Event {
         #[serde(default)]
         actor: Actor,
     },
+    /// An outbound webhook was made (its signing secret included: every delivery is
+    /// signed with it).
+    WebhookCreated {
+        /// The new webhook.
+        webhook: super::Webhook,
+        /// Who made it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// An outbound webhook was deleted: nothing more is sent to it, its pending
+    /// deliveries included.
+    WebhookDeleted {
+        /// Which.
+        id: super::WebhookId,
+        /// When.
+        at: Timestamp,
+        /// Who deleted it.
+        #[serde(default)]
+        actor: Actor,
+    },
+    /// A webhook delivery was attempted: delivered, to be retried, or given up (which
+    /// marks its webhook failing; a delivered one clears that).
+    WebhookAttempted(super::webhook::AttemptRecord),
 }
 
 /// What a channel made of one page: delivered, or given up.

@@ -149,17 +149,6 @@ fn is_zero_u32(n: &u32) -> bool {
     *n == 0
 }
 
-/// Where a page stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NotificationStatus {
-    /// Decided, not yet confirmed by its channel.
-    Pending,
-    /// Its channel accepted it.
-    Sent,
-    /// Its channel refused it on every attempt.
-    Failed,
-}
-
 /// One more notification rule of a paged user: a notification with this id is due on
 /// this contact method `delay_ms` after the page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,13 +183,14 @@ impl Notification {
     }
 
     /// Where it stands.
-    pub fn status(&self) -> NotificationStatus {
+    pub fn status(&self) -> super::webhook::DeliveryStatus {
+        use super::webhook::DeliveryStatus;
         if self.delivered {
-            NotificationStatus::Sent
+            DeliveryStatus::Sent
         } else if self.failed {
-            NotificationStatus::Failed
+            DeliveryStatus::Failed
         } else {
-            NotificationStatus::Pending
+            DeliveryStatus::Pending
         }
     }
 

@@ -16,6 +16,7 @@ pub mod oncall;
 pub mod schedule;
 pub mod text;
 pub mod user;
+pub mod webhook;
 
 pub use auth::{
     Action, Actor, ActorKind, ApiToken, ApiTokenId, Credential, PasswordHash, Principal, Role,
@@ -35,6 +36,7 @@ pub use incident::{
 pub use integration::{Alert, AlertUpdate, Integration, IntegrationKind};
 pub use schedule::{EscalationLevel, EscalationPolicy, RotationEntry, Schedule};
 pub use user::{Service, User};
+pub use webhook::{Webhook, WebhookDelivery, WebhookEvent};
 
 /// Timestamps everywhere in Klaxon: UTC, kept to the millisecond (the precision the API prints).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -237,10 +237,12 @@ impl Notifier for EmailNotifier {
                 .subject(subject)
                 .multipart(MultiPart::alternative_plain_html(text, html))
                 .map_err(|e| NotifyError::permanent(format!("could not build the email: {e}")))?;
+            // Every SMTP failure is retried, a 5xx too: a relay's "mailbox unavailable" is
+            // often a passing state, and a page is worth the few extra attempts.
             match self.transport.send(email).await {
                 Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(NotifyError::permanent(format!(
-                    "the SMTP server refused it: {e}"
+                Err(e) if e.is_permanent() => Err(NotifyError::transient(format!(
+                    "SMTP: the server refused it: {e}"
                 ))),
                 Err(e) => Err(NotifyError::transient(format!("SMTP: {e}"))),
             }

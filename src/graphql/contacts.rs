@@ -5,6 +5,8 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 
+pub use super::webhooks::NotificationStatus;
+
 use super::error::{api_error, code, coded};
 use super::scalars::DateTime;
 use super::types::{UserObject, principal, store};
@@ -23,29 +25,6 @@ pub enum ContactKind {
     Slack,
     /// An http(s) URL that receives the signed `incident.page` envelope.
     Webhook,
-}
-
-/// Where a notification stands.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "NotificationStatus")]
-pub enum NotificationStatus {
-    /// Decided, not yet confirmed by its channel.
-    Pending,
-    /// Its channel accepted it.
-    Sent,
-    /// Its channel refused it on every attempt (see `lastError`).
-    Failed,
-}
-
-impl From<domain::incident::NotificationStatus> for NotificationStatus {
-    fn from(status: domain::incident::NotificationStatus) -> Self {
-        use domain::incident::NotificationStatus as S;
-        match status {
-            S::Pending => Self::Pending,
-            S::Sent => Self::Sent,
-            S::Failed => Self::Failed,
-        }
-    }
 }
 
 /// A way to reach a person. Its target and signing secret are read by its owner and by

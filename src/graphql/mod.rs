@@ -14,6 +14,7 @@ pub mod query;
 pub mod scalars;
 pub mod subscription;
 pub mod types;
+pub mod webhooks;
 
 use async_graphql::{MergedObject, Schema};
 
@@ -27,6 +28,7 @@ pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::{SubscriptionBudget, SubscriptionRoot};
 pub use types::PublicUrl;
+pub use webhooks::{WebhookMutation, WebhookQuery};
 
 /// The query root, named `Query` as the contract says.
 #[derive(MergedObject, Default)]
@@ -37,6 +39,7 @@ pub struct Query(
     AnalyticsQuery,
     IntegrationQuery,
     HeartbeatQuery,
+    WebhookQuery,
 );
 
 /// The mutation root, named `Mutation`.
@@ -48,6 +51,7 @@ pub struct Mutation(
     IntegrationMutation,
     HeartbeatMutation,
     ContactMutation,
+    WebhookMutation,
 );
 
 /// Klaxon's executable schema.

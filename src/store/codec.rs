@@ -77,6 +77,21 @@ pub struct SnapshotChunk {
     /// The email link key (in the first chunk).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_key: Option<crate::domain::integration::IntegrationSecret>,
+    /// Outbound webhooks, deleted ones included. Restored after the incidents (a restored
+    /// incident must not look like a new trigger to a webhook).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<crate::domain::Webhook>,
+    /// The webhook deliveries in memory: every pending one and the latest finished ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_deliveries: Vec<crate::domain::WebhookDelivery>,
+    /// The last webhook delivery `seq` handed out (deliveries dropped from memory took
+    /// theirs with them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub webhook_delivery_seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SnapshotChunk {
@@ -93,6 +108,8 @@ impl SnapshotChunk {
             + self.contact_methods.len()
             + self.notification_rules.len()
             + usize::from(self.link_key.is_some())
+            + self.webhooks.len()
+            + self.webhook_deliveries.len()
     }
 
     /// Whether the chunk holds nothing.

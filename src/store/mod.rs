@@ -24,6 +24,7 @@ mod replay_tests;
 mod schedules;
 pub mod sqlite;
 pub mod state;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -253,6 +254,8 @@ pub struct StoreOutlets {
     pub timers: mpsc::UnboundedReceiver<TimerCommand>,
     /// Pages for the notifier.
     pub pages: mpsc::UnboundedReceiver<PageJob>,
+    /// New (and, after [`Store::resume`], pending) webhook deliveries for their worker.
+    pub webhooks: mpsc::UnboundedReceiver<crate::domain::WebhookDeliveryId>,
 }
 
 impl Store {
@@ -269,6 +272,8 @@ impl Store {
         let (updates, _) = broadcast::channel(update_buffer.max(1));
         let (handoffs, _) = broadcast::channel(update_buffer.max(1));
         let (revocations, _) = broadcast::channel(1024);
+        let (webhooks_tx, webhooks_rx) = mpsc::unbounded_channel();
+        state.webhooks.connect(webhooks_tx);
         let shared = Shared {
             state,
             journal,
@@ -296,6 +301,7 @@ impl Store {
             StoreOutlets {
                 timers: timers_rx,
                 pages: pages_rx,
+                webhooks: webhooks_rx,
             },
         )
     }
@@ -386,6 +392,7 @@ impl Store {
         }
         self.resume_heartbeats();
         self.resume_maintenance(now);
+        self.resume_webhooks();
     }
 
     fn page(&self) -> Page {

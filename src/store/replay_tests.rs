@@ -37,6 +37,9 @@ enum Command {
     Escalate(usize),
     TimerFires(usize),
     Delivered(usize),
+    CreateWebhook { only_last_service: bool },
+    DeleteWebhook(usize),
+    WebhookAttempt(usize, u8),
 }
 
 fn command() -> impl Strategy<Value = Command> {
@@ -53,6 +56,9 @@ fn command() -> impl Strategy<Value = Command> {
         2 => (0..16usize).prop_map(Command::Escalate),
         2 => (0..16usize).prop_map(Command::TimerFires),
         1 => (0..16usize).prop_map(Command::Delivered),
+        1 => any::<bool>().prop_map(|only_last_service| Command::CreateWebhook { only_last_service }),
+        1 => (0..4usize).prop_map(Command::DeleteWebhook),
+        3 => (0..8usize, 0..3u8).prop_map(|(i, outcome)| Command::WebhookAttempt(i, outcome)),
     ]
 }
 
@@ -204,6 +210,48 @@ async fn run(store: &Store, commands: &[Command]) {
                     let _ = store.record_deliveries(&[delivery]).await;
                 }
             }
+            Command::CreateWebhook { only_last_service } => {
+                let service = services
+                    .last()
+                    .filter(|_| *only_last_service)
+                    .map(|s| s.to_string());
+                let _ = store
+                    .create_webhook(&by, "http://127.0.0.1:9/hook", service.as_deref(), None)
+                    .await;
+            }
+            Command::DeleteWebhook(i) => {
+                let hooks = store.state().webhooks.live();
+                if !hooks.is_empty() {
+                    let id = hooks[i % hooks.len()].id.to_string();
+                    let _ = store.delete_webhook(&by, &id).await;
+                }
+            }
+            Command::WebhookAttempt(i, outcome) => {
+                use crate::domain::webhook::{AttemptOutcome, AttemptRecord};
+                let pending = store.state().webhooks.pending();
+                if !pending.is_empty() {
+                    let delivery = &pending[i % pending.len()];
+                    let at = store.clock().now();
+                    let outcome = match outcome {
+                        0 => AttemptOutcome::Sent,
+                        1 => AttemptOutcome::Retry {
+                            next_attempt_at: at + TimeDelta::seconds(5),
+                        },
+                        _ => AttemptOutcome::Failed,
+                    };
+                    let _ = store
+                        .record_webhook_attempt(AttemptRecord {
+                            delivery_id: delivery.id,
+                            webhook_id: delivery.webhook_id,
+                            at,
+                            response_status: Some(500),
+                            error: Some("answered 500".into()),
+                            duration_ms: 12,
+                            outcome,
+                        })
+                        .await;
+                }
+            }
             _ => {}
         }
     }
@@ -294,4 +342,58 @@ fn a_timer_from_before_the_restart_does_not_repeat_its_step() {
         assert_eq!(incident.escalation_history.len(), 1);
         assert_eq!(incident.notifications.len(), 2);
     });
+}
+
+#[test]
+fn a_delivery_decided_with_a_trigger_is_replayed_with_its_id_and_body_and_a_snapshot_adds_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let clock = || Arc::new(SteppingClock(AtomicI64::new(0)));
+    let served = runtime.block_on(async {
+        let (journal, state, _) = SqliteJournal::open(&options(dir.path())).unwrap();
+        let journal = Arc::new(journal);
+        let (store, _outlets) = Store::new(state, journal.clone(), clock(), "log", UPDATE_BUFFER);
+        run(
+            &store,
+            &[
+                Command::CreateUser,
+                Command::CreateService,
+                Command::CreateSchedule {
+                    on_call: true,
+                    levels: 0,
+                },
+                Command::CreateWebhook {
+                    only_last_service: true,
+                },
+                Command::Trigger {
+                    schedule: 0,
+                    dedup: None,
+                },
+                Command::Acknowledge(0),
+            ],
+        )
+        .await;
+        journal.snapshot_now().unwrap();
+        // After the snapshot: the restored incident is not a new trigger.
+        let incident = store.open_incidents()[0].id.to_string();
+        store
+            .resolve(&crate::domain::Principal::system(), &incident)
+            .await
+            .unwrap();
+        store.state().webhooks.pending()
+    });
+    let kinds: Vec<_> = served.iter().map(|d| d.event).collect();
+    use crate::domain::WebhookEvent::*;
+    assert_eq!(kinds, [Triggered, Acknowledged, Resolved]);
+    for use_snapshots in [true, false] {
+        let opened = DurableOptions {
+            use_snapshots,
+            ..options(dir.path())
+        };
+        let (_, replayed, _) = SqliteJournal::open(&opened).unwrap();
+        assert_eq!(replayed.webhooks.pending(), served);
+    }
 }

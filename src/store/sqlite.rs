@@ -682,6 +682,20 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     }
     contact_methods.sort_by_key(|m| m.id);
     notification_rules.sort_by_key(|r| r.id);
+    let mut webhooks: Vec<_> = state
+        .webhooks
+        .webhooks
+        .iter()
+        .map(|w| (**w).clone())
+        .collect();
+    webhooks.sort_by_key(|w| w.id);
+    let mut webhook_deliveries: Vec<_> = state
+        .webhooks
+        .deliveries
+        .iter()
+        .map(|d| (**d).clone())
+        .collect();
+    webhook_deliveries.sort_by_key(|d| d.seq);
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -709,7 +723,11 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(heartbeats, heartbeats);
     push_all!(contact_methods, contact_methods);
     push_all!(notification_rules, notification_rules);
-    if !current.is_empty() {
+    // After the incidents: see `restore_chunk`.
+    push_all!(webhooks, webhooks);
+    push_all!(webhook_deliveries, webhook_deliveries);
+    current.webhook_delivery_seq = state.webhooks.last_seq();
+    if !current.is_empty() || current.webhook_delivery_seq > 0 {
         chunks.push(current);
     }
     chunks
@@ -779,6 +797,18 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
     if let Some(key) = chunk.link_key {
         state.apply(&Event::LinkKeyCreated { key });
     }
+    // Webhooks come after every incident (`chunks_of` puts them last, and here they follow
+    // the chunk's incidents): restoring an incident must not decide deliveries.
+    for webhook in chunk.webhooks {
+        state.apply(&Event::WebhookCreated {
+            webhook,
+            actor: actor.clone(),
+        });
+    }
+    for delivery in chunk.webhook_deliveries {
+        state.webhooks.restore(delivery);
+    }
+    state.webhooks.restore_seq(chunk.webhook_delivery_seq);
 }
 
 /// Loads the newest sealed snapshot into a fresh state; `None` when there is none or it is

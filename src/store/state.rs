@@ -116,6 +116,8 @@ pub struct State {
     pub contacts: DashMap<UserId, Arc<UserContacts>>,
     /// The key that signs email action links (made once, journaled).
     pub link_key: std::sync::OnceLock<crate::domain::integration::IntegrationSecret>,
+    /// Outbound webhooks and their deliveries.
+    pub webhooks: super::webhooks::WebhookState,
 }
 
 fn state_index(state: IncidentState) -> usize {
@@ -295,6 +297,9 @@ impl State {
             Event::MaintenanceEnded { service_id, .. } => {
                 self.update_service(service_id, |s| s.maintenance_until = None)
             }
+            Event::WebhookCreated { webhook, .. } => self.webhooks.apply_created(webhook),
+            Event::WebhookDeleted { id, at, .. } => self.webhooks.apply_deleted(*id, *at),
+            Event::WebhookAttempted(attempt) => self.webhooks.apply_attempt(attempt),
         }
         None
     }
@@ -361,6 +366,8 @@ impl State {
             let guard = slot.write.clone().try_lock_owned().ok();
             self.index_new(&incident);
             self.incidents.insert(incident.id, slot);
+            self.webhooks
+                .on_incident_change(self, change, None, &incident);
             return Some(Applied {
                 incident,
                 new_slot_guard: guard,
@@ -373,6 +380,8 @@ impl State {
             next
         });
         self.reindex(&before, &next);
+        self.webhooks
+            .on_incident_change(self, change, Some(before.state), &next);
         Some(Applied {
             incident: next,
             new_slot_guard: None,

@@ -406,6 +406,11 @@ const MUTATIONS: &[(&str, &str)] = &[
         "ADMIN",
         "mutation { endMaintenance(serviceId: \"x\") { id } }",
     ),
+    (
+        "ADMIN",
+        "mutation { createWebhook(input: {url: \"not a url\"}) { secret webhook { id } } }",
+    ),
+    ("ADMIN", "mutation { deleteWebhook(id: \"x\") }"),
 ];
 
 fn rank(role: &str) -> u8 {

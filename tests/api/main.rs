@@ -19,3 +19,4 @@ mod rest;
 mod schedules;
 mod schema;
 mod subscriptions;
+mod webhooks;

@@ -38,7 +38,25 @@ fn free_port() -> u16 {
 
 impl Smtp {
     async fn start() -> Smtp {
+        Self::start_refusing(0).await
+    }
+
+    /// An aiosmtpd whose first `failures` messages get `554` (its Mailbox handler with
+    /// one method overridden), then accepted.
+    async fn start_refusing(failures: u32) -> Smtp {
         let maildir = tempfile::tempdir().expect("maildir");
+        std::fs::write(
+            maildir.path().join("flaky_mailbox.py"),
+            "import os\nfrom aiosmtpd.handlers import Mailbox\n\n\
+             class FlakyMailbox(Mailbox):\n\
+             \x20   failures = int(os.environ.get('FLAKY_FAILURES', '0'))\n\n\
+             \x20   async def handle_DATA(self, server, session, envelope):\n\
+             \x20       if FlakyMailbox.failures > 0:\n\
+             \x20           FlakyMailbox.failures -= 1\n\
+             \x20           return '554 5.3.0 mailbox unavailable (test)'\n\
+             \x20       return await super().handle_DATA(server, session, envelope)\n",
+        )
+        .expect("handler module");
         let port = free_port();
         let python = ["/usr/bin/python3", "python3"]
             .into_iter()
@@ -54,8 +72,10 @@ impl Smtp {
         let child = std::process::Command::new(python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", "flaky_mailbox.FlakyMailbox"])
             .arg(maildir.path().join("mail"))
+            .env("PYTHONPATH", maildir.path())
+            .env("FLAKY_FAILURES", failures.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -800,5 +820,28 @@ async fn a_storm_to_one_contact_method_is_bundled_not_dropped() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(hook.received().len(), 3, "nothing sent twice");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_smtp_server_that_answers_5xx_is_retried_and_the_page_arrives() {
+    if std::env::var_os("KLAXON_SKIP_SMTP").is_some() {
+        return;
+    }
+    let smtp = Smtp::start_refusing(1).await;
+    let app = spawn_app_with(Config {
+        smtp: Some(SmtpSettings {
+            url: smtp.url(),
+            from: "klaxon@example.com".into(),
+        }),
+        delivery: fast_delivery(),
+        ..Config::default()
+    })
+    .await;
+    let team = app.team(60_000, 60_000).await;
+    let id = app.trigger_id(&team.schedule, "Refused once").await;
+    let list = wait_status(&app, &id, 1, "SENT").await;
+    assert_eq!(list[0]["attempts"], 2, "{list:?}");
+    assert_eq!(smtp.wait_for(1).await.len(), 1);
     app.stop().await;
 }

@@ -47,7 +47,7 @@ impl Server {
 
     /// Starts with extra environment (`KLAXON_*` settings).
     fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
-        Self::try_start_with(dir, env)
+        Self::try_start_full(dir, &[], env)
             .unwrap_or_else(|stderr| panic!("server did not start: {stderr}"))
     }
 
@@ -56,10 +56,17 @@ impl Server {
         Self::try_start_with(dir, &[])
     }
 
-    fn try_start_with(dir: &Path, env: &[(&str, &str)]) -> Result<Server, String> {
+    /// Like [`Server::try_start`], with more command-line arguments.
+    fn try_start_with(dir: &Path, extra: &[&str]) -> Result<Server, String> {
+        Self::try_start_full(dir, extra, &[])
+    }
+
+    /// Like [`Server::try_start`], with more arguments and environment.
+    fn try_start_full(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("KLAXON_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -891,4 +898,161 @@ async fn a_page_to_an_endpoint_that_is_down_arrives_after_a_sigkill_and_restart(
     .await;
     assert!(sent, "{}", server.incident(&id).await);
     assert_no_duplicate_pages(&server.incident(&id).await);
+}
+
+// ---- outbound webhooks ------------------------------------------------------------------
+
+/// A webhook receiver that answers 503 while `down`, else 200, and keeps every request.
+#[derive(Clone, Default)]
+struct Receiver {
+    down: Arc<std::sync::atomic::AtomicBool>,
+    /// (X-Klaxon-Delivery, event type, answered status)
+    got: Arc<Mutex<Vec<(String, String, u16)>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let me = me.clone();
+                    async move {
+                        let delivery = headers
+                            .get("x-klaxon-delivery")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
+                        let kind = serde_json::from_slice::<Value>(&body)
+                            .ok()
+                            .and_then(|v| v["event"]["type"].as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        let status = if me.down.load(std::sync::atomic::Ordering::SeqCst) {
+                            503
+                        } else {
+                            200
+                        };
+                        me.got.lock().unwrap().push((delivery, kind, status));
+                        axum::http::StatusCode::from_u16(status).unwrap()
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}/hook")
+    }
+}
+
+const WEBHOOK_FLAGS: &[&str] = &[
+    "--webhook-retry-base-ms",
+    "100",
+    "--webhook-retry-window-ms",
+    "600000",
+];
+
+const DELIVERIES: &str = "{ webhooks { id failing deliveries { id eventType status attempts } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_survive_sigkill_and_arrive_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::default();
+    receiver
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let url = receiver.start().await;
+
+    let server = Server::try_start_with(dir.path(), WEBHOOK_FLAGS).unwrap();
+    let alice = server.create_user("Alice").await;
+    let bob = server.create_user("Bob").await;
+    let service = server.create_service("Payments").await;
+    let schedule = server
+        .create_schedule(&service, &alice, &bob, 600_000, 600_000)
+        .await;
+    server
+        .gql(
+            "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id } } }",
+            json!({ "i": { "url": url } }),
+        )
+        .await;
+    let incident = server
+        .trigger(&schedule, "Down while the receiver is down")
+        .await
+        .unwrap();
+    // The trigger's delivery has been tried (and refused) at least once.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let data = server.gql(DELIVERIES, json!({})).await;
+            data["webhooks"][0]["deliveries"][0]["attempts"].as_i64() >= Some(1)
+        })
+        .await,
+        "the first attempt never happened"
+    );
+    // The acknowledgement's delivery waits behind it; kill the server right after.
+    server
+        .mutate("acknowledgeIncident", &incident)
+        .await
+        .unwrap();
+    server.kill();
+
+    receiver
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let restarted = Server::try_start_with(dir.path(), WEBHOOK_FLAGS).unwrap();
+    let seen = Arc::new(Mutex::new(Value::Null));
+    let sent = eventually(Duration::from_secs(20), || {
+        let api = restarted.api.clone();
+        let seen = seen.clone();
+        async move {
+            let data = api.gql(DELIVERIES, json!({})).await;
+            *seen.lock().unwrap() = data.clone();
+            let deliveries = data["webhooks"][0]["deliveries"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            deliveries.len() == 2 && deliveries.iter().all(|d| d["status"] == "SENT")
+        }
+    })
+    .await;
+    let last = seen.lock().unwrap().clone();
+    assert!(
+        sent,
+        "not delivered after the restart: {last}\n{}",
+        restarted.logs()
+    );
+    let hook = &last["webhooks"][0];
+    assert_eq!(hook["failing"], false);
+    let ids: Vec<String> = hook["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Exactly one accepted request per event, in order, under the recorded delivery ids.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = receiver.got.lock().unwrap().clone();
+    let accepted: Vec<(String, String)> = got
+        .iter()
+        .filter(|(_, _, status)| *status == 200)
+        .map(|(id, kind, _)| (id.clone(), kind.clone()))
+        .collect();
+    assert_eq!(
+        accepted,
+        [
+            (ids[0].clone(), "incident.triggered".to_owned()),
+            (ids[1].clone(), "incident.acknowledged".to_owned()),
+        ],
+        "{got:?}"
+    );
+    // Every refused attempt before the kill carried the same delivery id as the one sent.
+    assert!(
+        got.iter()
+            .filter(|(_, _, s)| *s == 503)
+            .all(|(id, _, _)| *id == ids[0])
+    );
 }
