@@ -15,6 +15,7 @@ import { Schedules } from './pages/Schedules';
 import { SchedulePage } from './pages/SchedulePage';
 import { Services } from './pages/Services';
 import { Users } from './pages/Users';
+import { UserPage } from './pages/UserPage';
 import { AnalyticsRoute } from './pages/lazy';
 
 function Route({ path }: { path: string }) {
@@ -27,6 +28,8 @@ function Route({ path }: { path: string }) {
   if (m) return <SchedulePage key={m.id} id={m.id} />;
   if (path === '/services') return <Services />;
   if (path === '/users') return <Users />;
+  m = match('/users/:id', path);
+  if (m) return <UserPage key={m.id} id={m.id} />;
   if (path === '/analytics') return <AnalyticsRoute />;
   if (path === '/tokens') return <TokensPage />;
   if (path === '/account') return <AccountPage />;
