@@ -16,7 +16,7 @@ import { SchedulePage } from './pages/SchedulePage';
 import { Services } from './pages/Services';
 import { Users } from './pages/Users';
 import { UserPage } from './pages/UserPage';
-import { AnalyticsRoute } from './pages/lazy';
+import { AnalyticsRoute, WebhooksRoute } from './pages/lazy';
 
 function Route({ path }: { path: string }) {
   if (path === '/' || path === '') return <Board />;
@@ -32,6 +32,7 @@ function Route({ path }: { path: string }) {
   if (m) return <UserPage key={m.id} id={m.id} />;
   if (path === '/analytics') return <AnalyticsRoute />;
   if (path === '/tokens') return <TokensPage />;
+  if (path === '/webhooks') return <WebhooksRoute />;
   if (path === '/account') return <AccountPage />;
   return (
     <>
@@ -140,6 +141,13 @@ function Shell() {
               <li>
                 <Link nav to="/tokens">
                   API tokens
+                </Link>
+              </li>
+            )}
+            {can.admin && (
+              <li>
+                <Link nav to="/webhooks">
+                  Webhooks
                 </Link>
               </li>
             )}
