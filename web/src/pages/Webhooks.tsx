@@ -128,7 +128,6 @@ export function CreateWebhookForm({
       </div>
       <fieldset
         className={`weekdays webhook-events${eventsError ? ' has-error' : ''}`}
-        aria-invalid={eventsError ? true : undefined}
         aria-describedby={eventsError ? 'cw-events-error' : undefined}
       >
         <legend>Events</legend>
