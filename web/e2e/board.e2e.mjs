@@ -7,7 +7,8 @@
 // incidents through the API, and checks they reach the board without a reload (within
 // 2 s), then Acknowledge and Resolve from the board; on an open incident's page adds a note
 // and snoozes it; opens Analytics and waits for its charts; adds an Events API v2 integration,
-// pages through /v2/enqueue and sees the alert; adds a heartbeat; starts and ends maintenance.
+// pages through /v2/enqueue and sees the alert; adds a heartbeat; starts and ends maintenance;
+// adds an email contact method and a rule on the Account page; creates a webhook (secret once).
 // Ends by logging in as the VIEWER (no incident actions offered) and opening GraphiQL at
 // GET /graphql with every request outside 127.0.0.1 blocked. Prints the mutation → board latency and saves screenshots to
 // e2e/artifacts/.
@@ -666,6 +667,58 @@ async function main() {
       return pdIncidentId ? `incident ${pdIncidentId}` : undefined;
     });
 
+    await step('on the Account page the admin adds an EMAIL contact method and a rule "at once"; both are listed', async () => {
+      await page.getByTestId('whoami').getByRole('link').click();
+      await page.getByRole('heading', { level: 1, name: 'Account' }).waitFor();
+      const section = page.getByRole('region', { name: 'Notifications', exact: true });
+      await section.getByText('No contact methods yet.').waitFor();
+      const form = section.getByRole('form', { name: 'Add contact method' });
+      await form.getByLabel('Kind').selectOption('EMAIL');
+      await form.getByLabel('Name', { exact: true }).fill('Work');
+      await form.getByLabel('Email address', { exact: true }).fill('morgan@work.example');
+      await form.getByRole('button', { name: 'Add contact method' }).click();
+      await form.getByText('Added email “Work”.').waitFor();
+      const method = section.getByTestId('contact-methods').locator('li[data-kind="EMAIL"]').filter({ hasText: 'Work' });
+      await method.getByText('morgan@work.example').waitFor();
+      await method.getByRole('button', { name: 'Send test to Email Work' }).waitFor();
+      const ruleForm = section.getByRole('form', { name: 'Add rule' });
+      await ruleForm.getByLabel('Contact method').selectOption({ label: 'Email “Work”' });
+      await ruleForm.getByLabel('Delay (minutes)').fill('0');
+      await ruleForm.getByRole('button', { name: 'Add rule' }).click();
+      await ruleForm.getByText('Added: Email “Work” at once.').waitFor();
+      await section.getByTestId('notification-rules').getByText('Email “Work” at once', { exact: true }).waitFor();
+    });
+
+    await step('the admin creates a webhook to http://127.0.0.1:9/hook, sees its secret once, and sees it listed', async () => {
+      await nav(page, 'Webhooks').click();
+      await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor();
+      const list = page.getByRole('region', { name: 'Webhooks', exact: true });
+      await list.getByText('No webhooks yet.').waitFor();
+      const form = page.getByRole('form', { name: 'Create webhook' });
+      await form.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/hook');
+      await form.getByLabel('Service (optional)').selectOption({ label: 'Checkout API' });
+      for (const name of ['Triggered', 'Acknowledged', 'Resolved', 'Escalated']) {
+        assert(await form.getByRole('checkbox', { name, exact: true }).isChecked(), `${name} is not ticked by default`);
+      }
+      await form.getByRole('button', { name: 'Create webhook' }).click();
+      const shown = page.getByTestId('new-webhook-secret');
+      await shown.waitFor();
+      const secret = await shown.getByLabel('Signing secret of the new webhook').inputValue();
+      assert(secret.length >= 16, `the secret shown is ${JSON.stringify(secret)}`);
+      assert((await shown.textContent()).includes('will not be shown again'), 'no "shown once" note by the secret');
+      await shown.getByRole('button', { name: 'Copy secret' }).waitFor();
+      const item = list.locator('li[data-webhook-id]').filter({ hasText: 'http://127.0.0.1:9/hook' });
+      await item.waitFor();
+      const text = await item.textContent();
+      assert(text.includes('Checkout API') && text.includes('Triggered, Acknowledged, Resolved, Escalated'), `webhook row: ${text}`);
+      await page.screenshot({ path: path.join(artifacts, 'webhooks.png'), fullPage: true });
+      await shown.getByRole('button', { name: 'Done, I have copied it' }).click();
+      await shown.waitFor({ state: 'detached' });
+      const still = await page.locator('input').evaluateAll((els, s) => els.some((e) => e.value === s), secret);
+      assert(!still && !(await page.content()).includes(secret), 'the secret is still on the page after Done');
+      return 'e2e/artifacts/webhooks.png';
+    });
+
     let missedId;
     const missed = 'Ledger writes failing (while the board was offline)';
     await step('after the server restarts empty, the board asks to log in again, then shows what it missed', async () => {
@@ -738,6 +791,7 @@ async function main() {
       await page.getByRole('article', { name: missed }).waitFor();
       assert((await page.getByRole('button', { name: 'Acknowledge' }).count()) === 0, 'a VIEWER sees Acknowledge on the board');
       assert((await nav(page, 'API tokens').count()) === 0, 'a VIEWER sees the API tokens link');
+      assert((await nav(page, 'Webhooks').count()) === 0, 'a VIEWER sees the Webhooks link');
       await nav(page, 'Users').click();
       await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
       assert((await page.getByRole('button', { name: 'Create user' }).count()) === 0, 'a VIEWER sees the create-user form');

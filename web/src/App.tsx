@@ -15,7 +15,8 @@ import { Schedules } from './pages/Schedules';
 import { SchedulePage } from './pages/SchedulePage';
 import { Services } from './pages/Services';
 import { Users } from './pages/Users';
-import { AnalyticsRoute } from './pages/lazy';
+import { UserPage } from './pages/UserPage';
+import { AnalyticsRoute, WebhooksRoute } from './pages/lazy';
 
 function Route({ path }: { path: string }) {
   if (path === '/' || path === '') return <Board />;
@@ -27,8 +28,11 @@ function Route({ path }: { path: string }) {
   if (m) return <SchedulePage key={m.id} id={m.id} />;
   if (path === '/services') return <Services />;
   if (path === '/users') return <Users />;
+  m = match('/users/:id', path);
+  if (m) return <UserPage key={m.id} id={m.id} />;
   if (path === '/analytics') return <AnalyticsRoute />;
   if (path === '/tokens') return <TokensPage />;
+  if (path === '/webhooks') return <WebhooksRoute />;
   if (path === '/account') return <AccountPage />;
   return (
     <>
@@ -137,6 +141,13 @@ function Shell() {
               <li>
                 <Link nav to="/tokens">
                   API tokens
+                </Link>
+              </li>
+            )}
+            {can.admin && (
+              <li>
+                <Link nav to="/webhooks">
+                  Webhooks
                 </Link>
               </li>
             )}

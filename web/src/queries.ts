@@ -78,7 +78,11 @@ export const IncidentDetail = graphql(
     acknowledgedBy { ...ActorFields }
     resolvedBy { ...ActorFields }
     escalationHistory { fromLevel toLevel reason at to { ...UserFields } actor { ...ActorFields } }
-    notifications { id channel reason at delivered user { ...UserFields } }
+    notifications {
+      id channel reason at delivered status attempts lastError
+      contactMethod { id kind name }
+      user { ...UserFields }
+    }
     timeline { at kind message actor { ...ActorFields } }
   }
 `,
@@ -460,6 +464,100 @@ export const EndMaintenanceMutation = graphql(`
   mutation EndMaintenance($serviceId: ID!) { endMaintenance(serviceId: $serviceId) { id name maintenanceUntil } }
 `);
 
+/** A way to reach a person; `target` and `signingSecret` are null unless owner or admin. */
+export const ContactMethodFields = graphql(`
+  fragment ContactMethodFields on ContactMethod { id kind name target signingSecret createdAt }
+`);
+
+export const NotificationRuleFields = graphql(`
+  fragment NotificationRuleFields on NotificationRule { id delayMs createdAt contactMethod { id kind name } }
+`);
+
+/** One user's contact methods and notification rules (their own and admins only). */
+export const UserNotificationsQuery = graphql(
+  `
+  query UserNotifications($id: ID!) {
+    user(id: $id) {
+      id name
+      contactMethods { ...ContactMethodFields }
+      notificationRules { ...NotificationRuleFields }
+    }
+  }
+`,
+  [ContactMethodFields, NotificationRuleFields],
+);
+
+export const AddContactMethodMutation = graphql(
+  `
+  mutation AddContactMethod($input: AddContactMethodInput!) { addContactMethod(input: $input) { ...ContactMethodFields } }
+`,
+  [ContactMethodFields],
+);
+
+export const RemoveContactMethodMutation = graphql(`
+  mutation RemoveContactMethod($id: ID!) { removeContactMethod(id: $id) }
+`);
+
+export const AddNotificationRuleMutation = graphql(
+  `
+  mutation AddNotificationRule($input: AddNotificationRuleInput!) { addNotificationRule(input: $input) { ...NotificationRuleFields } }
+`,
+  [NotificationRuleFields],
+);
+
+export const RemoveNotificationRuleMutation = graphql(`
+  mutation RemoveNotificationRule($id: ID!) { removeNotificationRule(id: $id) }
+`);
+
+export const SendTestNotificationMutation = graphql(`
+  mutation SendTestNotification($contactMethodId: ID!) { sendTestNotification(contactMethodId: $contactMethodId) { ok error } }
+`);
+
+/** A user's own page. */
+export const UserQuery = graphql(
+  `
+  query User($id: ID!) { user(id: $id) { ...UserFields role hasPassword } }
+`,
+  [UserFields],
+);
+
+export const WebhookDeliveryFields = graphql(`
+  fragment WebhookDeliveryFields on WebhookDelivery {
+    id eventType status attempts responseStatus lastError createdAt lastAttemptAt durationMs nextAttemptAt
+    incident { id title }
+  }
+`);
+
+export const WebhookFields = graphql(
+  `
+  fragment WebhookFields on Webhook {
+    id url events failing createdAt
+    service { id name }
+    deliveries { ...WebhookDeliveryFields }
+  }
+`,
+  [WebhookDeliveryFields],
+);
+
+/** The admin webhooks page: every webhook with its latest deliveries, and the services to pick from. */
+export const WebhooksQuery = graphql(
+  `
+  query Webhooks { webhooks { ...WebhookFields } services { id name } }
+`,
+  [WebhookFields],
+);
+
+export const CreateWebhookMutation = graphql(
+  `
+  mutation CreateWebhook($input: CreateWebhookInput!) { createWebhook(input: $input) { secret webhook { ...WebhookFields } } }
+`,
+  [WebhookFields],
+);
+
+export const DeleteWebhookMutation = graphql(`
+  mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }
+`);
+
 export type User = ResultOf<typeof UserFields>;
 export type Actor = ResultOf<typeof ActorFields>;
 export type Access = ResultOf<typeof AccessQuery>;
@@ -488,3 +586,11 @@ export type Integration = ResultOf<typeof IntegrationFields>;
 export type IntegrationKind = Integration['kind'];
 export type Heartbeat = ResultOf<typeof HeartbeatFields>;
 export type HeartbeatState = Heartbeat['state'];
+export type ContactMethod = ResultOf<typeof ContactMethodFields>;
+export type ContactKind = ContactMethod['kind'];
+export type NotificationRule = ResultOf<typeof NotificationRuleFields>;
+export type IncidentNotification = Incident['notifications'][number];
+export type NotificationStatus = IncidentNotification['status'];
+export type Webhook = ResultOf<typeof WebhookFields>;
+export type WebhookDelivery = ResultOf<typeof WebhookDeliveryFields>;
+export type IncidentEventKind = IncidentEvent['kind'];

@@ -4,7 +4,7 @@ import type { OperationContext } from 'urql';
 // query contains; an empty list has no types to see, so name them up front.
 type Ctx = Partial<OperationContext>;
 export const ctx: Record<
-  'users' | 'services' | 'schedules' | 'schedule' | 'pickers' | 'incidents' | 'board' | 'tokens' | 'sessions' | 'integrations' | 'heartbeats',
+  'users' | 'services' | 'schedules' | 'schedule' | 'pickers' | 'incidents' | 'board' | 'tokens' | 'sessions' | 'integrations' | 'heartbeats' | 'notify' | 'webhooks',
   Ctx
 > = {
   users: { additionalTypenames: ['User'] },
@@ -18,4 +18,6 @@ export const ctx: Record<
   sessions: { additionalTypenames: ['Session'] },
   integrations: { additionalTypenames: ['Integration'] },
   heartbeats: { additionalTypenames: ['Heartbeat'] },
+  notify: { additionalTypenames: ['ContactMethod', 'NotificationRule'] },
+  webhooks: { additionalTypenames: ['Webhook', 'WebhookDelivery'] },
 };

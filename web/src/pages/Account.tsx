@@ -7,6 +7,7 @@ import { ctx } from '../lib/context';
 import { errorText, splitErrors, type FieldErrors } from '../lib/errors';
 import { Alert, Field, Loading, Time, aria, useFocusFirstInvalid } from '../components/ui';
 import { MIN_PASSWORD, passwordError } from './Setup';
+import { NotificationSettings } from '../components/NotificationSettings';
 
 /** "Firefox on Linux"-ish, from a user agent string; the raw string is in the title. */
 export function browserName(ua: string | null | undefined): string {
@@ -255,6 +256,7 @@ export function AccountPage() {
       </dl>
       {a.me ? (
         <>
+          <NotificationSettings userId={a.me.id} />
           <Sessions />
           <div className="panel">
             <ChangePasswordForm />

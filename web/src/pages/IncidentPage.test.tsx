@@ -204,3 +204,32 @@ describe('snooze and reassign', () => {
     expect(screen.queryByRole('button', { name: 'Acknowledge' })).not.toBeInTheDocument();
   });
 });
+
+describe('incident notifications', () => {
+  it('lists who was paged, how, and whether it got through', () => {
+    page(
+      full({
+        notifications: [
+          {
+            __typename: 'Notification',
+            id: 'n1',
+            channel: 'webhook',
+            reason: 'triggered',
+            at: '2026-11-27T01:00:01.000Z',
+            delivered: false,
+            status: 'FAILED',
+            attempts: 3,
+            lastError: 'connection refused',
+            contactMethod: { __typename: 'ContactMethod', id: 'cm1', kind: 'WEBHOOK', name: 'Bridge' },
+            user: bob,
+          },
+        ],
+      } as never),
+    );
+    const row = within(screen.getByRole('region', { name: 'Notifications' })).getAllByRole('row')[1];
+    expect(row).toHaveTextContent('Bob Ode');
+    expect(row).toHaveTextContent('Webhook “Bridge”');
+    expect(row).toHaveTextContent('Failed');
+    expect(row).toHaveTextContent('connection refused');
+  });
+});

@@ -15,6 +15,7 @@ import { NoteBox, ReassignControl, SnoozeMenu } from '../components/IncidentDept
 import { levelTarget, levelText } from './Board';
 import { PolicyExtras } from '../components/PolicyExtras';
 import { AlertsSection } from '../components/IncidentAlerts';
+import { NotificationsSection } from '../components/IncidentNotifications';
 
 /** The kind of a timeline entry as a short label: "Note", "Delivery failed". */
 export function kindLabel(k: TimelineEntry['kind']): string {
@@ -110,7 +111,7 @@ export function IncidentPage({ id }: { id: string }) {
   useDocumentTitle(incident ? incident.title : 'Incident');
 
   // Notifications are delivered asynchronously: look again shortly while any is pending.
-  const pending = incident?.notifications.some((n) => !n.delivered);
+  const pending = incident?.notifications.some((n) => n.status === 'PENDING');
   const polls = useRef(0);
   useEffect(() => {
     if (!pending || polls.current >= 10) return;
@@ -267,6 +268,8 @@ export function IncidentPage({ id }: { id: string }) {
           <NoteBox incidentId={i.id} onAdded={setLive} />
         </section>
       </div>
+
+      <NotificationsSection notifications={i.notifications} />
 
       <AlertsSection alerts={fetched?.alerts} />
     </>

@@ -8,6 +8,7 @@ import { MIN_PASSWORD, passwordError } from './Setup';
 import { useDocumentTitle } from '../hooks';
 import { errorText, isEmail, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { Alert, Field, Loading, aria, useFocusFirstInvalid } from '../components/ui';
+import { Link } from '../router';
 
 export interface UserValues {
   name: string;
@@ -247,7 +248,9 @@ export function Users() {
                   {data.users.map((u) => (
                     <Fragment key={u.id}>
                       <tr>
-                        <td>{u.name}</td>
+                        <td>
+                          <Link to={`/users/${encodeURIComponent(u.id)}`}>{u.name}</Link>
+                        </td>
                         <td>
                           <a href={`mailto:${u.email}`}>{u.email}</a>
                         </td>

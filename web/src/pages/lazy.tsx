@@ -12,3 +12,14 @@ export function AnalyticsRoute() {
     </Suspense>
   );
 }
+
+/** The admin webhooks page: rarely visited, so not in the first load either. */
+export const LazyWebhooksPage = lazy(() => import('./Webhooks'));
+
+export function WebhooksRoute() {
+  return (
+    <Suspense fallback={<Loading what="the webhooks page" />}>
+      <LazyWebhooksPage />
+    </Suspense>
+  );
+}
