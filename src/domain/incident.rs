@@ -1003,20 +1003,9 @@ impl Incident {
                 notification,
                 deadline,
             } => {
-                self.state = IncidentState::Triggered;
-                self.paging_held = false;
-                self.acknowledged_at = None;
-                self.acknowledged_by = None;
-                self.snoozed_until = None;
-                self.acknowledge_deadline = None;
-                self.escalation_level = step.to_level;
+                self.back_to_triggered();
                 self.assigned_to = step.to;
-                let step = EscalationStep {
-                    actor: actor.clone(),
-                    ..step.clone()
-                };
-                self.escalation_history.push(step.clone());
-                self.timeline.push(self.escalation_record(&step));
+                self.record_step(step, actor);
                 self.page(notification.as_ref());
                 self.escalation_deadline = *deadline;
             }
@@ -1055,12 +1044,7 @@ impl Incident {
                 notification,
                 deadline,
             } => {
-                self.state = IncidentState::Triggered;
-                self.paging_held = false;
-                self.acknowledged_at = None;
-                self.acknowledged_by = None;
-                self.snoozed_until = None;
-                self.acknowledge_deadline = None;
+                self.back_to_triggered();
                 self.assigned_to = Some(*to);
                 self.timeline.push(TimelineRecord {
                     user: Some(*to),
@@ -1089,12 +1073,7 @@ impl Incident {
                 notification,
                 deadline,
             } => {
-                self.state = IncidentState::Triggered;
-                self.paging_held = false;
-                self.acknowledged_at = None;
-                self.acknowledged_by = None;
-                self.snoozed_until = None;
-                self.acknowledge_deadline = None;
+                self.back_to_triggered();
                 if let Some(n) = notification {
                     self.assigned_to = Some(n.user_id);
                 }
@@ -1115,11 +1094,8 @@ impl Incident {
                 self.escalation_deadline = None;
                 let mut detail = None;
                 if let Some(cause) = retrigger {
-                    self.state = IncidentState::Triggered;
-                    self.acknowledged_at = None;
-                    self.acknowledged_by = None;
-                    self.snoozed_until = None;
-                    self.acknowledge_deadline = None;
+                    self.back_to_triggered();
+                    self.paging_held = true;
                     detail = Some(
                         match cause {
                             RetriggerCause::SnoozeEnded => "the snooze ended",
@@ -1147,18 +1123,36 @@ impl Incident {
                     ..record(TimelineKind::PagingReleased)
                 });
                 if let Some(step) = step {
-                    self.escalation_level = step.to_level;
-                    let step = EscalationStep {
-                        actor: actor.clone(),
-                        ..step.clone()
-                    };
-                    self.escalation_history.push(step.clone());
-                    self.timeline.push(self.escalation_record(&step));
+                    self.record_step(step, actor);
                 }
                 self.page(notification.as_ref());
                 self.escalation_deadline = *deadline;
             }
         }
+    }
+
+    /// Back to TRIGGERED: no acknowledgement, snooze or acknowledge timeout left, paging
+    /// no longer held.
+    fn back_to_triggered(&mut self) {
+        self.state = IncidentState::Triggered;
+        self.paging_held = false;
+        self.acknowledged_at = None;
+        self.acknowledged_by = None;
+        self.snoozed_until = None;
+        self.acknowledge_deadline = None;
+    }
+
+    /// Takes an escalation step made by `actor`: the new level, in the history and on the
+    /// timeline.
+    fn record_step(&mut self, step: &EscalationStep, actor: &Actor) {
+        self.escalation_level = step.to_level;
+        let step = EscalationStep {
+            actor: actor.clone(),
+            ..step.clone()
+        };
+        // The history first: the record counts the policy's repeats from it.
+        self.escalation_history.push(step.clone());
+        self.timeline.push(self.escalation_record(&step));
     }
 
     /// Records a decided page: each of its notifications due now in the notifications and
