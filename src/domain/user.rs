@@ -140,6 +140,15 @@ impl Service {
             maintenance_until: None,
         })
     }
+
+    /// This service with a new name and description (validated), everything else kept.
+    pub fn renamed(&self, name: &str, description: Option<&str>) -> Result<Self, DomainError> {
+        Ok(Self {
+            name: text::name("name", name)?,
+            description: text::description("description", description)?,
+            ..self.clone()
+        })
+    }
 }
 
 #[cfg(test)]

@@ -610,12 +610,10 @@ impl Store {
             .state()
             .service(id)
             .ok_or_else(|| DomainError::not_found("service", id))?;
-        let mut service = Service::parse(
-            id,
+        let service = current.renamed(
             name.unwrap_or(&current.name),
             description.unwrap_or(current.description.as_deref()),
         )?;
-        service.maintenance_until = current.maintenance_until;
         self.commit(Event::ServiceUpdated {
             service: service.clone(),
             actor: by.actor.clone(),
