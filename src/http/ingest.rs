@@ -72,6 +72,13 @@ impl IngestGate {
     /// Takes one event for `id`, or says how long to wait.
     fn admit(&self, id: IntegrationId) -> Result<tokio::sync::OwnedSemaphorePermit, Duration> {
         use governor::clock::{Clock, DefaultClock};
+        // The concurrency slot first: an event turned away because the server is busy
+        // must not spend one of its key's tokens.
+        let permit = self
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Duration::from_secs(1))?;
         let now = DefaultClock::default().now();
         self.per_key
             .check_key(&id)
@@ -79,10 +86,7 @@ impl IngestGate {
         if self.per_key.len() > 10_000 {
             self.per_key.retain_recent();
         }
-        self.in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Duration::from_secs(1))
+        Ok(permit)
     }
 }
 
