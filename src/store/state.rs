@@ -278,8 +278,11 @@ impl State {
                     .insert(heartbeat.id, Arc::new(heartbeat.clone()));
             }
             Event::HeartbeatDeleted { id, at, .. } => {
+                if let Some(heartbeat) = self.heartbeats.get(id).map(|h| h.clone()) {
+                    self.heartbeat_tokens
+                        .remove_if(&heartbeat.token, |_, holder| holder == id);
+                }
                 self.update_heartbeat(id, |hb| hb.deleted_at = Some(*at));
-                self.heartbeat_tokens.retain(|_, hb| hb != id);
             }
             Event::HeartbeatBeat { id, at } => self.update_heartbeat(id, |hb| hb.record_beat(*at)),
             Event::HeartbeatMissed {
