@@ -102,6 +102,9 @@ struct Cli {
     /// Concurrent triggering clients for page-webhook and page-email.
     #[arg(long, default_value_t = 8)]
     page_clients: usize,
+    /// Triggers per second for page-email (open loop).
+    #[arg(long, default_value_t = 100.0)]
+    email_rate: f64,
     /// Triggers for page-storm (default 10000; smoke 500).
     #[arg(long)]
     storm_pages: Option<usize>,
@@ -160,6 +163,7 @@ impl Cli {
             pages: pick(self.pages, 10_000, 200),
             emails: pick(self.emails, 1_000, 50),
             page_clients: self.page_clients,
+            email_rate: self.email_rate,
             storm_pages: pick(self.storm_pages, 10_000, 500),
             // The bundle leaves when the minute has room again (2 s windows in smoke).
             storm_wait: Duration::from_secs(if self.smoke { 15 } else { 75 }),

@@ -4,7 +4,9 @@
 //! - `page-webhook`: trigger → the `incident.page` envelope received by a local HTTP
 //!   receiver (axum), per incident.
 //! - `page-email`: trigger → the message accepted by a local SMTP server (Python's
-//!   `aiosmtpd`, writing a Maildir: the accept time is the file's modification time).
+//!   `aiosmtpd`, writing a Maildir: the accept time is the file's modification time),
+//!   triggers paced at `--email-rate` per second (the SMTP server, not Klaxon, sets how
+//!   many messages a second get through; an unpaced burst measures its queue).
 //! - `page-storm`: triggers to one on-call user with one email rule, first with the rule a
 //!   day away (pages planned, none sent), then at once (every page sent or bundled); the
 //!   two throughputs, the messages the SMTP server got and how many incidents they bundled.
@@ -186,14 +188,19 @@ fn trigger_request(addr: SocketAddr, schedule: &str, title: &str) -> Vec<u8> {
 
 /// Triggers `count` incidents titled `{prefix}-{n}` over `clients` connections; the send
 /// instant (unix µs) of each, by incident id and by title.
+/// With `rate` (per second), trigger n leaves no earlier than n / rate after the start
+/// (an open-loop pace, so a page's latency is its own and not a queue's); without it,
+/// each client sends as soon as its previous answer came.
 async fn timed_triggers(
     server: &Server,
     schedule: &str,
     prefix: &str,
     count: usize,
     clients: usize,
+    rate: Option<f64>,
 ) -> anyhow::Result<Vec<(String, String, i64)>> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients.max(1) {
         let mut conn = Conn::connect(server.addr).await?;
@@ -207,6 +214,10 @@ async fn timed_triggers(
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if n >= count {
                     break;
+                }
+                if let Some(rate) = rate.filter(|r| *r > 0.0) {
+                    tokio::time::sleep_until(start + Duration::from_secs_f64(n as f64 / rate))
+                        .await;
                 }
                 let title = format!("{prefix}-{n}");
                 let request = trigger_request(addr, &schedule, &title);
@@ -259,7 +270,7 @@ pub async fn page_webhook(server: &Server, plan: &Plan) -> anyhow::Result<Report
     add_rule(server, &user, "WEBHOOK", &format!("http://{addr}/page"), 0).await?;
     let count = plan.pages;
     let started = Instant::now();
-    let sent = timed_triggers(server, &schedule, "webhook", count, plan.page_clients).await?;
+    let sent = timed_triggers(server, &schedule, "webhook", count, plan.page_clients, None).await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while received.lock().map_or(0, |m| m.len()) < count && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -295,7 +306,15 @@ pub async fn page_email(server: &Server, plan: &Plan) -> anyhow::Result<Report> 
     let (schedule, _) = on_call_team(server).await?;
     let count = plan.emails;
     let started = Instant::now();
-    let sent = timed_triggers(server, &schedule, "email", count, plan.page_clients).await?;
+    let sent = timed_triggers(
+        server,
+        &schedule,
+        "email",
+        count,
+        plan.page_clients,
+        Some(plan.email_rate),
+    )
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut got = mails();
     while got.len() < count && Instant::now() < deadline {
@@ -314,6 +333,7 @@ pub async fn page_email(server: &Server, plan: &Plan) -> anyhow::Result<Report> 
     let missing = count - latencies.len();
     let mut extra = Map::new();
     extra.insert("emails".into(), count.into());
+    extra.insert("paced_per_s".into(), plan.email_rate.into());
     extra.insert("clients".into(), plan.page_clients.into());
     extra.insert("missing".into(), missing.into());
     Ok(Report {

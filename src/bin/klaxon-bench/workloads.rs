@@ -48,6 +48,8 @@ pub struct Plan {
     pub emails: usize,
     /// Concurrent triggering clients in the page-latency workloads.
     pub page_clients: usize,
+    /// Triggers per second in `page-email`.
+    pub email_rate: f64,
     /// Triggers in `page-storm`.
     pub storm_pages: usize,
     /// How long `page-storm` waits for the bundled message.
