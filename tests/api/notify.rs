@@ -102,6 +102,19 @@ impl Smtp {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// A server that sends email pages here, with quick retries.
+    async fn app(&self) -> TestApp {
+        spawn_app_with(Config {
+            smtp: Some(SmtpSettings {
+                url: self.url(),
+                from: "Klaxon <klaxon@example.com>".into(),
+            }),
+            delivery: fast_delivery(),
+            ..Config::default()
+        })
+        .await
+    }
+
     fn messages(&self) -> Vec<String> {
         let dir = self.maildir.path().join("mail").join("new");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -202,15 +215,7 @@ async fn an_email_page_carries_links_that_confirm_on_get_and_act_on_post() {
         return;
     }
     let smtp = Smtp::start().await;
-    let app = spawn_app_with(Config {
-        smtp: Some(SmtpSettings {
-            url: smtp.url(),
-            from: "Klaxon <klaxon@example.com>".into(),
-        }),
-        delivery: fast_delivery(),
-        ..Config::default()
-    })
-    .await;
+    let app = smtp.app().await;
     let team = app.team(60_000, 60_000).await;
     let id = app.trigger_id(&team.schedule, "Checkout is down").await;
 
@@ -829,15 +834,7 @@ async fn an_smtp_server_that_answers_5xx_is_retried_and_the_page_arrives() {
         return;
     }
     let smtp = Smtp::start_refusing(1).await;
-    let app = spawn_app_with(Config {
-        smtp: Some(SmtpSettings {
-            url: smtp.url(),
-            from: "klaxon@example.com".into(),
-        }),
-        delivery: fast_delivery(),
-        ..Config::default()
-    })
-    .await;
+    let app = smtp.app().await;
     let team = app.team(60_000, 60_000).await;
     let id = app.trigger_id(&team.schedule, "Refused once").await;
     let list = wait_status(&app, &id, 1, "SENT").await;

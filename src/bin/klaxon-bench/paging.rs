@@ -278,25 +278,44 @@ pub async fn page_webhook(server: &Server, plan: &Plan) -> anyhow::Result<Report
     let seconds = started.elapsed().as_secs_f64();
     receiver.abort();
     let received = received.lock().map(|m| m.clone()).unwrap_or_default();
-    let mut latencies: Vec<i64> = sent
+    let latencies: Vec<i64> = sent
         .iter()
         .filter_map(|(id, _, at)| received.get(id).map(|got| got - at))
         .collect();
-    let missing = count - latencies.len();
     let mut extra = Map::new();
     extra.insert("pages".into(), count.into());
     extra.insert("clients".into(), plan.page_clients.into());
+    Ok(latency_report(
+        "page-webhook",
+        count,
+        latencies,
+        seconds,
+        "p99<=50ms",
+        extra,
+    ))
+}
+
+/// A latency workload's report: one operation per page that arrived, the rest errors.
+fn latency_report(
+    workload: &str,
+    count: usize,
+    mut latencies: Vec<i64>,
+    seconds: f64,
+    target: &'static str,
+    mut extra: Map<String, Value>,
+) -> Report {
+    let missing = count.saturating_sub(latencies.len());
     extra.insert("missing".into(), missing.into());
-    Ok(Report {
-        workload: "page-webhook".into(),
+    Report {
+        workload: workload.into(),
         ops: latencies.len() as u64,
         errors: missing as u64,
         seconds,
         throughput: Some(latencies.len() as f64 / seconds.max(1e-9)),
         latency: Summary::of_micros(&mut latencies),
-        target: "p99<=50ms",
+        target,
         extra,
-    })
+    }
 }
 
 /// `page-email`: trigger → accepted by the SMTP server (default page: no rules, email to
@@ -326,26 +345,22 @@ pub async fn page_email(server: &Server, plan: &Plan) -> anyhow::Result<Report> 
         .iter()
         .filter_map(|m| m.subject.strip_prefix("[HIGH] ").map(|t| (t, m.at_us)))
         .collect();
-    let mut latencies: Vec<i64> = sent
+    let latencies: Vec<i64> = sent
         .iter()
         .filter_map(|(_, title, at)| by_title.get(title.as_str()).map(|got| got - at))
         .collect();
-    let missing = count - latencies.len();
     let mut extra = Map::new();
     extra.insert("emails".into(), count.into());
     extra.insert("paced_per_s".into(), plan.email_rate.into());
     extra.insert("clients".into(), plan.page_clients.into());
-    extra.insert("missing".into(), missing.into());
-    Ok(Report {
-        workload: "page-email".into(),
-        ops: latencies.len() as u64,
-        errors: missing as u64,
+    Ok(latency_report(
+        "page-email",
+        count,
+        latencies,
         seconds,
-        throughput: Some(latencies.len() as f64 / seconds.max(1e-9)),
-        latency: Summary::of_micros(&mut latencies),
-        target: "p99<=250ms",
+        "p99<=250ms",
         extra,
-    })
+    ))
 }
 
 async fn trigger_throughput(
