@@ -28,6 +28,28 @@ pub enum Severity {
     High,
 }
 
+impl Severity {
+    /// The UPPER_CASE word the API, messages and exports show.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+        }
+    }
+}
+
+impl IncidentState {
+    /// The UPPER_CASE word the API, messages and exports show.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Self::Triggered => "TRIGGERED",
+            Self::Acknowledged => "ACKNOWLEDGED",
+            Self::Resolved => "RESOLVED",
+        }
+    }
+}
+
 /// Where an incident is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -884,18 +906,6 @@ impl Incident {
         }
     }
 
-    /// The notifier reported on a page. No-op for an unknown or already-delivered page.
-    pub fn record_delivery(
-        &self,
-        notification: NotificationId,
-        delivered: bool,
-    ) -> Option<IncidentChangeKind> {
-        let page = self.notifications.iter().find(|n| n.id == notification)?;
-        (!page.delivered && delivered).then_some(IncidentChangeKind::NotificationDelivered {
-            notification_id: notification,
-        })
-    }
-
     /// What a channel reported on one of its notifications: sent, or given up after
     /// `attempts` with `error`. No-op for an unknown or already-settled notification.
     pub fn record_outcome(
@@ -1742,18 +1752,6 @@ mod tests {
         assert_eq!(inc.notifications.len(), 1, "a repeat pages nobody");
         let resolved = applied(inc, t0(), IncidentChangeKind::Resolved);
         assert_eq!(resolved.repeat_alert(), None);
-    }
-
-    #[test]
-    fn delivery_is_recorded_once() {
-        let team = team();
-        let inc = open(&team, t0());
-        let id = inc.notifications[0].id;
-        let change = inc.record_delivery(id, true).unwrap();
-        let inc = applied(inc, t0(), change);
-        assert!(inc.notifications[0].delivered);
-        assert_eq!(inc.record_delivery(id, true), None);
-        assert_eq!(inc.record_delivery(NotificationId::new(), true), None);
     }
 
     #[test]

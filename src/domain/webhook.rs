@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::integration::IntegrationSecret;
 use super::{
     Actor, DomainError, Incident, IncidentChangeKind, IncidentId, IncidentState, ServiceId,
-    Severity, Timestamp, WebhookDeliveryId, WebhookId,
+    Timestamp, WebhookDeliveryId, WebhookId,
 };
 
 /// Most live webhooks.
@@ -302,22 +302,6 @@ fn rfc3339(at: Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Low => "LOW",
-        Severity::Medium => "MEDIUM",
-        Severity::High => "HIGH",
-    }
-}
-
-fn state_name(state: IncidentState) -> &'static str {
-    match state {
-        IncidentState::Triggered => "TRIGGERED",
-        IncidentState::Acknowledged => "ACKNOWLEDGED",
-        IncidentState::Resolved => "RESOLVED",
-    }
-}
-
 #[derive(Serialize)]
 struct Envelope<'a> {
     event: EnvelopeEvent<'a>,
@@ -333,9 +317,10 @@ struct EnvelopeEvent<'a> {
     incident: EnvelopeIncident<'a>,
 }
 
+/// The incident inside an envelope.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EnvelopeIncident<'a> {
+pub struct EnvelopeIncident<'a> {
     id: String,
     title: &'a str,
     description: Option<&'a str>,
@@ -349,6 +334,39 @@ struct EnvelopeIncident<'a> {
     resolved_at: Option<String>,
     alert_count: u32,
     url: Option<String>,
+}
+
+impl<'a> EnvelopeIncident<'a> {
+    /// The incident as webhook envelopes show it (`incident` in `incident.*` and
+    /// `incident.page` events).
+    pub fn of(incident: &'a Incident, names: &'a EnvelopeNames, link_base: Option<&str>) -> Self {
+        EnvelopeIncident {
+            id: incident.id.to_string(),
+            title: &incident.title,
+            description: incident.description.as_deref(),
+            state: incident.state.upper(),
+            severity: incident.severity.upper(),
+            service: EnvelopeService {
+                id: incident.service_id.to_string(),
+                name: &names.service_name,
+            },
+            assignee: match (incident.assigned_to, &names.assignee) {
+                (Some(user), Some((name, email))) => Some(EnvelopeUser {
+                    id: user.to_string(),
+                    name,
+                    email,
+                }),
+                _ => None,
+            },
+            escalation_level: incident.escalation_level,
+            triggered_at: rfc3339(incident.triggered_at),
+            acknowledged_at: incident.acknowledged_at.map(rfc3339),
+            resolved_at: incident.resolved_at.map(rfc3339),
+            alert_count: incident.alert_count,
+            url: link_base
+                .map(|base| format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id)),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -380,33 +398,7 @@ pub fn render_envelope(
             id: id.to_string(),
             kind: event.type_name(),
             occurred_at: rfc3339(at),
-            incident: EnvelopeIncident {
-                id: incident.id.to_string(),
-                title: &incident.title,
-                description: incident.description.as_deref(),
-                state: state_name(incident.state),
-                severity: severity_name(incident.severity),
-                service: EnvelopeService {
-                    id: incident.service_id.to_string(),
-                    name: &names.service_name,
-                },
-                assignee: match (incident.assigned_to, &names.assignee) {
-                    (Some(user), Some((name, email))) => Some(EnvelopeUser {
-                        id: user.to_string(),
-                        name,
-                        email,
-                    }),
-                    _ => None,
-                },
-                escalation_level: incident.escalation_level,
-                triggered_at: rfc3339(incident.triggered_at),
-                acknowledged_at: incident.acknowledged_at.map(rfc3339),
-                resolved_at: incident.resolved_at.map(rfc3339),
-                alert_count: incident.alert_count,
-                url: link_base.map(|base| {
-                    format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id)
-                }),
-            },
+            incident: EnvelopeIncident::of(incident, names, link_base),
         },
     };
     // Plain structs of strings and numbers always serialize.

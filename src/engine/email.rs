@@ -11,7 +11,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::notifier::{Message, Notifier, NotifyError, severity_word};
+use super::notifier::{Message, Notifier, NotifyError};
 use crate::domain::contact::ContactKind;
 
 /// One SMTP conversation may take this long before the attempt counts as failed.
@@ -118,8 +118,8 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
         return (subject, text, html);
     };
     let incident = &about.incident;
-    let severity = severity_word(incident.severity);
-    let assignee = about.assignee.as_deref().unwrap_or("nobody");
+    let severity = incident.severity.upper();
+    let assignee = about.assignee();
     let others = if about.others.is_empty() {
         "nobody else".to_owned()
     } else {
@@ -129,13 +129,13 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
     let mut text = format!(
         "{title}\n\nSeverity: {severity}\nService: {service}\nEscalation level: {level}\nAssigned to: {assignee}\nAlso on the escalation policy: {others}\nWhy you: {reason}\n",
         title = incident.title,
-        service = about.service,
+        service = about.service(),
         level = incident.escalation_level,
     );
     if let Some(description) = incident.description.as_deref().filter(|d| !d.is_empty()) {
         text.push_str(&format!("\n{description}\n"));
     }
-    text.push_str(&format!("\nOpen the incident: {}\n", about.url));
+    text.push_str(&format!("\nOpen the incident: {}\n", about.url()));
     if let (Some(ack), Some(resolve)) = (&about.acknowledge_url, &about.resolve_url) {
         text.push_str(&format!("Acknowledge: {ack}\nResolve: {resolve}\n"));
     }
@@ -147,9 +147,9 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
         for more in message.more {
             text.push_str(&format!(
                 "- [{}] {} {}\n",
-                severity_word(more.incident.severity),
+                more.incident.severity.upper(),
                 more.incident.title,
-                more.url
+                more.url()
             ));
         }
     }
@@ -162,7 +162,7 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
     let mut html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{title}</h2><table cellpadding=\"4\"><tr><th align=\"left\">Severity</th><td>{severity}</td></tr><tr><th align=\"left\">Service</th><td>{service}</td></tr><tr><th align=\"left\">Escalation level</th><td>{level}</td></tr><tr><th align=\"left\">Assigned to</th><td>{assignee}</td></tr><tr><th align=\"left\">Also on the policy</th><td>{others}</td></tr><tr><th align=\"left\">Why you</th><td>{reason}</td></tr></table>",
         title = escape(&incident.title),
-        service = escape(&about.service),
+        service = escape(about.service()),
         level = incident.escalation_level,
         assignee = escape(assignee),
         others = escape(&others),
@@ -179,7 +179,7 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
         html.push_str(&button(ack, "Acknowledge", "#b45309"));
         html.push_str(&button(resolve, "Resolve", "#15803d"));
     }
-    html.push_str(&button(&about.url, "Open in Klaxon", "#1d4ed8"));
+    html.push_str(&button(&about.url(), "Open in Klaxon", "#1d4ed8"));
     html.push_str("</p>");
     if !message.more.is_empty() {
         html.push_str(&format!(
@@ -189,8 +189,8 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
         for more in message.more {
             html.push_str(&format!(
                 "<li>[{}] <a href=\"{}\">{}</a></li>",
-                severity_word(more.incident.severity),
-                escape(&more.url),
+                more.incident.severity.upper(),
+                escape(&more.url()),
                 escape(&more.incident.title)
             ));
         }

@@ -17,8 +17,9 @@ use tokio::time::Instant;
 
 use super::http_out::Outbound;
 use crate::domain::contact::{ContactKind, ContactMethod};
+use crate::domain::webhook::{EnvelopeIncident, EnvelopeNames};
 use crate::domain::{
-    ContactMethodId, Delivery, Incident, IncidentId, Notification, Severity, User, UserId,
+    ContactMethodId, Delivery, Incident, IncidentId, Notification, Timestamp, User, UserId,
 };
 use crate::store::Store;
 
@@ -72,18 +73,36 @@ impl NotifyError {
 pub struct PageContext {
     /// The incident.
     pub incident: Arc<Incident>,
-    /// Its service's name.
-    pub service: String,
-    /// Who it is assigned to now.
-    pub assignee: Option<String>,
+    /// Its service's name and its assignee's name and email, as envelopes show them.
+    pub names: EnvelopeNames,
     /// The other people on its escalation policy, by level.
     pub others: Vec<String>,
-    /// Its page in the UI.
-    pub url: String,
+    /// Where people open Klaxon (`--public-url`).
+    pub base: String,
     /// One-click acknowledge and resolve pages (email only; they act as the paged user).
     pub acknowledge_url: Option<String>,
     /// See `acknowledge_url`.
     pub resolve_url: Option<String>,
+}
+
+impl PageContext {
+    /// Its service's name.
+    pub fn service(&self) -> &str {
+        &self.names.service_name
+    }
+
+    /// Its page in the UI.
+    pub fn url(&self) -> String {
+        format!("{}/incidents/{}", self.base, self.incident.id)
+    }
+
+    /// Who it is assigned to now, by name.
+    pub fn assignee(&self) -> &str {
+        self.names
+            .assignee
+            .as_ref()
+            .map_or("nobody", |(name, _)| name)
+    }
 }
 
 /// One message to one person on one channel.
@@ -99,6 +118,8 @@ pub struct Message<'a> {
     pub about: Option<&'a PageContext>,
     /// Incidents bundled into this message because the contact method hit its limit.
     pub more: &'a [PageContext],
+    /// When it is sent (the store's clock).
+    pub at: Timestamp,
 }
 
 impl Message<'_> {
@@ -109,7 +130,7 @@ impl Message<'_> {
             Some(about) => {
                 let mut line = format!(
                     "[{}] {}",
-                    severity_word(about.incident.severity),
+                    about.incident.severity.upper(),
                     about.incident.title
                 );
                 if !self.more.is_empty() {
@@ -118,15 +139,6 @@ impl Message<'_> {
                 line
             }
         }
-    }
-}
-
-/// The upper-case severity word.
-pub fn severity_word(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Low => "LOW",
-        Severity::Medium => "MEDIUM",
-        Severity::High => "HIGH",
     }
 }
 
@@ -156,13 +168,13 @@ impl Notifier for LogNotifier {
                 title = %about.incident.title,
                 severity = ?about.incident.severity,
                 level = about.incident.escalation_level,
-                service = %about.service,
+                service = %about.service(),
                 user = %user.id,
                 name = %user.name,
                 reason = message.page.map_or("", |p| p.reason.as_str()),
                 notification = %message.page.map(|p| p.id.to_string()).unwrap_or_default(),
                 more = message.more.len(),
-                url = %about.url,
+                url = %about.url(),
                 "page"
             ),
             None => {
@@ -199,9 +211,9 @@ pub fn slack_body(message: &Message<'_>) -> serde_json::Value {
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": cut(&text, 150), "emoji": false}}),
         json!({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": format!("*Severity*\n{}", severity_word(incident.severity))},
-            {"type": "mrkdwn", "text": format!("*Service*\n{}", slack_escape(&about.service))},
-            {"type": "mrkdwn", "text": format!("*Assignee*\n{}", slack_escape(about.assignee.as_deref().unwrap_or("nobody")))},
+            {"type": "mrkdwn", "text": format!("*Severity*\n{}", incident.severity.upper())},
+            {"type": "mrkdwn", "text": format!("*Service*\n{}", slack_escape(about.service()))},
+            {"type": "mrkdwn", "text": format!("*Assignee*\n{}", slack_escape(about.assignee()))},
             {"type": "mrkdwn", "text": format!("*Level*\n{}", incident.escalation_level)},
         ]}),
     ];
@@ -213,12 +225,12 @@ pub fn slack_body(message: &Message<'_>) -> serde_json::Value {
             .more
             .iter()
             .take(20)
-            .map(|m| format!("• <{}|{}>", m.url, slack_escape(&m.incident.title)))
+            .map(|m| format!("• <{}|{}>", m.url(), slack_escape(&m.incident.title)))
             .collect();
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*And {} more incidents*\n{}", message.more.len(), list.join("\n")), 2900)}}));
     }
     blocks.push(json!({"type": "actions", "elements": [
-        {"type": "button", "text": {"type": "plain_text", "text": "Open in Klaxon"}, "url": about.url},
+        {"type": "button", "text": {"type": "plain_text", "text": "Open in Klaxon"}, "url": about.url()},
     ]}));
     json!({"text": text, "blocks": blocks})
 }
@@ -280,27 +292,16 @@ impl WebhookNotifier {
     }
 }
 
-/// The `incident.page` envelope for `message`.
-pub fn page_envelope(message: &Message<'_>, delivery: &str, now: &str) -> serde_json::Value {
-    let incident = message.about.map(|about| {
-        let i = &about.incident;
-        json!({
-            "id": i.id.to_string(),
-            "title": i.title,
-            "description": i.description,
-            "state": format!("{:?}", i.state).to_uppercase(),
-            "severity": severity_word(i.severity),
-            "service": {"id": i.service_id.to_string(), "name": about.service},
-            "escalationLevel": i.escalation_level,
-            "alertCount": i.alert_count,
-            "triggeredAt": crate::graphql::scalars::format(i.triggered_at),
-            "url": about.url,
-        })
-    });
+/// The `incident.page` envelope for `message`: the incident as every webhook envelope
+/// shows it ([`EnvelopeIncident`]), plus who was paged and why.
+pub fn page_envelope(message: &Message<'_>, delivery: &str) -> serde_json::Value {
+    let incident = message
+        .about
+        .map(|about| EnvelopeIncident::of(&about.incident, &about.names, Some(&about.base)));
     json!({"event": {
         "id": delivery,
         "type": if message.about.is_some() { "incident.page" } else { "test" },
-        "occurredAt": now,
+        "occurredAt": crate::graphql::scalars::format(message.at),
         "incident": incident,
         "user": {"id": message.user.id.to_string(), "name": message.user.name, "email": message.user.email},
         "reason": message.page.map(|p| p.reason.as_str()),
@@ -321,8 +322,7 @@ impl Notifier for WebhookNotifier {
             let delivery = message
                 .page
                 .map_or_else(|| uuid::Uuid::new_v4().to_string(), |p| p.id.to_string());
-            let now = crate::graphql::scalars::format(chrono::Utc::now());
-            let body = serde_json::to_vec(&page_envelope(message, &delivery, &now))
+            let body = serde_json::to_vec(&page_envelope(message, &delivery))
                 .map_err(|e| NotifyError::permanent(e.to_string()))?;
             let secret = method
                 .signing_secret
@@ -391,7 +391,12 @@ impl Channels {
     }
 
     /// Sends a clearly marked test message to a contact method now.
-    pub async fn send_test(&self, user: &User, method: &ContactMethod) -> Result<(), NotifyError> {
+    pub async fn send_test(
+        &self,
+        user: &User,
+        method: &ContactMethod,
+        now: Timestamp,
+    ) -> Result<(), NotifyError> {
         let notifier = self
             .notifier(Some(method), method.kind.channel())
             .ok_or_else(|| {
@@ -403,6 +408,7 @@ impl Channels {
             page: None,
             about: None,
             more: &[],
+            at: now,
         };
         match tokio::time::timeout(Duration::from_secs(15), notifier.send(&message)).await {
             Ok(result) => result,
@@ -634,6 +640,7 @@ async fn deliver(
         page: Some(page),
         about: Some(&context),
         more: &bundled,
+        at: store.clock().now(),
     };
     let policy = channels.policy;
     let first = page.attempts + 1;

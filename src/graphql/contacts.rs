@@ -237,15 +237,20 @@ impl ContactMutation {
         let channels = store
             .channels()
             .ok_or_else(|| coded(code::INTERNAL, "the page channels are not running"))?;
-        Ok(match channels.send_test(&user, &method).await {
-            Ok(()) => TestNotification {
-                ok: true,
-                error: None,
+        Ok(
+            match channels
+                .send_test(&user, &method, store.clock().now())
+                .await
+            {
+                Ok(()) => TestNotification {
+                    ok: true,
+                    error: None,
+                },
+                Err(e) => TestNotification {
+                    ok: false,
+                    error: Some(e.message),
+                },
             },
-            Err(e) => TestNotification {
-                ok: false,
-                error: Some(e.message),
-            },
-        })
+        )
     }
 }

@@ -61,8 +61,8 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
         "<p><strong>{title}</strong><br>Service: {service}<br>State: {state}<br>Severity: {severity}</p><p>This will {verb_lower} the incident as <strong>{user}</strong>.</p><form method=\"post\"><button type=\"submit\">{verb}</button></form>",
         title = escape(&incident.title),
         service = escape(&service),
-        state = format!("{:?}", incident.state).to_uppercase(),
-        severity = crate::engine::notifier::severity_word(incident.severity),
+        state = incident.state.upper(),
+        severity = incident.severity.upper(),
         verb_lower = verb.to_lowercase(),
         user = escape(&link.user.name),
     );
@@ -98,7 +98,7 @@ pub async fn act(State(state): State<AppState>, Path(token): Path<String>) -> Re
             &format!(
                 "<p><strong>{}</strong> is now {}.</p>",
                 escape(&incident.title),
-                format!("{:?}", incident.state).to_lowercase()
+                incident.state.upper().to_lowercase()
             ),
         ),
         Err(LinkOutcomeError::Link(e)) => link_error(&e),

@@ -10,7 +10,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::AppState;
-use crate::domain::{Actor, DomainError, Incident, IncidentState, Severity};
+use crate::domain::{Actor, DomainError, Incident};
 use crate::graphql::scalars;
 
 /// The export's columns, in order.
@@ -61,22 +61,6 @@ fn instant(field: &str, raw: Option<&str>) -> Result<crate::domain::Timestamp, S
     scalars::parse(raw).ok_or_else(|| {
         format!("{field}: not an RFC 3339 date-time (expected e.g. 2026-01-31T09:00:00Z)")
     })
-}
-
-fn severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Low => "LOW",
-        Severity::Medium => "MEDIUM",
-        Severity::High => "HIGH",
-    }
-}
-
-fn state_name(s: IncidentState) -> &'static str {
-    match s {
-        IncidentState::Triggered => "TRIGGERED",
-        IncidentState::Acknowledged => "ACKNOWLEDGED",
-        IncidentState::Resolved => "RESOLVED",
-    }
 }
 
 fn actor(a: Option<&Actor>) -> &str {
@@ -146,8 +130,8 @@ fn write_csv(
             incident.id.to_string().as_str(),
             &incident.title,
             &service,
-            severity(incident.severity),
-            state_name(incident.state),
+            incident.severity.upper(),
+            incident.state.upper(),
             &scalars::format(incident.triggered_at),
             &at(incident.first_acknowledged_at.or(incident.acknowledged_at)),
             &at(incident.resolved_at),

@@ -168,7 +168,7 @@ impl Store {
     ) -> Option<PageContext> {
         let incident = self.incident(incident)?;
         let name = |id: UserId| self.state().user_any(id).map(|u| u.name.clone());
-        let service = self
+        let service_name = self
             .state()
             .service_any(incident.service_id)
             .map(|s| s.name.clone())
@@ -201,11 +201,17 @@ impl Store {
         } else {
             (None, None)
         };
+        let assignee = incident
+            .assigned_to
+            .and_then(|id| self.state().user_any(id))
+            .map(|u| (u.name.clone(), u.email.clone()));
         Some(PageContext {
-            service,
-            assignee: incident.assigned_to.and_then(name),
+            names: crate::domain::webhook::EnvelopeNames {
+                service_name,
+                assignee,
+            },
             others,
-            url: format!("{public_url}/incidents/{}", incident.id),
+            base: public_url.to_owned(),
             acknowledge_url,
             resolve_url,
             incident,

@@ -466,6 +466,13 @@ async fn rules_page_each_method_after_its_delay_unless_acknowledged_first() {
     assert_eq!(envelope["event"]["type"], "incident.page");
     assert_eq!(envelope["event"]["incident"]["id"], id.as_str());
     assert_eq!(envelope["event"]["incident"]["service"]["name"], "Payments");
+    // The incident as every webhook envelope shows it.
+    assert_eq!(envelope["event"]["incident"]["state"], "TRIGGERED");
+    assert_eq!(envelope["event"]["incident"]["assignee"]["name"], "Alice");
+    assert_eq!(
+        envelope["event"]["incident"]["url"],
+        app.url(&format!("/incidents/{id}")).as_str()
+    );
     assert!(
         slack.received().is_empty(),
         "the Slack rule waits its delay"
