@@ -327,7 +327,7 @@ pub async fn serve(
     };
 
     let (closing_tx, closing_rx) = watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(crate::http::AppStateInner {
         schema: build_schema(gate.clone(), PublicUrl(public_url.clone()), config.limits),
         store: store.clone(),
         ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
@@ -338,7 +338,7 @@ pub async fn serve(
         cors_origins: cors_origins.into(),
         metrics,
         ingest: Arc::new(crate::http::ingest::IngestGate::new(config.ingest_limits)),
-    };
+    });
     let running = Running {
         addr,
         store,

@@ -12,6 +12,12 @@ use tracing_subscriber::EnvFilter;
 use klaxon::app::{self, Config, Storage};
 use klaxon::store::sqlite::{self, DurableOptions};
 
+/// mimalloc instead of glibc's malloc: a trigger allocates a few hundred small objects
+/// across worker threads; with mimalloc the server spends 10-20 % less CPU per event
+/// (BENCHMARKS.md, "Where an event's CPU goes").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// On-call and incident response server.
 #[derive(Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]

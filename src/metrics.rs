@@ -6,11 +6,9 @@
 //! Histogram buckets are chosen for what each one measures (see the `*_BUCKETS`
 //! constants); they are part of the series' meaning, so change them deliberately.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -499,18 +497,18 @@ pub fn openmetrics_to_text(body: &str) -> String {
 }
 
 /// Axum middleware: counts and times every request by its matched route template.
-pub async fn track_http(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn track_http<F, Fut>(metrics: &Metrics, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().clone();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = inner(request).await;
     metrics.http_request(
         &route,
         &method,

@@ -509,11 +509,12 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<KeyValue>, dep
     }
 }
 
-/// Validates an event whose routing key was already matched. `made_key` is used as the
-/// dedup key of a trigger that has none. `Err` holds PagerDuty-style error lines.
+/// Validates an event whose routing key was already matched. `made_key` makes the dedup
+/// key of a trigger that has none (called only then). `Err` holds PagerDuty-style error
+/// lines.
 pub fn pagerduty_signal(
     event: PagerDutyEvent,
-    made_key: String,
+    made_key: impl FnOnce() -> String,
     received: Received,
 ) -> Result<Signal, Vec<String>> {
     let mut errors = Vec::new();
@@ -647,7 +648,7 @@ pub fn pagerduty_signal(
     if links.len() < MAX_LINKS {
         links.extend(link(event.client_url.as_deref(), event.client.as_deref()));
     }
-    let dedup_key = dedup_key.unwrap_or(made_key);
+    let dedup_key = dedup_key.unwrap_or_else(made_key);
     let alert = Alert {
         integration_id: received.integration_id,
         kind: IntegrationKind::EventsApiV2,
@@ -966,8 +967,12 @@ impl GenericEvent {
         Ok(event)
     }
 
-    /// The signal; `made_key` is the dedup key of an alert that has none.
-    pub fn signal(self, made_key: String, received: Received) -> Result<Signal, DomainError> {
+    /// The signal; `made_key` makes the dedup key of an alert that has none.
+    pub fn signal(
+        self,
+        made_key: impl FnOnce() -> String,
+        received: Received,
+    ) -> Result<Signal, DomainError> {
         let dedup = text::dedup_key("dedup", self.dedup.as_deref())?;
         if self.action.as_deref().map(str::trim) == Some("close") {
             let dedup_key = dedup.ok_or_else(|| {
@@ -995,7 +1000,7 @@ impl GenericEvent {
             ));
         }
         let description = text::description("details", self.details.as_deref())?;
-        let dedup_key = dedup.unwrap_or(made_key);
+        let dedup_key = dedup.unwrap_or_else(made_key);
         let alert = Alert {
             integration_id: received.integration_id,
             kind: IntegrationKind::Generic,
@@ -1101,7 +1106,7 @@ mod tests {
             br#"{"routing_key":"k","event_action":"trigger","payload":{"summary":"s","severity":"info"}}"#,
         )
         .unwrap();
-        let errors = pagerduty_signal(event, "made".into(), received()).unwrap_err();
+        let errors = pagerduty_signal(event, || "made".into(), received()).unwrap_err();
         assert_eq!(errors, ["'payload.source' is missing"]);
     }
 

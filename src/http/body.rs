@@ -3,12 +3,12 @@
 //! client still uploading (Node's `fetch`, a browser) reads the answer instead of a reset.
 //! It never holds a request longer than its deadlines, nor decides anything about it.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
@@ -23,8 +23,13 @@ pub const MAX_DRAIN_TIME: Duration = Duration::from_secs(10);
 /// Longest time a body within the limit may take to arrive (1 MiB at ~35 KB/s).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Middleware: buffers the body, then calls the rest of the router with it.
-pub async fn buffer(request: Request, next: Next) -> Response {
+/// Buffers the body, then calls `inner` (the rest of the router) with it; one of the
+/// steps of the edge layer ([`super::edge`]).
+pub async fn buffer<F, Fut>(request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let (parts, body) = request.into_parts();
     let api = parts.uri.path().starts_with("/api/") || parts.uri.path() == "/api";
     let events_api = parts.uri.path() == "/v2/enqueue";
@@ -34,10 +39,7 @@ pub async fn buffer(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match read(body, declared).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
+        Ok(bytes) => inner(Request::from_parts(parts, Body::from(bytes))).await,
         // PagerDuty's clients expect its own shape for an event that is too large.
         Err(Refusal::TooLarge) if events_api => {
             let mut response = super::ingest::oversized_event();

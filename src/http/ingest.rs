@@ -111,6 +111,30 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
+/// PagerDuty's 202 body, written straight from a struct: the hot path of every event.
+fn accepted(dedup_key: &str) -> Response {
+    #[derive(serde::Serialize)]
+    struct Accepted<'a> {
+        status: &'static str,
+        message: &'static str,
+        dedup_key: &'a str,
+    }
+    let body = Accepted {
+        status: "success",
+        message: "Event processed",
+        dedup_key,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => (
+            StatusCode::ACCEPTED,
+            [(header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 fn retry_after(mut response: Response, wait: Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
@@ -193,7 +217,7 @@ async fn enqueue(State(state): State<AppState>, body: Bytes) -> Response {
         integration_id: integration.id,
         at: state.store.clock().now(),
     };
-    let signal = match pagerduty_signal(event, made_key(), received) {
+    let signal = match pagerduty_signal(event, made_key, received) {
         Ok(signal) => signal,
         Err(errors) => {
             record(&state, kind, "rejected");
@@ -204,10 +228,7 @@ async fn enqueue(State(state): State<AppState>, body: Bytes) -> Response {
     match state.store.ingest(&integration, signal).await {
         Ok(result) => {
             record(&state, kind, result.outcome.as_str());
-            json_response(
-                StatusCode::ACCEPTED,
-                json!({"status": "success", "message": "Event processed", "dedup_key": dedup_key}),
-            )
+            accepted(&dedup_key)
         }
         Err(CommandError::Domain(e)) => {
             record(&state, kind, "rejected");
@@ -381,7 +402,7 @@ fn parse(
             } else {
                 GenericEvent::from_form(body)?
             };
-            event.signal(made_key(), received)
+            event.signal(made_key, received)
         }
         _ => webhook_signal(kind, body, received),
     }

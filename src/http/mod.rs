@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{Semaphore, watch};
@@ -35,9 +35,27 @@ use auth::{graphql_refusal, principal_of};
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler: one `Arc`, so the clone each middleware layer and extractor
+/// makes per request is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct AppStateInner {
     /// The executable schema.
     pub schema: KlaxonSchema,
     /// The store, for the REST adapter.
@@ -61,7 +79,7 @@ pub struct AppState {
     pub ingest: Arc<ingest::IngestGate>,
 }
 
-impl AppState {
+impl AppStateInner {
     /// Whether a browser page from `origin` (an `Origin` header) is one of the allowed
     /// cross-origin frontends. Same-origin pages are not in the list.
     pub fn origin_allowed(&self, origin: &str) -> bool {
@@ -102,18 +120,36 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .nest("/api", rest)
         .merge(web::router())
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            crate::metrics::track_http,
-        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Outermost last. The body is read whole before any handler (or auth) runs, so a
-        // refusal reaches a client that is still uploading; CORS and the security headers
-        // wrap it, so even a 413 carries them.
-        .layer(middleware::from_fn(body::buffer))
-        .layer(middleware::from_fn_with_state(cors, security::cors))
-        .layer(middleware::from_fn(security::headers))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Edge {
+                cors,
+                metrics: state.metrics.clone(),
+            }),
+            edge,
+        ))
         .with_state(state)
+}
+
+/// What the edge layer needs.
+struct Edge {
+    cors: security::Cors,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// The steps every request passes, outermost first, in one layer (each `from_fn` layer
+/// clones the rest of the stack per request): the security headers, CORS, the body read
+/// whole before any handler (or auth) runs, so a refusal reaches a client still uploading
+/// and even a 413 carries the headers, and the request metrics.
+async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+    let mut response = security::cors(&edge.cors, request, |request| {
+        body::buffer(request, |request| {
+            crate::metrics::track_http(&edge.metrics, request, |request| next.run(request))
+        })
+    })
+    .await;
+    security::add_headers(&mut response);
+    response
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -17,15 +18,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// no framing, no base rewriting.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Middleware: the headers every response gets, and on HTML pages the content security
-/// policy (unless the page set its own) and `X-Frame-Options`.
-pub async fn headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    add_headers(&mut response);
-    response
-}
-
-fn add_headers(response: &mut Response) {
+/// The headers every response gets, and on HTML pages the content security policy
+/// (unless the page set its own) and `X-Frame-Options`; the edge layer's last step.
+pub fn add_headers(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -131,7 +126,11 @@ pub fn origin_allowed(origins: &[String], origin: &str) -> bool {
 /// answers their preflights and adds the headers). A preflight from any other origin is
 /// refused with 403 and no CORS headers; its other requests pass without CORS headers,
 /// so the browser keeps their answers from the page.
-pub async fn cors(State(cors): State<Cors>, request: Request, next: Next) -> Response {
+pub async fn cors<F, Fut>(cors: &Cors, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut + Send,
+    Fut: Future<Output = Response> + Send,
+{
     let path = request.uri().path();
     let covered = path == "/graphql"
         || path.starts_with("/graphql/")
@@ -148,11 +147,18 @@ pub async fn cors(State(cors): State<Cors>, request: Request, next: Next) -> Res
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     match origin {
         Some(true) => {
-            let inner = tower::service_fn(move |request: Request| {
-                let next = next.clone();
-                async move { Ok::<_, std::convert::Infallible>(next.run(request).await) }
+            // tower-http's layer wants a service; this one is called once (oneshot).
+            let mut once = Some(inner);
+            let service = tower::service_fn(move |request: Request| {
+                let inner = once.take();
+                async move {
+                    Ok::<_, std::convert::Infallible>(match inner {
+                        Some(inner) => inner(request).await,
+                        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                    })
+                }
             });
-            match cors.layer.layer(inner).oneshot(request).await {
+            match cors.layer.layer(service).oneshot(request).await {
                 Ok(response) => response.map(axum::body::Body::new),
                 Err(never) => match never {},
             }
@@ -169,12 +175,12 @@ pub async fn cors(State(cors): State<Cors>, request: Request, next: Next) -> Res
             response
         }
         Some(false) if covered => {
-            let mut response = next.run(request).await;
+            let mut response = inner(request).await;
             response
                 .headers_mut()
                 .append(header::VARY, HeaderValue::from_static("origin"));
             response
         }
-        _ => next.run(request).await,
+        _ => inner(request).await,
     }
 }
