@@ -140,16 +140,34 @@ struct Edge {
 /// The steps every request passes, outermost first, in one layer (each `from_fn` layer
 /// clones the rest of the stack per request): the security headers, CORS, the body read
 /// whole before any handler (or auth) runs, so a refusal reaches a client still uploading
-/// and even a 413 carries the headers, and the request metrics.
+/// and even a 413 carries the headers, the request metrics, and the handler run to
+/// completion ([`run_to_completion`]).
 async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
     let mut response = security::cors(&edge.cors, request, |request| {
         body::buffer(request, |request| {
-            crate::metrics::track_http(&edge.metrics, request, |request| next.run(request))
+            crate::metrics::track_http(&edge.metrics, request, |request| {
+                run_to_completion(next, request)
+            })
         })
     })
     .await;
     security::add_headers(&mut response);
     response
+}
+
+/// Runs the handler in a task of its own. hyper drops a request's future when its client
+/// goes away; inside a handler that could cut a change between its journal write and its
+/// effects in memory (the incident recorded but not folded in, no timer, no page, and a
+/// monitor's retry opening a second incident). The task finishes whatever the client does;
+/// its answer is dropped if nobody is there to read it.
+async fn run_to_completion(next: Next, request: Request) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "a request handler failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -246,5 +264,56 @@ fn respond(response: async_graphql::Response) -> Response {
                 serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": code::INTERNAL}}]}).to_string(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tower::ServiceExt;
+
+    /// A client that disconnects (its request future dropped) mid-handler does not cut
+    /// the handler short.
+    #[tokio::test]
+    async fn a_handler_runs_to_the_end_when_its_client_goes_away() {
+        let started = Arc::new(tokio::sync::Notify::new());
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let done = Arc::new(AtomicBool::new(false));
+        let handler = {
+            let (started, gate, done) = (started.clone(), gate.clone(), done.clone());
+            move || async move {
+                started.notify_one();
+                gate.notified().await;
+                done.store(true, Ordering::SeqCst);
+                "ok"
+            }
+        };
+        let app: Router =
+            Router::new()
+                .route("/x", get(handler))
+                .layer(middleware::from_fn_with_state(
+                    Arc::new(Edge {
+                        cors: security::Cors::new(Arc::from(Vec::<String>::new())),
+                        metrics: Arc::new(crate::metrics::Metrics::new()),
+                    }),
+                    edge,
+                ));
+        let request = axum::http::Request::get("/x").body(Body::empty()).unwrap();
+        let mut call = Box::pin(app.oneshot(request));
+        tokio::select! {
+            _ = &mut call => panic!("answered before the gate opened"),
+            () = started.notified() => {}
+        }
+        drop(call); // the client went away
+        gate.notify_one();
+        for _ in 0..200 {
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the handler was cut short when its client went away");
     }
 }
