@@ -1100,12 +1100,10 @@ impl Incident {
                 self.escalation_deadline = *deadline;
             }
             IncidentChangeKind::PagingHeld { retrigger } => {
-                self.paging_held = true;
                 self.escalation_deadline = None;
                 let mut detail = None;
                 if let Some(cause) = retrigger {
                     self.back_to_triggered();
-                    self.paging_held = true;
                     detail = Some(
                         match cause {
                             RetriggerCause::SnoozeEnded => "the snooze ended",
@@ -1114,6 +1112,7 @@ impl Incident {
                         .to_owned(),
                     );
                 }
+                self.paging_held = true;
                 self.timeline.push(TimelineRecord {
                     detail,
                     level: Some(self.escalation_level),

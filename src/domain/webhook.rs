@@ -363,10 +363,15 @@ impl<'a> EnvelopeIncident<'a> {
             acknowledged_at: incident.acknowledged_at.map(rfc3339),
             resolved_at: incident.resolved_at.map(rfc3339),
             alert_count: incident.alert_count,
-            url: link_base
-                .map(|base| format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id)),
+            url: link_base.map(|base| incident_url(base, incident.id)),
         }
     }
+}
+
+/// An incident's page in the UI under `base` (`--public-url`), the one place the link is
+/// built (envelopes, pages, messages).
+pub fn incident_url(base: &str, id: IncidentId) -> String {
+    format!("{}/incidents/{id}", base.trim_end_matches('/'))
 }
 
 #[derive(Serialize)]

@@ -93,7 +93,7 @@ impl PageContext {
 
     /// Its page in the UI.
     pub fn url(&self) -> String {
-        format!("{}/incidents/{}", self.base, self.incident.id)
+        crate::domain::webhook::incident_url(&self.base, self.incident.id)
     }
 
     /// Who it is assigned to now, by name.

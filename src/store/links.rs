@@ -168,11 +168,6 @@ impl Store {
     ) -> Option<PageContext> {
         let incident = self.incident(incident)?;
         let name = |id: UserId| self.state().user_any(id).map(|u| u.name.clone());
-        let service_name = self
-            .state()
-            .service_any(incident.service_id)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
         let now = self.shared.clock.now();
         let mut others: Vec<String> = Vec::new();
         let on_call = self
@@ -201,15 +196,8 @@ impl Store {
         } else {
             (None, None)
         };
-        let assignee = incident
-            .assigned_to
-            .and_then(|id| self.state().user_any(id))
-            .map(|u| (u.name.clone(), u.email.clone()));
         Some(PageContext {
-            names: crate::domain::webhook::EnvelopeNames {
-                service_name,
-                assignee,
-            },
+            names: self.state().envelope_names(&incident),
             others,
             base: public_url.to_owned(),
             acknowledge_url,

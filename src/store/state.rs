@@ -447,6 +447,24 @@ impl State {
         self.users.get(&id).map(|u| u.clone())
     }
 
+    /// The incident's service name and assignee as messages and webhook envelopes show
+    /// them (deleted ones included: history keeps their names).
+    pub fn envelope_names(
+        &self,
+        incident: &crate::domain::Incident,
+    ) -> crate::domain::webhook::EnvelopeNames {
+        crate::domain::webhook::EnvelopeNames {
+            service_name: self
+                .service_any(incident.service_id)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            assignee: incident
+                .assigned_to
+                .and_then(|id| self.user_any(id))
+                .map(|u| (u.name.clone(), u.email.clone())),
+        }
+    }
+
     /// A live service.
     pub fn service(&self, id: ServiceId) -> Option<Arc<Service>> {
         live(self.services.get(&id).map(|s| s.clone()), |s| {

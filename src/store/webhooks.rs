@@ -27,8 +27,8 @@ use super::state::State;
 use super::{CommandError, Store};
 use crate::domain::integration::IntegrationSecret;
 use crate::domain::webhook::{
-    AttemptRecord, EnvelopeNames, KEPT_DELIVERIES, MAX_WEBHOOKS, SECRET_PREFIX, WebhookEvent,
-    delivery_id, parse_events, parse_url, render_envelope,
+    AttemptRecord, KEPT_DELIVERIES, MAX_WEBHOOKS, SECRET_PREFIX, WebhookEvent, delivery_id,
+    parse_events, parse_url, render_envelope,
 };
 use crate::domain::{
     Action, DomainError, Event, Incident, IncidentChange, IncidentState, Principal, ServiceId,
@@ -240,7 +240,7 @@ impl WebhookState {
         if hooks.is_empty() {
             return;
         }
-        let names = names_for(state, incident);
+        let names = state.envelope_names(incident);
         let mut hooks = hooks;
         hooks.sort_by_key(|w| w.id);
         for hook in hooks {
@@ -277,19 +277,6 @@ impl WebhookState {
                 let _ = outlet.send(id);
             }
         }
-    }
-}
-
-fn names_for(state: &State, incident: &Incident) -> EnvelopeNames {
-    EnvelopeNames {
-        service_name: state
-            .service_any(incident.service_id)
-            .map(|s| s.name.clone())
-            .unwrap_or_default(),
-        assignee: incident
-            .assigned_to
-            .and_then(|id| state.user_any(id))
-            .map(|u| (u.name.clone(), u.email.clone())),
     }
 }
 
