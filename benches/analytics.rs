@@ -285,6 +285,7 @@ fn metrics(c: &mut Criterion) {
         incidents: [6_000, 4_000, 0],
         websocket_connections: 100,
         subscriptions: 100,
+        subscription_executions: 10,
         users: 500,
         schedules: 100,
         login_sessions: 50,

@@ -48,6 +48,9 @@ pub struct Config {
     pub max_subscriptions_per_connection: usize,
     /// Incident updates buffered per subscriber before it is dropped as lagged.
     pub update_buffer: usize,
+    /// WebSocket subscribers with the same document, variables and role share one
+    /// execution (default true; false executes every subscription on its own).
+    pub share_subscriptions: bool,
     /// In memory, or journaled to a data directory.
     pub storage: Storage,
     /// `KLAXON_ADMIN_TOKEN`: accepted as an ADMIN bearer token (at least 32 characters).
@@ -99,6 +102,7 @@ impl Default for Config {
             max_ws_connections: 20_000,
             max_subscriptions_per_connection: 100,
             update_buffer: crate::store::UPDATE_BUFFER,
+            share_subscriptions: true,
             storage: Storage::InMemory,
             admin_token: None,
             public_url: None,
@@ -327,8 +331,12 @@ pub async fn serve(
     };
 
     let (closing_tx, closing_rx) = watch::channel(false);
+    let schema = build_schema(gate.clone(), PublicUrl(public_url.clone()), config.limits);
+    let fanout = config.share_subscriptions.then(|| {
+        crate::http::fanout::Hub::new(schema.clone(), store.clone(), config.update_buffer)
+    });
     let state = AppState::new(crate::http::AppStateInner {
-        schema: build_schema(gate.clone(), PublicUrl(public_url.clone()), config.limits),
+        schema,
         store: store.clone(),
         ws_connections: Arc::new(Semaphore::new(config.max_ws_connections)),
         max_ws_connections: config.max_ws_connections,
@@ -338,6 +346,7 @@ pub async fn serve(
         cors_origins: cors_origins.into(),
         metrics,
         ingest: Arc::new(crate::http::ingest::IngestGate::new(config.ingest_limits)),
+        fanout,
     });
     let running = Running {
         addr,

@@ -85,6 +85,10 @@ struct ServeArgs {
     /// Most concurrent subscriptions per WebSocket connection.
     #[arg(long, env = "KLAXON_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     max_subscriptions_per_connection: usize,
+    /// Execute every WebSocket subscription on its own, instead of once per group of
+    /// subscribers with the same document, variables and role (for comparison).
+    #[arg(long, env = "KLAXON_UNSHARED_SUBSCRIPTIONS")]
+    unshared_subscriptions: bool,
     /// The address people and monitors reach this server at, for links and feed URLs
     /// (default http://<listen address>). An https URL makes session cookies Secure.
     #[arg(long, env = "KLAXON_PUBLIC_URL")]
@@ -248,6 +252,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         max_ws_connections: args.max_ws_connections,
         max_subscriptions_per_connection: args.max_subscriptions_per_connection,
+        share_subscriptions: !args.unshared_subscriptions,
         storage,
         header_timeout: Duration::from_millis(args.header_timeout_ms),
         idle_timeout: Duration::from_millis(args.idle_timeout_ms),

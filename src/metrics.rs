@@ -108,6 +108,8 @@ pub struct Scrape {
     pub websocket_connections: usize,
     /// Live subscription receivers.
     pub subscriptions: usize,
+    /// Subscription executions: one per group of subscribers sharing one.
+    pub subscription_executions: usize,
     /// Live users.
     pub users: usize,
     /// Live schedules.
@@ -134,6 +136,7 @@ pub struct Metrics {
     http_request_duration: HistogramFamily<RouteLabels>,
     websocket_connections: Gauge,
     subscriptions: Gauge,
+    subscription_executions: Gauge,
     users: Gauge,
     schedules: Gauge,
     login_sessions: Gauge,
@@ -263,6 +266,11 @@ impl Metrics {
             "subscriptions",
             "Live subscriptions (incident and on-call feeds)",
         );
+        let subscription_executions = gauge(
+            &mut registry,
+            "subscription_executions",
+            "Subscription executions: subscribers with the same document, variables and role share one",
+        );
         let users = gauge(&mut registry, "users", "Users");
         let schedules = gauge(&mut registry, "schedules", "Schedules");
         let login_sessions = gauge(&mut registry, "login_sessions", "Login sessions held");
@@ -309,6 +317,7 @@ impl Metrics {
             http_request_duration,
             websocket_connections,
             subscriptions,
+            subscription_executions,
             users,
             schedules,
             login_sessions,
@@ -445,6 +454,8 @@ impl Metrics {
         self.websocket_connections
             .set(gauge_value(scrape.websocket_connections));
         self.subscriptions.set(gauge_value(scrape.subscriptions));
+        self.subscription_executions
+            .set(gauge_value(scrape.subscription_executions));
         self.users.set(gauge_value(scrape.users));
         self.schedules.set(gauge_value(scrape.schedules));
         self.login_sessions.set(gauge_value(scrape.login_sessions));

@@ -1,7 +1,7 @@
 //! Live incident events, fed by the store's broadcast channel.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, ID, Object, Result, Subscription};
 use futures_util::{Stream, StreamExt, future};
@@ -32,6 +32,11 @@ impl SubscriptionBudget {
         }
     }
 
+    /// A slot, unless every one is taken.
+    pub fn try_acquire(&self) -> Option<SubscriptionPermit> {
+        self.acquire().ok()
+    }
+
     fn acquire(&self) -> Result<SubscriptionPermit> {
         let taken = self
             .active
@@ -53,12 +58,68 @@ impl SubscriptionBudget {
 
 /// Returns its slot to the budget when the subscription's stream is dropped.
 #[derive(Debug)]
-struct SubscriptionPermit(Arc<AtomicUsize>);
+pub struct SubscriptionPermit(Arc<AtomicUsize>);
 
 impl Drop for SubscriptionPermit {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The receiving end a shared execution (`http::fanout`) made when its group formed.
+pub enum Upstream {
+    /// For `incidentEvents`.
+    Updates(broadcast::Receiver<IncidentUpdate>),
+    /// For `onCallChanged`.
+    Handoffs(broadcast::Receiver<OnCallChange>),
+}
+
+/// Put in the request data of a shared execution: hands the subscription resolver the
+/// receiver made when the group formed (so the group is registered with the broadcast
+/// from that moment), and records which published message the latest response answers,
+/// so each member skips what was published before it joined.
+pub struct ShareTap {
+    upstream: Mutex<Option<Upstream>>,
+    seq: AtomicU64,
+    started: AtomicBool,
+}
+
+impl ShareTap {
+    /// `seq` of a response that must reach every member: a start error, a lag.
+    pub const EVERYONE: u64 = u64::MAX;
+
+    /// A tap holding `upstream` for the resolver to take.
+    pub fn new(upstream: Upstream) -> Self {
+        Self {
+            upstream: Mutex::new(Some(upstream)),
+            seq: AtomicU64::new(Self::EVERYONE),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the resolver started its stream: until it does, a response is a start
+    /// error (bad arguments, an invalid document) and the last one.
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// The `seq` of the published message behind the latest response, or
+    /// [`ShareTap::EVERYONE`] for a start error or a lag (the stream's last response).
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    fn take(&self) -> Option<Upstream> {
+        self.upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+/// The shared execution's tap, if this request is one.
+fn tap(ctx: &Context<'_>) -> Option<Arc<ShareTap>> {
+    ctx.data_opt::<Arc<ShareTap>>().cloned()
 }
 
 /// Subscription root.
@@ -82,9 +143,16 @@ impl SubscriptionRoot {
             .map(|id| known_schedule(store, &id))
             .transpose()?;
         let permit = acquire(ctx)?;
+        let tap = tap(ctx);
+        let receiver = match tap.as_ref().and_then(|t| t.take()) {
+            Some(Upstream::Updates(receiver)) => receiver,
+            _ => store.subscribe(),
+        };
         Ok(live(
-            store.subscribe(),
+            receiver,
             permit,
+            tap,
+            |update| update.seq,
             move |update: IncidentUpdate| {
                 let wanted = service_id.is_none_or(|s| update.incident.service_id == s)
                     && schedule_id.is_none_or(|s| update.incident.schedule_id == s);
@@ -105,9 +173,16 @@ impl SubscriptionRoot {
             .map(|id| known_schedule(store, &id))
             .transpose()?;
         let permit = acquire(ctx)?;
+        let tap = tap(ctx);
+        let receiver = match tap.as_ref().and_then(|t| t.take()) {
+            Some(Upstream::Handoffs(receiver)) => receiver,
+            _ => store.subscribe_handoffs(),
+        };
         Ok(live(
-            store.subscribe_handoffs(),
+            receiver,
             permit,
+            tap,
+            |change| change.seq,
             move |change: OnCallChange| {
                 schedule_id
                     .is_none_or(|s| change.schedule_id == s)
@@ -156,21 +231,33 @@ fn acquire(ctx: &Context<'_>) -> Result<Option<SubscriptionPermit>> {
 }
 
 /// A subscriber's view of a broadcast channel: `select` keeps and maps what it wants; a
-/// lag becomes one error and ends the stream; `permit` lives as long as the stream.
+/// lag becomes one error and ends the stream; `permit` lives as long as the stream. In a
+/// shared execution, `tap` learns the `seq` (read by `seq_of`) behind each item.
 fn live<T, U>(
     receiver: broadcast::Receiver<T>,
     permit: Option<SubscriptionPermit>,
+    tap: Option<Arc<ShareTap>>,
+    seq_of: fn(&T) -> u64,
     select: impl Fn(T) -> Option<U> + Send + 'static,
 ) -> impl Stream<Item = Result<U>>
 where
     T: Clone + Send + 'static,
 {
+    if let Some(tap) = &tap {
+        tap.started.store(true, Ordering::Release);
+    }
     BroadcastStream::new(receiver)
         .filter_map(move |item| {
-            future::ready(match item {
-                Ok(value) => select(value).map(Ok),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Err(lagged(missed))),
-            })
+            let (seq, item) = match item {
+                Ok(value) => (seq_of(&value), select(value).map(Ok)),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    (ShareTap::EVERYONE, Some(Err(lagged(missed))))
+                }
+            };
+            if let (Some(tap), Some(_)) = (&tap, &item) {
+                tap.seq.store(seq, Ordering::Release);
+            }
+            future::ready(item)
         })
         .scan((false, permit), |(ended, _permit), item| {
             if *ended {
@@ -181,7 +268,8 @@ where
         })
 }
 
-fn lagged(missed: u64) -> async_graphql::Error {
+/// The error a subscriber gets when it fell `missed` events behind.
+pub fn lagged(missed: u64) -> async_graphql::Error {
     use async_graphql::ErrorExtensions;
     coded(
         code::INTERNAL,

@@ -28,7 +28,8 @@ pub fn scrape_of(state: &AppState) -> Scrape {
                 .ws_connections
                 .available_permits()
                 .min(state.max_ws_connections),
-        subscriptions: store.subscriber_count(),
+        subscriptions: state.subscribers(),
+        subscription_executions: store.subscriber_count(),
         users: store.users().len(),
         schedules: store.schedules().len(),
         login_sessions: store.state().sessions.len(),

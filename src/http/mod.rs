@@ -7,6 +7,7 @@ pub mod body;
 pub mod calendar;
 pub mod conn;
 pub mod export;
+pub mod fanout;
 pub mod heartbeat;
 pub mod ingest;
 pub mod login;
@@ -77,6 +78,8 @@ pub struct AppStateInner {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Monitors' door: per-key rate limits and the ingestion concurrency bound.
     pub ingest: Arc<ingest::IngestGate>,
+    /// Shared subscription executions (`None`: every subscriber executes its own).
+    pub fanout: Option<fanout::Hub>,
 }
 
 impl AppStateInner {
@@ -84,6 +87,14 @@ impl AppStateInner {
     /// cross-origin frontends. Same-origin pages are not in the list.
     pub fn origin_allowed(&self, origin: &str) -> bool {
         security::origin_allowed(&self.cors_origins, origin)
+    }
+
+    /// Live subscriptions, shared or not.
+    pub fn subscribers(&self) -> usize {
+        match &self.fanout {
+            Some(hub) => hub.subscribers(),
+            None => self.store.subscriber_count(),
+        }
     }
 }
 
@@ -174,7 +185,8 @@ async fn health(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({
         "status": "ok",
         "incidentsOpen": state.store.state().open.read().map(|o| o.len()).unwrap_or(0),
-        "subscribers": state.store.subscriber_count(),
+        "subscribers": state.subscribers(),
+        "subscriptionExecutions": state.store.subscriber_count(),
     });
     axum::Json(body).into_response()
 }

@@ -13,14 +13,18 @@ use async_graphql::Data;
 use std::str::FromStr;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols, WsMessage};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt, future};
+use std::collections::HashSet;
+use tokio_stream::StreamMap;
 
 use super::AppState;
 use super::auth::{origin_trusted, session_cookie};
+use super::fanout;
 use crate::domain::Principal;
 use crate::graphql::SubscriptionBudget;
 
@@ -40,6 +44,8 @@ const GOING_AWAY: u16 = 1001;
 /// memset per outgoing event per subscriber (17% of the server's CPU in `fanout`) and
 /// 128 KiB of resident memory per connection. Larger messages still arrive whole.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Client messages queued for async-graphql before the socket is read no further.
+const FORWARD_BUFFER: usize = 16;
 
 /// `GET /graphql/ws`.
 pub async fn upgrade(
@@ -85,18 +91,16 @@ pub async fn upgrade(
                         return;
                     }
                 };
-            let input = futures_util::stream::once(future::ready(Ok(Message::Text(init.into()))))
-                .chain(stream)
-                .take_while(|message| future::ready(message.is_ok()))
-                .filter_map(|message| {
-                    future::ready(match message {
-                        Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
-                        Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-                        _ => None,
-                    })
-                });
+            // Client messages reach async-graphql through this channel, except shared
+            // subscriptions (and their `complete`), which the hub serves. The socket is read
+            // only while the channel has room, so a slow protocol task slows the reader.
+            let (to_graphql, from_client) = tokio::sync::mpsc::channel::<Vec<u8>>(FORWARD_BUFFER);
+            let _ = to_graphql.try_send(init.into_bytes());
+            let mut to_graphql = Some(to_graphql);
+            let input = tokio_stream::wrappers::ReceiverStream::new(from_client);
+            let budget = SubscriptionBudget::new(state.subscriptions_per_connection);
             let mut data = Data::default();
-            data.insert(SubscriptionBudget::new(state.subscriptions_per_connection));
+            data.insert(budget.clone());
             data.insert(principal.clone());
             let mut revocations = state.store.revocations();
             let expiry = principal.expires_at.map(|at| {
@@ -124,6 +128,11 @@ pub async fn upgrade(
                 }
             };
             tokio::pin!(expired);
+            // Shared subscriptions by operation id, and the ids async-graphql is running.
+            let mut shared: StreamMap<String, fanout::Member> = StreamMap::new();
+            let mut delegated: HashSet<String> = HashSet::new();
+            // Nothing of the hub's may precede async-graphql's `connection_ack`.
+            let mut acked = false;
             loop {
                 tokio::select! {
                     revoked = revocations.recv() => {
@@ -146,7 +155,49 @@ pub async fn upgrade(
                     }
                     message = output.next() => {
                         let Some(message) = message else { break };
+                        if let Message::Text(text) = &message {
+                            acked = true;
+                            if let Some(id) = completed(text.as_str()) {
+                                delegated.remove(&id);
+                            }
+                        }
                         if sink.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    incoming = stream.next(), if acked && to_graphql.as_ref().is_some_and(|tx| tx.capacity() > 0) => {
+                        let bytes = match incoming {
+                            Some(Ok(Message::Text(text))) => Bytes::from(text),
+                            Some(Ok(Message::Binary(bytes))) => bytes,
+                            Some(Ok(_)) => continue,
+                            // The client is gone: async-graphql's input ends, then its output.
+                            Some(Err(_)) | None => {
+                                to_graphql = None;
+                                continue;
+                            }
+                        };
+                        let hub = state.fanout.as_ref();
+                        let reply = route(&bytes, hub, &mut shared, &mut delegated, |id, request, root| {
+                            let hub = hub?;
+                            let permit = budget.try_acquire()?;
+                            Some(hub.join(id, request, root, &principal, protocol, permit))
+                        });
+                        match reply {
+                            Route::Forward => {
+                                if let Some(tx) = &to_graphql {
+                                    let _ = tx.try_send(bytes.to_vec());
+                                }
+                            }
+                            Route::Reply(text) => {
+                                if sink.send(Message::Text(text.into())).await.is_err() {
+                                    break;
+                                }
+                            }
+                            Route::Done => {}
+                        }
+                    }
+                    Some((_, text)) = shared.next(), if !shared.is_empty() => {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
                             break;
                         }
                     }
@@ -164,6 +215,70 @@ pub async fn upgrade(
             let _ = sink.close().await;
             drop(permit);
         })
+}
+
+/// What to do with a client message after routing it.
+enum Route {
+    /// async-graphql handles it.
+    Forward,
+    /// Handled here; send this text.
+    Reply(String),
+    /// Handled here; nothing to send.
+    Done,
+}
+
+/// Routes one client message: a shareable subscription joins its group (unless `join`
+/// declines: no hub, or this connection's subscriptions are all taken, and async-graphql
+/// then answers exactly as before), `complete` of a shared one ends it here; everything
+/// else goes to async-graphql. An id reused while its operation runs replaces it, on
+/// either side, as async-graphql does on its own.
+fn route(
+    message: &[u8],
+    hub: Option<&fanout::Hub>,
+    shared: &mut StreamMap<String, fanout::Member>,
+    delegated: &mut HashSet<String>,
+    join: impl FnOnce(&str, async_graphql::Request, fanout::Root) -> Option<fanout::Member>,
+) -> Route {
+    if hub.is_none() {
+        return Route::Forward;
+    }
+    match fanout::classify(message) {
+        fanout::Incoming::Shareable { id, request, root } if !delegated.contains(&id) => {
+            match join(&id, *request, root) {
+                Some(member) => {
+                    shared.insert(id, member);
+                    Route::Done
+                }
+                None => {
+                    shared.remove(&id);
+                    delegated.insert(id);
+                    Route::Forward
+                }
+            }
+        }
+        fanout::Incoming::Shareable { id, .. } | fanout::Incoming::Other { id } => {
+            shared.remove(&id);
+            delegated.insert(id);
+            Route::Forward
+        }
+        fanout::Incoming::Stop { id } => match shared.remove(&id) {
+            Some(member) => Route::Reply(member.complete_message()),
+            None => Route::Forward,
+        },
+        fanout::Incoming::Protocol => Route::Forward,
+    }
+}
+
+/// The operation id of an async-graphql `complete` message.
+fn completed(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Complete {
+        id: String,
+    }
+    if !text.starts_with("{\"type\":\"complete\"") {
+        return None;
+    }
+    serde_json::from_str::<Complete>(text).ok().map(|c| c.id)
 }
 
 fn close(code: u16, reason: &str) -> Message {

@@ -97,6 +97,8 @@ pub enum UpdateKind {
 /// A published change to an incident, with its state right after the change.
 #[derive(Clone, Debug)]
 pub struct IncidentUpdate {
+    /// Its place among published updates: 1, 2, 3... in the order they were sent.
+    pub seq: u64,
     /// What happened.
     pub kind: UpdateKind,
     /// The incident after it happened (shared, never cloned per subscriber).
@@ -108,6 +110,8 @@ pub struct IncidentUpdate {
 /// Who was on call before and after a handoff.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OnCallChange {
+    /// Its place among published handoffs: 1, 2, 3... in the order they were sent.
+    pub seq: u64,
     /// The schedule.
     pub schedule_id: ScheduleId,
     /// On call until `at`.
@@ -212,6 +216,35 @@ pub struct SchedulePatch {
     pub time_zone: Option<String>,
 }
 
+/// A lossy broadcast channel whose messages are numbered in the order they are sent, so a
+/// reader can tell which ones were sent before a given moment ([`Published::last`]).
+struct Published<T> {
+    sender: broadcast::Sender<T>,
+    /// The number of the latest message; held while sending, so numbers follow send order.
+    last: std::sync::Mutex<u64>,
+}
+
+impl<T: Clone> Published<T> {
+    fn new(buffer: usize) -> Self {
+        Self {
+            sender: broadcast::channel(buffer.max(1)).0,
+            last: std::sync::Mutex::new(0),
+        }
+    }
+
+    /// Sends the message `make` builds around its number (no receivers is not an error).
+    fn send(&self, make: impl FnOnce(u64) -> T) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        *last += 1;
+        let _ = self.sender.send(make(*last));
+    }
+
+    /// The number of the latest message sent (0 before the first).
+    fn last(&self) -> u64 {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The handle every edge uses: cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -223,9 +256,9 @@ struct Shared {
     journal: Arc<dyn Journal>,
     clock: SharedClock,
     /// Lossy fan-out to subscribers: a slow one lags, nobody else waits.
-    updates: broadcast::Sender<IncidentUpdate>,
+    updates: Published<IncidentUpdate>,
     /// Lossy fan-out of on-call handoffs.
-    handoffs: broadcast::Sender<OnCallChange>,
+    handoffs: Published<OnCallChange>,
     /// Lossless: the escalation engine must see every arm and disarm.
     timers: mpsc::UnboundedSender<TimerCommand>,
     /// Lossless: every decided page reaches the notifier.
@@ -269,8 +302,8 @@ impl Store {
     ) -> (Self, StoreOutlets) {
         let (timers_tx, timers_rx) = mpsc::unbounded_channel();
         let (pages_tx, pages_rx) = mpsc::unbounded_channel();
-        let (updates, _) = broadcast::channel(update_buffer.max(1));
-        let (handoffs, _) = broadcast::channel(update_buffer.max(1));
+        let updates = Published::new(update_buffer);
+        let handoffs = Published::new(update_buffer);
         let (revocations, _) = broadcast::channel(1024);
         let (webhooks_tx, webhooks_rx) = mpsc::unbounded_channel();
         state.webhooks.connect(webhooks_tx);
@@ -318,12 +351,17 @@ impl Store {
 
     /// A new receiver of incident updates.
     pub fn subscribe(&self) -> broadcast::Receiver<IncidentUpdate> {
-        self.shared.updates.subscribe()
+        self.shared.updates.sender.subscribe()
+    }
+
+    /// The `seq` of the latest published incident update (0 before the first).
+    pub fn update_seq(&self) -> u64 {
+        self.shared.updates.last()
     }
 
     /// How many subscribers are receiving incident updates.
     pub fn subscriber_count(&self) -> usize {
-        self.shared.updates.receiver_count() + self.shared.handoffs.receiver_count()
+        self.shared.updates.sender.receiver_count() + self.shared.handoffs.sender.receiver_count()
     }
 
     /// Counts changes, journal appends and commits into `metrics` from now on (set once).
@@ -1289,7 +1327,8 @@ impl Store {
             | IncidentChangeKind::NotificationsDue { .. } => return,
         };
         // No subscribers is not an error.
-        let _ = self.shared.updates.send(IncidentUpdate {
+        self.shared.updates.send(|seq| IncidentUpdate {
+            seq,
             kind,
             incident: incident.clone(),
             at: change.at,

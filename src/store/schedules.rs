@@ -95,7 +95,12 @@ impl Store {
 
     /// A new receiver of on-call handoffs.
     pub fn subscribe_handoffs(&self) -> broadcast::Receiver<OnCallChange> {
-        self.shared.handoffs.subscribe()
+        self.shared.handoffs.sender.subscribe()
+    }
+
+    /// The `seq` of the latest published handoff (0 before the first).
+    pub fn handoff_seq(&self) -> u64 {
+        self.shared.handoffs.last()
     }
 
     /// Records a changed schedule and re-arms its handoff timer. Caller holds the config lock.
@@ -132,7 +137,8 @@ impl Store {
         let from = schedule.on_call(at - Duration::milliseconds(1));
         let to = schedule.on_call(at);
         if from != to {
-            let _ = self.shared.handoffs.send(OnCallChange {
+            self.shared.handoffs.send(|seq| OnCallChange {
+                seq,
                 schedule_id: id,
                 from,
                 to,

@@ -358,11 +358,27 @@ impl Subscriber {
             .await;
     }
 
-    async fn send(&mut self, message: Value) {
+    pub async fn send(&mut self, message: Value) {
         self.ws
             .send(Message::text(message.to_string()))
             .await
             .expect("send");
+    }
+
+    /// Sends a graphql-transport-ws `ping` and waits for its `pong`: every message sent
+    /// before it has been read by then. Fails on any other message.
+    pub async fn ping_pong(&mut self) {
+        self.send(json!({ "type": "ping" })).await;
+        let message = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+            .await
+            .expect("a pong in time")
+            .expect("open")
+            .expect("a message");
+        let Message::Text(text) = message else {
+            panic!("expected a pong, got {message:?}");
+        };
+        let value: Value = serde_json::from_str(text.as_str()).expect("json");
+        assert_eq!(value["type"], "pong", "{value}");
     }
 
     /// The next protocol message (skipping keep-alives), or None on timeout / close.

@@ -7,6 +7,7 @@ mod bad_input;
 mod concurrency;
 mod depth;
 mod escalation;
+mod fanout;
 mod hardening;
 mod heartbeats;
 mod helpers;

@@ -170,7 +170,7 @@ async fn a_timer_that_fires_is_timed() {
     let team = app.team(50, 60_000).await;
     app.trigger_id(&team.schedule, "Nobody answers").await;
     let mut body = scrape(&app).await;
-    for _ in 0..100 {
+    for _ in 0..250 {
         if value(&body, "klaxon_escalation_timer_lateness_seconds_count") >= Some(1.0) {
             break;
         }
