@@ -102,11 +102,12 @@ pub async fn upgrade(
             let mut data = Data::default();
             data.insert(budget.clone());
             data.insert(principal.clone());
-            let mut revocations = state.store.revocations();
-            let expiry = principal.expires_at.map(|at| {
-                let left = (at - state.store.clock().now()).to_std().unwrap_or_default();
-                tokio::time::Instant::now() + left
-            });
+            let mut control = Aborting(tokio::spawn(watch_credential(
+                state.clone(),
+                principal.clone(),
+            )));
+            // async-graphql's protocol runs in a task of its own too, so an event for a
+            // shared subscription does not poll it.
             let mut output = WebSocket::new(state.schema.clone(), input, protocol)
                 .connection_data(data)
                 .map(|message| match message {
@@ -116,18 +117,20 @@ pub async fn upgrade(
                         reason: reason.into(),
                     })),
                 });
-            let mut shutdown = state.shutdown.clone();
-            let stopping = async move {
-                let _ = shutdown.wait_for(|stopping| *stopping).await;
-            };
-            tokio::pin!(stopping);
-            let expired = async move {
-                match expiry {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => future::pending().await,
+            let (protocol_out, mut from_graphql) =
+                tokio::sync::mpsc::channel::<Message>(FORWARD_BUFFER);
+            let _graphql = Aborting(tokio::spawn(async move {
+                while let Some(message) = output.next().await {
+                    if protocol_out.send(message).await.is_err() {
+                        return;
+                    }
                 }
-            };
-            tokio::pin!(expired);
+            }));
+            // The socket is read in a task of its own, woken only when the client sends
+            // something: polling the read half on every outgoing event cost a tenth of the
+            // server's CPU in `fanout`.
+            let (from_socket, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(FORWARD_BUFFER);
+            let _reader = Aborting(tokio::spawn(read_socket(stream, from_socket)));
             // Shared subscriptions by operation id, and the ids async-graphql is running.
             let mut shared: StreamMap<String, fanout::Member> = StreamMap::new();
             let mut delegated: HashSet<String> = HashSet::new();
@@ -135,25 +138,13 @@ pub async fn upgrade(
             let mut acked = false;
             loop {
                 tokio::select! {
-                    revoked = revocations.recv() => {
-                        let ended = match revoked {
-                            Ok(revoked) => revoked.ends(&principal),
-                            // Missed some: check the credential itself.
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                                !state.gate.still_valid(&principal)
-                            }
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
-                        };
-                        if ended {
-                            let _ = sink.send(close(CLOSE_FORBIDDEN, "the credential was revoked or ended")).await;
-                            break;
+                    ending = &mut control.0 => {
+                        if let Ok(Some(message)) = ending {
+                            let _ = sink.send(message).await;
                         }
-                    }
-                    _ = &mut expired => {
-                        let _ = sink.send(close(CLOSE_FORBIDDEN, "the credential expired")).await;
                         break;
                     }
-                    message = output.next() => {
+                    message = from_graphql.recv() => {
                         let Some(message) = message else { break };
                         if let Message::Text(text) = &message {
                             acked = true;
@@ -165,16 +156,11 @@ pub async fn upgrade(
                             break;
                         }
                     }
-                    incoming = stream.next(), if acked && to_graphql.as_ref().is_some_and(|tx| tx.capacity() > 0) => {
-                        let bytes = match incoming {
-                            Some(Ok(Message::Text(text))) => Bytes::from(text),
-                            Some(Ok(Message::Binary(bytes))) => bytes,
-                            Some(Ok(_)) => continue,
-                            // The client is gone: async-graphql's input ends, then its output.
-                            Some(Err(_)) | None => {
-                                to_graphql = None;
-                                continue;
-                            }
+                    received = incoming.recv(), if acked && to_graphql.as_ref().is_some_and(|tx| tx.capacity() > 0) => {
+                        // The client is gone: async-graphql's input ends, then its output.
+                        let Some(bytes) = received else {
+                            to_graphql = None;
+                            continue;
                         };
                         let hub = state.fanout.as_ref();
                         let reply = route(&bytes, hub, &mut shared, &mut delegated, |id, request, root| {
@@ -201,17 +187,9 @@ pub async fn upgrade(
                             break;
                         }
                     }
-                    _ = &mut stopping => {
-                        let _ = sink
-                            .send(Message::Close(Some(CloseFrame {
-                                code: GOING_AWAY,
-                                reason: "server shutting down".into(),
-                            })))
-                            .await;
-                        break;
-                    }
                 }
             }
+            drop(control);
             let _ = sink.close().await;
             drop(permit);
         })
@@ -279,6 +257,84 @@ fn completed(text: &str) -> Option<String> {
         return None;
     }
     serde_json::from_str::<Complete>(text).ok().map(|c| c.id)
+}
+
+/// Aborts its task when dropped: a connection's helpers end with it.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the client's messages into `to`, until the socket ends or nobody listens.
+async fn read_socket(
+    mut stream: futures_util::stream::SplitStream<axum::extract::ws::WebSocket>,
+    to: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    while let Some(Ok(message)) = stream.next().await {
+        let bytes = match message {
+            Message::Text(text) => Bytes::from(text),
+            Message::Binary(bytes) => bytes,
+            _ => continue,
+        };
+        if to.send(bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits for the reason this connection must close: its credential revoked, ended or
+/// expired (`4403`), or the server shutting down (`1001`). Returns the close message.
+async fn watch_credential(state: AppState, principal: Principal) -> Option<Message> {
+    let mut revocations = state.store.revocations();
+    let expiry = principal.expires_at.map(|at| {
+        let left = (at - state.store.clock().now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::Instant::now() + left
+    });
+    let mut shutdown = state.shutdown.clone();
+    let stopping = async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+    };
+    tokio::pin!(stopping);
+    let expired = async move {
+        match expiry {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
+    let mut listening = true;
+    loop {
+        tokio::select! {
+            revoked = revocations.recv(), if listening => {
+                let ended = match revoked {
+                    Ok(revoked) => revoked.ends(&principal),
+                    // Missed some: check the credential itself.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        !state.gate.still_valid(&principal)
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        listening = false;
+                        false
+                    }
+                };
+                if ended {
+                    return Some(close(CLOSE_FORBIDDEN, "the credential was revoked or ended"));
+                }
+            }
+            _ = &mut expired => return Some(close(CLOSE_FORBIDDEN, "the credential expired")),
+            _ = &mut stopping => {
+                return Some(Message::Close(Some(CloseFrame {
+                    code: GOING_AWAY,
+                    reason: "server shutting down".into(),
+                })));
+            }
+        }
+    }
 }
 
 fn close(code: u16, reason: &str) -> Message {

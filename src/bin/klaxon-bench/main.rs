@@ -64,7 +64,8 @@ struct Cli {
     /// Incidents acknowledged then resolved (default 30000; smoke 1000).
     #[arg(long)]
     ack_incidents: Option<usize>,
-    /// Subscriber counts for fanout, comma-separated (default 1000,10000; smoke 100).
+    /// Subscriber counts for fanout, comma-separated (default 1000,10000,30000, each that
+    /// the open-files limit allows; smoke 100).
     #[arg(long, value_delimiter = ',')]
     subscribers: Option<Vec<usize>>,
     /// Mutations per fanout size (default 20; smoke 5).
@@ -144,7 +145,7 @@ impl Cli {
             subscribers: self.subscribers.clone().unwrap_or(if self.smoke {
                 vec![100]
             } else {
-                vec![1_000, 10_000]
+                vec![1_000, 10_000, 30_000]
             }),
             rounds: pick(self.rounds, 20, 5),
             pending: pick(self.pending, 100_000, 1_000),
@@ -187,6 +188,11 @@ impl Cli {
                 "{} --ingest-rate-per-minute 1000000000 --ingest-burst 1000000000",
                 self.server_args
             ),
+            // Past the default caps (20,000 WebSockets, 25,000 connections) for fanout-30000.
+            Workload::Fanout => format!(
+                "{} --max-ws-connections 100000 --max-connections 100000",
+                self.server_args
+            ),
             Workload::PageWebhook => format!("{} --pages-per-minute 1000000", self.server_args),
             Workload::PageEmail => format!(
                 "{} --smtp-url {} --pages-per-minute 1000000",
@@ -216,7 +222,7 @@ fn main() -> anyhow::Result<()> {
     }
     let open_files = raise_open_files_limit();
     let widest = cli.plan().subscribers.iter().copied().max().unwrap_or(0) as u64;
-    if open_files.is_some_and(|limit| limit < widest + 256) {
+    if cli.subscribers.is_some() && open_files.is_some_and(|limit| limit < widest + 256) {
         eprintln!(
             "klaxon-bench: the open-files limit ({}) is too low for {widest} WebSockets; \
              raise the hard limit (ulimit -Hn) or pass smaller --subscribers",
@@ -227,7 +233,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(cli.threads.max(1))
         .enable_all()
         .build()?;
-    let reports = runtime.block_on(run(&cli));
+    let reports = runtime.block_on(run(&cli, open_files));
     paging::stop_smtp();
     let reports = reports?;
     print!("{}", stats::table(&reports));
@@ -254,7 +260,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
+async fn run(cli: &Cli, open_files: Option<u64>) -> anyhow::Result<Vec<Report>> {
     let plan = cli.plan();
     let workloads = if cli.workloads.is_empty() {
         Workload::value_variants().to_vec()
@@ -268,6 +274,20 @@ async fn run(cli: &Cli) -> anyhow::Result<Vec<Report>> {
             _ => vec![0],
         };
         for size in sizes {
+            // A default size this machine cannot hold is skipped, and said so; one asked
+            // for is tried.
+            if workload == Workload::Fanout
+                && cli.subscribers.is_none()
+                && open_files.is_some_and(|limit| limit < size as u64 + 256)
+            {
+                eprintln!(
+                    "klaxon-bench: fanout-{size} skipped: it needs about {} open files in the \
+                     driver and in the server, and the limit here is {} (ulimit -Hn)",
+                    size + 256,
+                    open_files.unwrap_or(0)
+                );
+                continue;
+            }
             // A fresh server per workload, so one's leftovers never weigh on the next.
             let server = cli.server(workload)?;
             eprintln!(

@@ -235,7 +235,7 @@ pub async fn fanout(server: &Server, plan: &Plan, subscribers: usize) -> anyhow:
     let handshakes = Arc::new(Semaphore::new(256));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::with_capacity(subscribers);
-    for _ in 0..subscribers {
+    for n in 0..subscribers {
         let (sent, received, connected, failed, handshakes) = (
             sent.clone(),
             received.clone(),
@@ -247,7 +247,7 @@ pub async fn fanout(server: &Server, plan: &Plan, subscribers: usize) -> anyhow:
         let addr = server.addr;
         tasks.push(tokio::spawn(async move {
             let permit = handshakes.acquire_owned().await;
-            let mut ws = match WsClient::subscribe(addr, FANOUT_SUBSCRIPTION).await {
+            let mut ws = match WsClient::subscribe(addr, FANOUT_SUBSCRIPTION, n).await {
                 Ok(ws) => ws,
                 Err(e) => {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -390,7 +390,7 @@ pub async fn escalation_precision(server: &Server, plan: &Plan) -> anyhow::Resul
         .collect();
     let schedules = server.team(&timeouts, 2).await?;
     let already = server.health().await?["subscribers"].as_u64().unwrap_or(0);
-    let mut ws = WsClient::subscribe(server.addr, ESCALATION_SUBSCRIPTION).await?;
+    let mut ws = WsClient::subscribe(server.addr, ESCALATION_SUBSCRIPTION, 0).await?;
     while server.health().await?["subscribers"].as_u64().unwrap_or(0) <= already {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -557,7 +557,7 @@ pub async fn heartbeat_precision(server: &Server, plan: &Plan) -> anyhow::Result
         }
     }
     let already = server.health().await?["subscribers"].as_u64().unwrap_or(0);
-    let mut ws = WsClient::subscribe(server.addr, TRIGGER_SUBSCRIPTION).await?;
+    let mut ws = WsClient::subscribe(server.addr, TRIGGER_SUBSCRIPTION, 0).await?;
     while server.health().await?["subscribers"].as_u64().unwrap_or(0) <= already {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

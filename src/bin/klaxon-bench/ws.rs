@@ -22,11 +22,24 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
+/// Loopback source addresses the fanout connections are spread over.
+const SOURCES: usize = 4;
+
 impl WsClient {
     /// Opens `/graphql/ws`, completes `connection_init` → `connection_ack`, and subscribes
-    /// to `query` as operation `"1"`.
-    pub async fn subscribe(addr: SocketAddr, query: &str) -> io::Result<WsClient> {
-        let mut stream = TcpStream::connect(addr).await?;
+    /// to `query` as operation `"1"`. Connection `n` to a loopback server comes from one of
+    /// [`SOURCES`] loopback addresses: one source address has about 28,000 ephemeral ports,
+    /// fewer than `fanout-30000` needs.
+    pub async fn subscribe(addr: SocketAddr, query: &str, n: usize) -> io::Result<WsClient> {
+        let mut stream = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_loopback() => {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (n % SOURCES) as u8);
+                socket.bind(SocketAddr::new(source.into(), 0))?;
+                socket.connect(addr).await?
+            }
+            _ => TcpStream::connect(addr).await?,
+        };
         stream.set_nodelay(true)?;
         let request = format!(
             "GET /graphql/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
