@@ -74,7 +74,7 @@ fn schedule(service: ServiceId, people: Vec<UserId>) -> Schedule {
             restriction: None,
         }],
         overrides: Vec::new(),
-        escalation_policy: EscalationPolicy {
+        escalation_policy: std::sync::Arc::new(EscalationPolicy {
             initial_timeout_ms: 300_000,
             levels: vec![EscalationLevel {
                 user_id: Some(backup),
@@ -83,7 +83,7 @@ fn schedule(service: ServiceId, people: Vec<UserId>) -> Schedule {
             }],
             repeat: 0,
             acknowledge_timeout_ms: None,
-        },
+        }),
         calendar_key: None,
         deleted_at: None,
     }

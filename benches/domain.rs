@@ -38,7 +38,7 @@ fn schedule(shifts: i64) -> Schedule {
             .collect(),
         rotations: Vec::new(),
         overrides: Vec::new(),
-        escalation_policy: EscalationPolicy {
+        escalation_policy: std::sync::Arc::new(EscalationPolicy {
             initial_timeout_ms: 300_000,
             levels: vec![
                 EscalationLevel {
@@ -54,7 +54,7 @@ fn schedule(shifts: i64) -> Schedule {
             ],
             repeat: 0,
             acknowledge_timeout_ms: None,
-        },
+        }),
         calendar_key: None,
         deleted_at: None,
     }

@@ -328,7 +328,7 @@ impl Generator {
                 start: now - TimeDelta::days(1),
                 end: now + TimeDelta::days(30),
             }],
-            escalation_policy: EscalationPolicy {
+            escalation_policy: std::sync::Arc::new(EscalationPolicy {
                 initial_timeout_ms: 300_000,
                 levels: vec![EscalationLevel {
                     user_id: Some(bob.id),
@@ -337,7 +337,7 @@ impl Generator {
                 }],
                 repeat: 0,
                 acknowledge_timeout_ms: None,
-            },
+            }),
             calendar_key: None,
             deleted_at: None,
         };

@@ -79,12 +79,12 @@ fn busy_schedule(now: Timestamp) -> Schedule {
             office,
         ],
         overrides,
-        escalation_policy: EscalationPolicy {
+        escalation_policy: std::sync::Arc::new(EscalationPolicy {
             initial_timeout_ms: 300_000,
             levels: Vec::new(),
             repeat: 0,
             acknowledge_timeout_ms: None,
-        },
+        }),
         calendar_key: None,
         deleted_at: None,
     }

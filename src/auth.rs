@@ -343,7 +343,7 @@ impl Gate {
             actor: Actor {
                 kind: ActorKind::ApiToken,
                 id: Some(token.id.0),
-                name: token.name.clone(),
+                name: token.name.as_str().into(),
             },
             role: token.role,
             credential: Credential::ApiToken(token.id),

@@ -110,9 +110,14 @@ pub struct Actor {
     /// The user, token or integration id; none for the system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
-    /// Its display name at the time.
-    pub name: String,
+    /// Its display name at the time (shared: every copy of an actor in an incident's
+    /// timeline points at one string).
+    pub name: std::sync::Arc<str>,
 }
+
+/// The system actor's name, allocated once.
+static KLAXON: std::sync::LazyLock<std::sync::Arc<str>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::from("Klaxon"));
 
 impl Default for Actor {
     fn default() -> Self {
@@ -126,7 +131,7 @@ impl Actor {
         Self {
             kind: ActorKind::System,
             id: None,
-            name: "Klaxon".into(),
+            name: KLAXON.clone(),
         }
     }
 
@@ -135,7 +140,7 @@ impl Actor {
         Self {
             kind: ActorKind::User,
             id: Some(id.0),
-            name: name.to_owned(),
+            name: name.into(),
         }
     }
 

@@ -197,7 +197,7 @@ impl Heartbeat {
         Actor {
             kind: super::ActorKind::System,
             id: Some(self.id.0),
-            name: format!("heartbeat {}", self.name),
+            name: format!("heartbeat {}", self.name).into(),
         }
     }
 

@@ -283,16 +283,16 @@ pub struct Incident {
     pub triggered_by: Actor,
     /// Who acknowledged it (cleared with `acknowledged_at`).
     #[serde(default)]
-    pub acknowledged_by: Option<Actor>,
+    pub acknowledged_by: Option<Box<Actor>>,
     /// Who resolved it.
     #[serde(default)]
-    pub resolved_by: Option<Actor>,
+    pub resolved_by: Option<Box<Actor>>,
     /// Who must act now; `None` when nobody could be paged.
     pub assigned_to: Option<UserId>,
     /// 0 = the on-call responder; k = `escalation_policy.levels[k - 1]`.
     pub escalation_level: u32,
     /// The schedule's policy as it was at trigger time.
-    pub escalation_policy: EscalationPolicy,
+    pub escalation_policy: std::sync::Arc<EscalationPolicy>,
     /// Every level change, oldest first.
     pub escalation_history: Vec<EscalationStep>,
     /// Every page, oldest first.
@@ -411,7 +411,7 @@ impl TimelineRecord {
             TimelineKind::Escalated => {
                 let by = match self.actor.kind {
                     super::ActorKind::System => "the timer".to_owned(),
-                    _ => by.clone(),
+                    _ => by.to_string(),
                 };
                 match detail {
                     "no_one_on_call" => {
@@ -989,7 +989,7 @@ impl Incident {
             IncidentChangeKind::Acknowledged => {
                 self.state = IncidentState::Acknowledged;
                 self.acknowledged_at = Some(at);
-                self.acknowledged_by = Some(actor.clone());
+                self.acknowledged_by = Some(Box::new(actor.clone()));
                 self.first_acknowledged_at.get_or_insert(at);
                 self.escalation_deadline = None;
                 self.snoozed_until = None;
@@ -1002,7 +1002,7 @@ impl Incident {
             IncidentChangeKind::Resolved => {
                 self.state = IncidentState::Resolved;
                 self.resolved_at = Some(at);
-                self.resolved_by = Some(actor.clone());
+                self.resolved_by = Some(Box::new(actor.clone()));
                 self.escalation_deadline = None;
                 self.snoozed_until = None;
                 self.acknowledge_deadline = None;
@@ -1068,7 +1068,7 @@ impl Incident {
                 self.state = IncidentState::Acknowledged;
                 if self.acknowledged_at.is_none() {
                     self.acknowledged_at = Some(at);
-                    self.acknowledged_by = Some(actor.clone());
+                    self.acknowledged_by = Some(Box::new(actor.clone()));
                 }
                 self.escalation_deadline = None;
                 self.acknowledge_deadline = None;
@@ -1296,12 +1296,12 @@ impl Incident {
         for page in &self.notifications {
             rebuilt.page(Some(page));
         }
-        let mut at = |at: Option<Timestamp>, kind, actor: &Option<Actor>| {
+        let mut at = |at: Option<Timestamp>, kind, actor: Option<&Actor>| {
             if let Some(at) = at {
                 rebuilt.timeline.push(TimelineRecord {
                     at,
                     kind,
-                    actor: actor.clone().unwrap_or_default(),
+                    actor: actor.cloned().unwrap_or_default(),
                     user: None,
                     detail: None,
                     level: None,
@@ -1311,9 +1311,13 @@ impl Incident {
         at(
             self.acknowledged_at,
             TimelineKind::Acknowledged,
-            &self.acknowledged_by,
+            self.acknowledged_by.as_deref(),
         );
-        at(self.resolved_at, TimelineKind::Resolved, &self.resolved_by);
+        at(
+            self.resolved_at,
+            TimelineKind::Resolved,
+            self.resolved_by.as_deref(),
+        );
         rebuilt.timeline.sort_by_key(|r| r.at);
         rebuilt.timeline
     }
@@ -1368,7 +1372,7 @@ mod tests {
                 start: t0() - Duration::hours(1),
                 end: t0() + Duration::hours(1),
             }],
-            escalation_policy: EscalationPolicy {
+            escalation_policy: std::sync::Arc::new(EscalationPolicy {
                 initial_timeout_ms: 1_000,
                 levels: vec![
                     EscalationLevel {
@@ -1384,7 +1388,7 @@ mod tests {
                 ],
                 repeat: 0,
                 acknowledge_timeout_ms: None,
-            },
+            }),
             calendar_key: None,
             deleted_at: None,
         };
@@ -1453,7 +1457,9 @@ mod tests {
     #[test]
     fn trigger_with_nobody_and_no_levels_stays_unassigned() {
         let mut team = team();
-        team.schedule.escalation_policy.levels.clear();
+        std::sync::Arc::make_mut(&mut team.schedule.escalation_policy)
+            .levels
+            .clear();
         let inc = open(&team, t0() + Duration::hours(5));
         assert_eq!(inc.escalation_level, 0);
         assert_eq!(inc.assigned_to, None);
@@ -1465,7 +1471,9 @@ mod tests {
     #[test]
     fn on_call_with_no_levels_has_no_timer() {
         let mut team = team();
-        team.schedule.escalation_policy.levels.clear();
+        std::sync::Arc::make_mut(&mut team.schedule.escalation_policy)
+            .levels
+            .clear();
         let inc = open(&team, t0());
         assert_eq!(inc.assigned_to, Some(team.alice));
         assert_eq!(inc.escalation_deadline, None);
@@ -1492,7 +1500,7 @@ mod tests {
     #[test]
     fn a_repeating_policy_cycles_back_to_level_zero_then_stays() {
         let mut team = team();
-        team.schedule.escalation_policy.repeat = 2;
+        std::sync::Arc::make_mut(&mut team.schedule.escalation_policy).repeat = 2;
         let mut inc = open(&team, t0());
         let mut levels = Vec::new();
         for _ in 0..8 {
@@ -1547,7 +1555,8 @@ mod tests {
     #[test]
     fn an_acknowledge_timeout_is_armed_by_each_acknowledgement() {
         let mut team = team();
-        team.schedule.escalation_policy.acknowledge_timeout_ms = Some(30_000);
+        std::sync::Arc::make_mut(&mut team.schedule.escalation_policy).acknowledge_timeout_ms =
+            Some(30_000);
         let inc = open(&team, t0());
         let ack = inc.acknowledge().unwrap().unwrap();
         let inc = applied(inc, t0() + ms(10), ack);

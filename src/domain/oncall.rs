@@ -559,12 +559,12 @@ mod tests {
             rotation: vec![],
             rotations: vec![],
             overrides: vec![],
-            escalation_policy: EscalationPolicy {
+            escalation_policy: std::sync::Arc::new(EscalationPolicy {
                 initial_timeout_ms: 1,
                 levels: vec![],
                 repeat: 0,
                 acknowledge_timeout_ms: None,
-            },
+            }),
             calendar_key: None,
             deleted_at: None,
         }

@@ -124,7 +124,7 @@ pub struct Schedule {
     #[serde(default)]
     pub overrides: Vec<ScheduleOverride>,
     /// Copied onto each incident at trigger time.
-    pub escalation_policy: EscalationPolicy,
+    pub escalation_policy: std::sync::Arc<EscalationPolicy>,
     /// The secret in the calendar feed's URL (calendar apps send no headers). `None` only
     /// for schedules journaled before feeds had keys; start-up gives those one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,12 +351,12 @@ mod tests {
             rotation,
             rotations: vec![],
             overrides: vec![],
-            escalation_policy: EscalationPolicy {
+            escalation_policy: std::sync::Arc::new(EscalationPolicy {
                 initial_timeout_ms: 1000,
                 levels: vec![],
                 repeat: 0,
                 acknowledge_timeout_ms: None,
-            },
+            }),
             calendar_key: None,
             deleted_at: None,
         }

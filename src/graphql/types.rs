@@ -347,7 +347,7 @@ impl EscalationLevelObject {
 
 /// How an unacknowledged incident climbs: the on-call responder has `initialTimeoutMs`,
 /// then each level in turn.
-pub struct EscalationPolicyObject(pub EscalationPolicy);
+pub struct EscalationPolicyObject(pub std::sync::Arc<EscalationPolicy>);
 
 #[Object(name = "EscalationPolicy")]
 impl EscalationPolicyObject {
@@ -857,11 +857,11 @@ impl IncidentObject {
     }
     /// Who acknowledged it (cleared when it escalates back to TRIGGERED).
     async fn acknowledged_by(&self) -> Option<ActorObject> {
-        self.0.acknowledged_by.clone().map(ActorObject)
+        self.0.acknowledged_by.as_deref().cloned().map(ActorObject)
     }
     /// Who resolved it.
     async fn resolved_by(&self) -> Option<ActorObject> {
-        self.0.resolved_by.clone().map(ActorObject)
+        self.0.resolved_by.as_deref().cloned().map(ActorObject)
     }
     /// The whole story, oldest first: trigger, folded alerts, pages and deliveries,
     /// escalations, acknowledgements, notes, reassignments, snoozes, resolution.

@@ -79,7 +79,7 @@ pub async fn act(State(state): State<AppState>, Path(token): Path<String>) -> Re
                 .incident
                 .acknowledged_by
                 .as_ref()
-                .map_or("someone".to_owned(), |a| a.name.clone());
+                .map_or("someone".to_owned(), |a| a.name.to_string());
             return page(
                 StatusCode::OK,
                 "Already acknowledged",

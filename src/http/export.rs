@@ -64,7 +64,7 @@ fn instant(field: &str, raw: Option<&str>) -> Result<crate::domain::Timestamp, S
 }
 
 fn actor(a: Option<&Actor>) -> &str {
-    a.map_or("", |a| a.name.as_str())
+    a.map_or("", |a| a.name.as_ref())
 }
 
 async fn incidents_csv(State(state): State<AppState>, Query(window): Query<Window>) -> Response {
@@ -135,8 +135,8 @@ fn write_csv(
             &scalars::format(incident.triggered_at),
             &at(incident.first_acknowledged_at.or(incident.acknowledged_at)),
             &at(incident.resolved_at),
-            actor(incident.acknowledged_by.as_ref()),
-            actor(incident.resolved_by.as_ref()),
+            actor(incident.acknowledged_by.as_deref()),
+            actor(incident.resolved_by.as_deref()),
             if escalated { "true" } else { "false" },
             &incident.alert_count.to_string(),
         ])?;

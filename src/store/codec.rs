@@ -199,7 +199,7 @@ pub(crate) mod tests {
                 start: now - TimeDelta::days(1),
                 end: now + TimeDelta::days(6),
             }],
-            escalation_policy: EscalationPolicy {
+            escalation_policy: std::sync::Arc::new(EscalationPolicy {
                 initial_timeout_ms: 300_000,
                 levels: vec![EscalationLevel {
                     user_id: Some(bob),
@@ -208,7 +208,7 @@ pub(crate) mod tests {
                 }],
                 repeat: 0,
                 acknowledge_timeout_ms: None,
-            },
+            }),
             calendar_key: None,
             deleted_at: None,
         };

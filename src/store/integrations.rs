@@ -218,7 +218,7 @@ impl Store {
             actor: Actor {
                 kind: ActorKind::Integration,
                 id: Some(integration.id.0),
-                name: integration.name.clone(),
+                name: integration.name.as_str().into(),
             },
             role: Role::Responder,
             // Integrations present a key, not a credential that can be revoked mid-request.

@@ -762,7 +762,7 @@ impl Store {
             rotation,
             rotations,
             overrides: Vec::new(),
-            escalation_policy,
+            escalation_policy: escalation_policy.into(),
             calendar_key: Some(crate::secret::random_secret("")),
             deleted_at: None,
         };
@@ -801,7 +801,8 @@ impl Store {
             schedule.rotation = parse_rotation(rotation, &exists)?;
         }
         if let Some(policy) = &patch.escalation_policy {
-            schedule.escalation_policy = parse_policy(policy, &exists, &self.schedule_exists())?;
+            schedule.escalation_policy =
+                parse_policy(policy, &exists, &self.schedule_exists())?.into();
             self.check_level_coverage(&schedule.escalation_policy)?;
         }
         if let Some(time_zone) = &patch.time_zone {
