@@ -17,3 +17,4 @@ target/release/klaxon-bench --smoke --json target/bench-smoke.json
 cargo bench --locked --bench domain -- --test
 cargo bench --locked --bench oncall -- --test
 KLAXON_BENCH_SMOKE=1 cargo bench --locked --bench journal
+KLAXON_BENCH_SMOKE=1 cargo bench --locked --bench incident_heap
