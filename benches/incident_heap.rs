@@ -36,7 +36,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: as for `dealloc`, and `new_size` is the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -61,7 +64,11 @@ fn main() {
 
 async fn run(incidents: usize) {
     let sys = Principal::system();
-    let core = Core::start(State::default(), Arc::new(MemoryJournal), &Config::default());
+    let core = Core::start(
+        State::default(),
+        Arc::new(MemoryJournal),
+        &Config::default(),
+    );
     let store = &core.store;
     let person = |name: &str, email: &str| {
         UserFields::parse(name, email, None, Role::Responder).expect("valid fields")
@@ -114,7 +121,10 @@ async fn run(incidents: usize) {
     for i in 0..incidents {
         let new = NewIncident::parse(&format!("bench incident {i}"), None, Severity::High, None)
             .expect("valid");
-        store.trigger(&sys, &schedule, new).await.expect("a trigger");
+        store
+            .trigger(&sys, &schedule, new)
+            .await
+            .expect("a trigger");
     }
     // Let the engine and the notifier take their commands.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
