@@ -8,51 +8,20 @@ use std::time::Duration;
 use async_graphql::http::WebSocketProtocols;
 use futures_util::StreamExt;
 use klaxon::app::{Config, Core};
-use klaxon::domain::schedule::{PolicyInput, RotationInput};
 use klaxon::domain::{Actor, Credential, NewIncident, Principal, Role, Severity, UserId};
 use klaxon::graphql::SubscriptionBudget;
 use klaxon::http::fanout::{self, Hub, Incoming, Member};
-use klaxon::store::{MemoryJournal, ScheduleDraft, State, Store};
+use klaxon::store::{MemoryJournal, State, Store};
 use serde_json::{Value, json};
 
-use crate::helpers::{EVENTS, Protocol, fields, schema_for, spawn_app, spawn_app_with, sys};
+use crate::helpers::{EVENTS, Protocol, one_schedule, schema_for, spawn_app, spawn_app_with, sys};
 
 const BOARD: &str =
     "subscription { incidentEvents { kind incident { title state assignedTo { name } } } }";
 
-/// A store with one schedule (one responder on call); returns the schedule's id.
-async fn one_schedule(store: &Store) -> String {
-    let user = store
-        .create_user(&sys(), fields("Alice", "alice@example.com"), None)
-        .await
-        .unwrap();
-    let service = store.create_service(&sys(), "S", None).await.unwrap();
-    let now = store.clock().now();
-    store
-        .create_schedule(
-            &sys(),
-            ScheduleDraft {
-                name: "P".into(),
-                service_id: service.id.to_string(),
-                time_zone: None,
-                rotations: vec![],
-                rotation: vec![RotationInput {
-                    user_id: user.id.to_string(),
-                    start: now,
-                    end: now + chrono::Duration::hours(1),
-                }],
-                escalation_policy: PolicyInput {
-                    initial_timeout_ms: 60_000,
-                    levels: vec![],
-                    repeat: 0,
-                    acknowledge_timeout_ms: None,
-                },
-            },
-        )
-        .await
-        .unwrap()
-        .id
-        .to_string()
+/// A store with the engine and notifier running, in memory.
+fn core(config: &Config) -> Core {
+    Core::start(State::default(), Arc::new(MemoryJournal), config)
 }
 
 async fn trigger(store: &Store, schedule: &str, title: &str) {
@@ -97,11 +66,7 @@ fn responder(name: &str) -> Principal {
 
 #[tokio::test]
 async fn a_member_gets_what_its_own_subscription_would_from_the_moment_it_joins() {
-    let core = Core::start(
-        State::default(),
-        Arc::new(MemoryJournal),
-        &Config::default(),
-    );
+    let core = core(&Config::default());
     let store = &core.store;
     let schedule = one_schedule(store).await;
     let schema = schema_for(store);
@@ -146,11 +111,7 @@ async fn a_member_gets_what_its_own_subscription_would_from_the_moment_it_joins(
 
 #[tokio::test]
 async fn a_member_that_falls_behind_lags_alone_with_the_error_its_own_subscription_gives() {
-    let core = Core::start(
-        State::default(),
-        Arc::new(MemoryJournal),
-        &Config::default(),
-    );
+    let core = core(&Config::default());
     let store = &core.store;
     let schedule = one_schedule(store).await;
     let hub = Hub::new(schema_for(store), store.clone(), 4);
@@ -209,7 +170,7 @@ async fn a_lag_error_reads_like_an_unshared_one() {
         update_buffer: 2,
         ..Config::default()
     };
-    let core = Core::start(State::default(), Arc::new(MemoryJournal), &config);
+    let core = core(&config);
     let store = &core.store;
     let schedule = one_schedule(store).await;
     let schema = schema_for(store);
@@ -249,11 +210,7 @@ async fn a_lag_error_reads_like_an_unshared_one() {
 
 #[tokio::test]
 async fn personal_fields_are_shared_only_by_the_same_person() {
-    let core = Core::start(
-        State::default(),
-        Arc::new(MemoryJournal),
-        &Config::default(),
-    );
+    let core = core(&Config::default());
     let store = &core.store;
     let hub = Hub::new(schema_for(store), store.clone(), 16);
     let personal =
@@ -275,11 +232,7 @@ async fn personal_fields_are_shared_only_by_the_same_person() {
 
 #[tokio::test]
 async fn a_start_error_reaches_the_member_and_the_group_goes() {
-    let core = Core::start(
-        State::default(),
-        Arc::new(MemoryJournal),
-        &Config::default(),
-    );
+    let core = core(&Config::default());
     let store = &core.store;
     let hub = Hub::new(schema_for(store), store.clone(), 16);
     let mut member = join(

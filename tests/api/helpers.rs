@@ -468,3 +468,38 @@ pub fn schema_for(store: &klaxon::store::Store) -> klaxon::graphql::KlaxonSchema
         klaxon::graphql::QueryLimits::default(),
     )
 }
+
+/// A store with one schedule (one responder on call); returns the schedule's id.
+pub async fn one_schedule(store: &klaxon::store::Store) -> String {
+    let user = store
+        .create_user(&sys(), fields("Alice", "alice@example.com"), None)
+        .await
+        .unwrap();
+    let service = store.create_service(&sys(), "S", None).await.unwrap();
+    let now = store.clock().now();
+    store
+        .create_schedule(
+            &sys(),
+            klaxon::store::ScheduleDraft {
+                name: "P".into(),
+                service_id: service.id.to_string(),
+                time_zone: None,
+                rotations: vec![],
+                rotation: vec![klaxon::domain::schedule::RotationInput {
+                    user_id: user.id.to_string(),
+                    start: now,
+                    end: now + chrono::Duration::hours(1),
+                }],
+                escalation_policy: klaxon::domain::schedule::PolicyInput {
+                    initial_timeout_ms: 60_000,
+                    levels: vec![],
+                    repeat: 0,
+                    acknowledge_timeout_ms: None,
+                },
+            },
+        )
+        .await
+        .unwrap()
+        .id
+        .to_string()
+}

@@ -6,14 +6,11 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use klaxon::app::{Config, Core};
-use klaxon::domain::schedule::{PolicyInput, RotationInput};
 use klaxon::domain::{NewIncident, Severity};
-use klaxon::store::{MemoryJournal, ScheduleDraft, State};
+use klaxon::store::{MemoryJournal, State};
 use serde_json::json;
 
-use crate::helpers::{
-    EVENTS, Protocol, Subscriber, fields, schema_for, spawn_app, spawn_app_with, sys,
-};
+use crate::helpers::{EVENTS, Protocol, Subscriber, schema_for, spawn_app, spawn_app_with, sys};
 
 #[tokio::test]
 async fn trigger_reaches_a_graphql_transport_ws_subscriber() {
@@ -139,41 +136,10 @@ async fn a_lagging_subscriber_gets_an_error_and_its_stream_ends_while_others_con
     assert!(futures_util::poll!(fast.next()).is_pending());
 
     let store = &core.store;
-    let user = store
-        .create_user(&sys(), fields("Alice", "alice@example.com"), None)
-        .await
-        .unwrap();
-    let service = store.create_service(&sys(), "S", None).await.unwrap();
-    let now = store.clock().now();
-    let schedule = store
-        .create_schedule(
-            &sys(),
-            ScheduleDraft {
-                name: "P".into(),
-                service_id: service.id.to_string(),
-                time_zone: None,
-                rotations: vec![],
-                rotation: vec![RotationInput {
-                    user_id: user.id.to_string(),
-                    start: now,
-                    end: now + chrono::Duration::hours(1),
-                }],
-                escalation_policy: PolicyInput {
-                    initial_timeout_ms: 60_000,
-                    levels: vec![],
-                    repeat: 0,
-                    acknowledge_timeout_ms: None,
-                },
-            },
-        )
-        .await
-        .unwrap();
+    let schedule = crate::helpers::one_schedule(store).await;
     for i in 0..10 {
         let new = NewIncident::parse(&format!("storm {i}"), None, Severity::Low, None).unwrap();
-        store
-            .trigger(&sys(), &schedule.id.to_string(), new)
-            .await
-            .unwrap();
+        store.trigger(&sys(), &schedule, new).await.unwrap();
         // The fast subscriber keeps up.
         let event = fast.next().await.unwrap();
         assert!(event.errors.is_empty(), "{event:?}");
