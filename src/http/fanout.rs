@@ -249,21 +249,19 @@ impl Hub {
     ) -> Member {
         let key = GroupKey::of(&request, principal);
         let hub = &self.inner;
-        let (group, frames, after) = match hub.groups.entry(key.clone()) {
-            dashmap::Entry::Occupied(mut entry) => match entry.get().upgrade() {
-                Some(group) => {
-                    let frames = group.frames.subscribe();
-                    let after = hub.published(root.channel);
-                    drop(entry);
-                    (group, frames, after)
-                }
-                None => {
-                    let formed = self.form(key, request, root.channel, principal);
-                    entry.insert(Arc::downgrade(&formed.0));
-                    formed
-                }
-            },
-            dashmap::Entry::Vacant(entry) => {
+        let entry = hub.groups.entry(key.clone());
+        let running = match &entry {
+            dashmap::Entry::Occupied(registered) => registered.get().upgrade(),
+            dashmap::Entry::Vacant(_) => None,
+        };
+        let (group, frames, after) = match running {
+            Some(group) => {
+                let frames = group.frames.subscribe();
+                let after = hub.published(root.channel);
+                drop(entry);
+                (group, frames, after)
+            }
+            None => {
                 let formed = self.form(key, request, root.channel, principal);
                 entry.insert(Arc::downgrade(&formed.0));
                 formed
@@ -375,29 +373,29 @@ async fn execute(
     frames: broadcast::Sender<Arc<Frame>>,
 ) {
     let mut responses = hub.schema.execute_stream(request);
+    let mut last = None;
     while let Some(response) = responses.next().await {
-        let last = !tap.started() || tap.seq() == ShareTap::EVERYONE;
         let payload = serde_json::to_string(&response).unwrap_or_else(|e| {
             tracing::error!(error = %e, "a subscription response did not serialize");
             String::from("{\"data\":null}")
         });
-        if last {
-            hub.forget(&key, me.as_ptr());
-        }
-        let seq = if last { ShareTap::EVERYONE } else { tap.seq() };
-        let _ = frames.send(Arc::new(Frame {
-            seq,
-            payload: Some(payload),
-        }));
-        if last {
+        if !tap.started() || tap.seq() == ShareTap::EVERYONE {
+            last = Some(payload);
             break;
         }
+        let _ = frames.send(Arc::new(Frame {
+            seq: tap.seq(),
+            payload: Some(payload),
+        }));
     }
     hub.forget(&key, me.as_ptr());
-    let _ = frames.send(Arc::new(Frame {
-        seq: ShareTap::EVERYONE,
-        payload: None,
-    }));
+    // The last response (if the execution ended with one), then the end.
+    for payload in [last.map(Some), Some(None)].into_iter().flatten() {
+        let _ = frames.send(Arc::new(Frame {
+            seq: ShareTap::EVERYONE,
+            payload,
+        }));
+    }
 }
 
 enum MemberState {

@@ -94,8 +94,8 @@ pub async fn upgrade(
             // Client messages reach async-graphql through this channel, except shared
             // subscriptions (and their `complete`), which the hub serves. The socket is read
             // only while the channel has room, so a slow protocol task slows the reader.
-            let (to_graphql, from_client) = tokio::sync::mpsc::channel::<Vec<u8>>(FORWARD_BUFFER);
-            let _ = to_graphql.try_send(init.into_bytes());
+            let (to_graphql, from_client) = tokio::sync::mpsc::channel::<Bytes>(FORWARD_BUFFER);
+            let _ = to_graphql.try_send(Bytes::from(init));
             let mut to_graphql = Some(to_graphql);
             let input = tokio_stream::wrappers::ReceiverStream::new(from_client);
             let budget = SubscriptionBudget::new(state.subscriptions_per_connection);
@@ -162,16 +162,17 @@ pub async fn upgrade(
                             to_graphql = None;
                             continue;
                         };
-                        let hub = state.fanout.as_ref();
-                        let reply = route(&bytes, hub, &mut shared, &mut delegated, |id, request, root| {
-                            let hub = hub?;
-                            let permit = budget.try_acquire()?;
-                            Some(hub.join(id, request, root, &principal, protocol, permit))
-                        });
+                        let reply = match &state.fanout {
+                            Some(hub) => route(&bytes, &mut shared, &mut delegated, |id, request, root| {
+                                let permit = budget.try_acquire()?;
+                                Some(hub.join(id, request, root, &principal, protocol, permit))
+                            }),
+                            None => Route::Forward,
+                        };
                         match reply {
                             Route::Forward => {
                                 if let Some(tx) = &to_graphql {
-                                    let _ = tx.try_send(bytes.to_vec());
+                                    let _ = tx.try_send(bytes);
                                 }
                             }
                             Route::Reply(text) => {
@@ -206,20 +207,16 @@ enum Route {
 }
 
 /// Routes one client message: a shareable subscription joins its group (unless `join`
-/// declines: no hub, or this connection's subscriptions are all taken, and async-graphql
-/// then answers exactly as before), `complete` of a shared one ends it here; everything
+/// declines: this connection's subscriptions are all taken, and async-graphql then
+/// answers exactly as before), `complete` of a shared one ends it here; everything
 /// else goes to async-graphql. An id reused while its operation runs replaces it, on
 /// either side, as async-graphql does on its own.
 fn route(
     message: &[u8],
-    hub: Option<&fanout::Hub>,
     shared: &mut StreamMap<String, fanout::Member>,
     delegated: &mut HashSet<String>,
     join: impl FnOnce(&str, async_graphql::Request, fanout::Root) -> Option<fanout::Member>,
 ) -> Route {
-    if hub.is_none() {
-        return Route::Forward;
-    }
     match fanout::classify(message) {
         fanout::Incoming::Shareable { id, request, root } if !delegated.contains(&id) => {
             match join(&id, *request, root) {

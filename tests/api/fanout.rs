@@ -165,36 +165,47 @@ async fn a_member_that_falls_behind_lags_alone_with_the_error_its_own_subscripti
 
 #[tokio::test]
 async fn a_lag_error_reads_like_an_unshared_one() {
-    // The unshared lag error of the same document, for comparison.
-    let config = Config {
+    // An unshared subscription that lags: its store keeps 2 updates.
+    let small = core(&Config {
         update_buffer: 2,
         ..Config::default()
-    };
-    let core = core(&config);
-    let store = &core.store;
-    let schedule = one_schedule(store).await;
-    let schema = schema_for(store);
-    let mut own = schema.execute_stream(BOARD);
+    });
+    let schedule = one_schedule(&small.store).await;
+    let mut own = schema_for(&small.store).execute_stream(BOARD);
     assert!(futures_util::poll!(own.next()).is_pending());
-    let hub = Hub::new(schema, store.clone(), 2);
-    let mut member = join(&hub, "m", BOARD, json!({}), &sys());
-    // Let the group's execution take its events, while the member reads nothing.
     for i in 0..6 {
-        trigger(store, &schedule, &format!("e{i}")).await;
-        tokio::task::yield_now().await;
+        trigger(&small.store, &schedule, &format!("e{i}")).await;
     }
     let mut unshared = None;
     while let Some(response) = own.next().await {
         unshared = Some(serde_json::to_value(response).unwrap());
     }
-    let mut shared = None;
-    while let Some(text) = member.next().await {
-        let frame: Value = serde_json::from_str(&text).unwrap();
-        if frame["type"] == "next" {
-            shared = Some(frame["payload"].clone());
-        }
+    // A member that lags alone: its group keeps up (a default store buffer, and another
+    // member read after every event proves the execution took each one), but the member
+    // may fall 2 frames behind.
+    let big = core(&Config::default());
+    let schedule = one_schedule(&big.store).await;
+    let hub = Hub::new(schema_for(&big.store), big.store.clone(), 2);
+    let mut member = join(&hub, "m", BOARD, json!({}), &sys());
+    let mut reader = join(&hub, "r", BOARD, json!({}), &sys());
+    for i in 0..6 {
+        trigger(&big.store, &schedule, &format!("e{i}")).await;
+        next(&mut reader).await;
     }
-    let (mut unshared, mut shared) = (unshared.unwrap(), shared.unwrap());
+    let mut frames = Vec::new();
+    while let Some(text) = member.next().await {
+        frames.push(serde_json::from_str::<Value>(&text).unwrap());
+    }
+    let [error, complete] = frames.as_slice() else {
+        panic!("the lag first, then the end: {frames:?}");
+    };
+    assert_eq!(complete["type"], "complete");
+    let mut shared = error["payload"].clone();
+    assert_eq!(
+        error["payload"]["errors"][0]["extensions"]["lagged"], 4,
+        "6 frames, 2 kept"
+    );
+    let mut unshared = unshared.expect("the unshared lag error");
     for error in [&mut unshared, &mut shared] {
         assert!(
             error["errors"][0]["extensions"]["lagged"].as_u64().unwrap() >= 1,
@@ -205,7 +216,8 @@ async fn a_lag_error_reads_like_an_unshared_one() {
         error["errors"][0]["message"] = json!(message.split(' ').next().unwrap());
     }
     assert_eq!(shared, unshared);
-    core.stop();
+    small.stop();
+    big.stop();
 }
 
 #[tokio::test]
