@@ -11,7 +11,8 @@
 # its file name must be `klaxon`).
 set -euo pipefail
 workload=${1:-enqueue}
-args=${2:---data-dir {dir}}
+durable='--data-dir {dir}'
+args=${2:-$durable}
 bin=${BIN:-target/release}
 out=$(mktemp)
 "$bin/klaxon-bench" "$workload" --duration 12 --server-args "$args" \
