@@ -82,6 +82,9 @@ pub struct Config {
     pub delivery: crate::engine::notifier::DeliveryPolicy,
     /// How outbound webhook deliveries are retried.
     pub webhook_retry: crate::domain::webhook::RetryPolicy,
+    /// Resolved incidents older than this leave memory for the cold index (durable
+    /// storage only; `None` keeps every incident in memory). Default 7 days.
+    pub hot_retention: Option<Duration>,
 }
 
 /// Where email pages are sent from.
@@ -116,6 +119,7 @@ impl Default for Config {
             smtp: None,
             delivery: Default::default(),
             webhook_retry: crate::domain::webhook::RetryPolicy::default(),
+            hot_retention: Some(Duration::from_secs(7 * 86_400)),
         }
     }
 }
@@ -128,6 +132,7 @@ pub struct Core {
     engine: JoinHandle<()>,
     pages: JoinHandle<()>,
     webhooks: Option<JoinHandle<()>>,
+    retention: Option<JoinHandle<()>>,
 }
 
 impl Core {
@@ -180,12 +185,20 @@ impl Core {
             config.webhook_retry,
             outlets.webhooks,
         )));
+        let retention = config.hot_retention.map(|window| {
+            tokio::spawn(crate::engine::retention::run_retention(
+                store.clone(),
+                window,
+                stop.subscribe(),
+            ))
+        });
         Core {
             store,
             stop,
             engine,
             pages,
             webhooks,
+            retention,
         }
     }
 
@@ -202,6 +215,9 @@ impl Core {
         if let Some(webhooks) = self.webhooks {
             webhooks.abort();
         }
+        // The retention task ends at the stop signal, never between a retirement's record
+        // and its fold.
+        drop(self.retention);
     }
 }
 

@@ -93,6 +93,10 @@ struct ServeArgs {
     /// (default http://<listen address>). An https URL makes session cookies Secure.
     #[arg(long, env = "KLAXON_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Resolved incidents older than this leave memory; they stay on disk and every query
+    /// still answers them (e.g. 12h, 7d; `off` keeps all in memory). With --data-dir only.
+    #[arg(long, env = "KLAXON_HOT_RETENTION", default_value = "7d", value_parser = retention)]
+    hot_retention: Retention,
     /// A login session unused this long ends (e.g. 30m, 12h, 7d).
     #[arg(long, env = "KLAXON_SESSION_IDLE", default_value = "7d", value_parser = duration)]
     session_idle: chrono::Duration,
@@ -166,6 +170,20 @@ struct ServeArgs {
 }
 
 /// `90s`, `30m`, `12h`, `7d`: a number and a unit.
+/// `--hot-retention`: a duration, or `off`.
+#[derive(Clone, Copy, Debug)]
+struct Retention(Option<Duration>);
+
+fn retention(raw: &str) -> Result<Retention, String> {
+    if raw.trim().eq_ignore_ascii_case("off") {
+        return Ok(Retention(None));
+    }
+    let window = duration(raw)?
+        .to_std()
+        .map_err(|_| format!("'{raw}' is out of range"))?;
+    Ok(Retention(Some(window)))
+}
+
 fn duration(raw: &str) -> Result<chrono::Duration, String> {
     let raw = raw.trim();
     let split = raw
@@ -277,6 +295,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.webhook_retry_base_ms,
             args.webhook_retry_window_ms,
         ),
+        hot_retention: args.hot_retention.0,
         ..Config::default()
     };
     app::serve(listener, config, shutdown_signal(), |running| {

@@ -140,6 +140,15 @@ pub enum Event {
     },
     /// An incident changed.
     Incident(IncidentChange),
+    /// Resolved incidents older than the hot retention left memory for the cold index
+    /// (`store::cold`). The journal holds them still; the cold rows are written in the same
+    /// transaction as this record, so a reader of the journal always finds them there.
+    IncidentsRetired {
+        /// When the cut was made.
+        at: Timestamp,
+        /// The incidents moved out of memory (each resolved, every page settled).
+        ids: Vec<IncidentId>,
+    },
     /// Pages confirmed delivered by their channels, recorded in one batch. A delivery flag
     /// commutes with every other incident change, so a batch needs no incident's lock.
     NotificationsDelivered {

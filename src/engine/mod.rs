@@ -7,6 +7,7 @@
 pub mod email;
 pub mod http_out;
 pub mod notifier;
+pub mod retention;
 pub mod webhooks;
 
 use std::collections::{BTreeSet, HashMap};

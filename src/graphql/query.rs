@@ -65,9 +65,15 @@ impl QueryRoot {
     }
 
     /// An incident; null when the id names none.
-    async fn incident(&self, ctx: &Context<'_>, id: ID) -> Option<IncidentObject> {
-        let id: IncidentId = id.parse().ok()?;
-        store(ctx).incident(id).map(IncidentObject)
+    async fn incident(&self, ctx: &Context<'_>, id: ID) -> Result<Option<IncidentObject>> {
+        let Ok(id) = id.parse::<IncidentId>() else {
+            return Ok(None);
+        };
+        let found = store(ctx)
+            .find_incident(id)
+            .await
+            .map_err(crate::graphql::error::api_error)?;
+        Ok(found.map(IncidentObject))
     }
 
     /// Newest first. Relay-style connection; `first` defaults to 50, at most 500.
@@ -124,7 +130,10 @@ impl QueryRoot {
             severity: severity.map(Into::into),
             search,
         };
-        let page = store(ctx).incidents(&filter, first as usize, after);
+        let page = store(ctx)
+            .incidents(&filter, first as usize, after)
+            .await
+            .map_err(crate::graphql::error::api_error)?;
         Ok(IncidentConnection {
             page_info: PageInfo {
                 has_next_page: page.has_next_page,

@@ -118,8 +118,12 @@ impl WebhookDeliveryObject {
     async fn created_at(&self) -> DateTime {
         DateTime(self.0.created_at)
     }
-    async fn incident(&self, ctx: &Context<'_>) -> Option<IncidentObject> {
-        store(ctx).incident(self.0.incident_id).map(IncidentObject)
+    async fn incident(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<IncidentObject>> {
+        let found = store(ctx)
+            .find_incident(self.0.incident_id)
+            .await
+            .map_err(crate::graphql::error::api_error)?;
+        Ok(found.map(IncidentObject))
     }
     async fn last_attempt_at(&self) -> Option<DateTime> {
         self.0.last_attempt_at.map(DateTime)

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use crate::domain::{Actor, DomainError, Incident};
 use crate::graphql::scalars;
+use crate::store::CommandError;
 
 /// The export's columns, in order.
 pub const HEADER: [&str; 12] = [
@@ -80,12 +81,14 @@ async fn incidents_csv(State(state): State<AppState>, Query(window): Query<Windo
     let incidents = match state
         .store
         .incidents_triggered(from, to, window.service_id.as_deref())
+        .await
     {
         Ok(incidents) => incidents,
-        Err(e @ DomainError::NotFound { .. }) => {
+        Err(CommandError::Domain(e @ DomainError::NotFound { .. })) => {
             return refuse(StatusCode::NOT_FOUND, e.to_string());
         }
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(CommandError::Domain(e)) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     match write_csv(&state, &incidents) {
         Ok(body) => (

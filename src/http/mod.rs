@@ -187,6 +187,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "incidentsOpen": state.store.state().open.read().map(|o| o.len()).unwrap_or(0),
         "subscribers": state.subscribers(),
         "subscriptionExecutions": state.store.subscriber_count(),
+        "incidentsRetired": state.store.state().retired(),
     });
     axum::Json(body).into_response()
 }

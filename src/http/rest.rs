@@ -434,7 +434,7 @@ async fn list_incidents(
         service_id,
         ..IncidentFilter::default()
     };
-    let page = state.store.incidents(&filter, MAX_LIST, None);
+    let page = state.store.incidents(&filter, MAX_LIST, None).await?;
     ok(Value::Array(
         page.nodes.iter().map(|i| incident_json(i)).collect(),
     ))
@@ -471,11 +471,11 @@ async fn trigger_incident(
 }
 
 async fn get_incident(State(state): State<AppState>, Path(id): Path<String>) -> RestResult {
-    let incident = id
-        .parse::<IncidentId>()
-        .ok()
-        .and_then(|iid| state.store.incident(iid))
-        .ok_or_else(|| not_found("incident", &id))?;
+    let found = match id.parse::<IncidentId>() {
+        Ok(iid) => state.store.find_incident(iid).await?,
+        Err(_) => None,
+    };
+    let incident = found.ok_or_else(|| not_found("incident", &id))?;
     ok(incident_json(&incident))
 }
 

@@ -26,7 +26,7 @@ pub const MAX_WINDOW_DAYS: i64 = 400;
 const SHIFT_CHUNK_DAYS: i64 = 366;
 
 /// What analytics needs of one incident, a few dozen bytes plus its pages.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IncidentSummary {
     /// The incident.
     pub id: IncidentId,
@@ -112,6 +112,22 @@ impl AnalyticsIndex {
         let summary = Box::new(IncidentSummary::of(incident));
         super::state::write(&self.by_trigger)
             .insert((incident.triggered_at, incident.seq), summary);
+    }
+
+    /// Puts back a summary kept by a snapshot (an incident retired from memory).
+    pub fn restore(&self, seq: u64, summary: IncidentSummary) {
+        super::state::write(&self.by_trigger)
+            .insert((summary.triggered_at, seq), Box::new(summary));
+    }
+
+    /// The summaries of incidents `in_memory` says are not in memory (retired ones), with
+    /// their `seq`, oldest first: a snapshot keeps them, since their incidents are not in it.
+    pub fn retired(&self, in_memory: impl Fn(IncidentId) -> bool) -> Vec<(u64, IncidentSummary)> {
+        read(&self.by_trigger)
+            .iter()
+            .filter(|(_, s)| !in_memory(s.id))
+            .map(|((_, seq), s)| (*seq, (**s).clone()))
+            .collect()
     }
 
     /// Runs `f` over the summaries of incidents triggered in `[from, to)`, oldest first.
@@ -592,12 +608,12 @@ impl Store {
 
     /// The incidents triggered in `[from, to)`, of one service or all, oldest first (the
     /// CSV export).
-    pub fn incidents_triggered(
+    pub async fn incidents_triggered(
         &self,
         from: Timestamp,
         to: Timestamp,
         service_id: Option<&str>,
-    ) -> Result<Vec<Arc<Incident>>, DomainError> {
+    ) -> Result<Vec<Arc<Incident>>, super::CommandError> {
         check_window(from, to)?;
         let service = self.analytics_service(service_id)?;
         let ids: Vec<IncidentId> = self.state().analytics.with_window(from, to, |incidents| {
@@ -606,7 +622,27 @@ impl Store {
                 .map(|s| s.id)
                 .collect()
         });
-        Ok(ids.into_iter().filter_map(|id| self.incident(id)).collect())
+        let mut found: Vec<Option<Arc<Incident>>> =
+            ids.iter().map(|id| self.incident(*id)).collect();
+        let retired: Vec<IncidentId> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, hot)| hot.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if let (false, Some(cold)) = (retired.is_empty(), self.cold_index()) {
+            let rows = super::blocking(move || cold.get_many(&retired)).await?;
+            let rows: std::collections::HashMap<IncidentId, Incident> =
+                rows.into_iter().map(|i| (i.id, i)).collect();
+            for (id, slot) in ids.iter().zip(found.iter_mut()) {
+                if slot.is_none() {
+                    *slot = self
+                        .incident(*id)
+                        .or_else(|| rows.get(id).cloned().map(Arc::new));
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
     }
 }
 

@@ -84,6 +84,9 @@ pub struct SnapshotChunk {
     /// The webhook deliveries in memory: every pending one and the latest finished ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_deliveries: Vec<crate::domain::WebhookDelivery>,
+    /// Analytics summaries of retired incidents (not in `incidents`), with their `seq`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_summaries: Vec<(u64, super::analytics::IncidentSummary)>,
     /// The last webhook delivery `seq` handed out (deliveries dropped from memory took
     /// theirs with them).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -110,6 +113,7 @@ impl SnapshotChunk {
             + usize::from(self.link_key.is_some())
             + self.webhooks.len()
             + self.webhook_deliveries.len()
+            + self.retired_summaries.len()
     }
 
     /// Whether the chunk holds nothing.
@@ -129,6 +133,22 @@ pub fn encode_event(event: &Event) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes an event written with schema `version`.
 pub fn decode_event(version: u32, bytes: &[u8]) -> Result<Event, CodecError> {
+    match version {
+        1 => rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
+        other => Err(CodecError::UnknownVersion(other)),
+    }
+}
+
+/// Encodes one incident (a cold row) with the current schema version.
+pub fn encode_incident(incident: &Incident) -> Result<Vec<u8>, CodecError> {
+    let mut bytes = Vec::with_capacity(2048);
+    rmp_serde::encode::write_named(&mut bytes, incident)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Decodes one incident written with schema `version`.
+pub fn decode_incident(version: u32, bytes: &[u8]) -> Result<Incident, CodecError> {
     match version {
         1 => rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
         other => Err(CodecError::UnknownVersion(other)),

@@ -18,6 +18,24 @@ pub trait Journal: Send + Sync + 'static {
     /// Appends `event`; resolves once it is durable (or refused).
     fn append<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), JournalError>>;
 
+    /// Appends an `IncidentsRetired` record and, in the same transaction, the retired
+    /// incidents' cold rows. Journals without a cold index refuse (nothing is retired).
+    fn retire<'a>(
+        &'a self,
+        event: &'a Event,
+        rows: Vec<super::cold::ColdRow>,
+    ) -> BoxFuture<'a, Result<(), JournalError>> {
+        let _ = (event, rows);
+        Box::pin(std::future::ready(Err(JournalError(
+            "this journal keeps no cold history".into(),
+        ))))
+    }
+
+    /// Where retired incidents are read back, if this journal keeps them.
+    fn cold(&self) -> Option<std::sync::Arc<dyn super::cold::ColdIndex>> {
+        None
+    }
+
     /// Times each group commit (its fsync) into `histogram` from now on; journals without
     /// commits ignore it.
     fn observe_commits(&self, histogram: prometheus_client::metrics::histogram::Histogram) {

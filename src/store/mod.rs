@@ -13,6 +13,7 @@
 mod access;
 pub mod analytics;
 pub mod codec;
+pub mod cold;
 pub mod contacts;
 mod heartbeats;
 mod integrations;
@@ -21,6 +22,8 @@ pub mod links;
 mod maintenance;
 #[cfg(test)]
 mod replay_tests;
+#[cfg(test)]
+mod retention_tests;
 mod schedules;
 pub mod sqlite;
 pub mod state;
@@ -158,6 +161,28 @@ fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
     haystack.to_lowercase().contains(lower_needle)
 }
 
+/// Whether an incident may leave memory: resolved before `older_than`, every page settled
+/// (a delivery record arrives without the incident's lock, so none may be pending).
+fn retirable(incident: &Incident, older_than: Timestamp) -> bool {
+    incident.state == IncidentState::Resolved
+        && incident.resolved_at.is_some_and(|at| at < older_than)
+        && incident
+            .notifications
+            .iter()
+            .all(|n| n.delivered || n.failed)
+}
+
+/// Runs a cold-index read on the blocking pool.
+async fn blocking<R: Send + 'static>(
+    read: impl FnOnce() -> Result<R, cold::ColdError> + Send + 'static,
+) -> Result<R, CommandError> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(JournalError(error.to_string()).into()),
+        Err(error) => Err(JournalError(format!("cold history read failed: {error}")).into()),
+    }
+}
+
 /// One page of incidents, newest first.
 #[derive(Clone, Debug)]
 pub struct IncidentPage {
@@ -267,6 +292,9 @@ struct Shared {
     channel: String,
     /// Serializes configuration changes so referential checks stay true until applied.
     config: tokio::sync::Mutex<()>,
+    /// Serializes reading a retired incident back into memory with retiring incidents, so
+    /// a thaw never restores a row that a retirement running meanwhile replaced.
+    thaw_lock: tokio::sync::Mutex<()>,
     /// Serializes triggers per dedup key, so two concurrent repeats open one incident.
     dedup_locks: Vec<tokio::sync::Mutex<()>>,
     /// Lossy fan-out of credentials that stopped working, to the WebSockets using them.
@@ -317,6 +345,7 @@ impl Store {
             pages: pages_tx,
             channel: channel.into(),
             config: tokio::sync::Mutex::new(()),
+            thaw_lock: tokio::sync::Mutex::new(()),
             dedup_locks: (0..DEDUP_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -1231,13 +1260,7 @@ impl Store {
     where
         F: FnOnce(&Incident, Timestamp) -> Result<Option<IncidentChangeKind>, DomainError>,
     {
-        let slot = self
-            .state()
-            .incidents
-            .get(&id)
-            .map(|slot| slot.clone())
-            .ok_or_else(|| DomainError::not_found("incident", id))?;
-        let _serialized = slot.write.lock().await;
+        let (slot, _serialized) = self.lock_incident(id).await?;
         let current = slot.current();
         let now = self.shared.clock.now();
         let Some(mut kind) = decide(&current, now)? else {
@@ -1341,6 +1364,185 @@ impl Store {
         self.state().incident(id)
     }
 
+    /// The cold index, when the journal keeps one.
+    fn cold_index(&self) -> Option<Arc<dyn cold::ColdIndex>> {
+        self.shared.journal.cold()
+    }
+
+    /// An incident, from memory or, once retired, from the cold index.
+    pub async fn find_incident(
+        &self,
+        id: IncidentId,
+    ) -> Result<Option<Arc<Incident>>, CommandError> {
+        if let Some(incident) = self.incident(id) {
+            return Ok(Some(incident));
+        }
+        let Some(cold) = self.shared.journal.cold() else {
+            return Ok(None);
+        };
+        let found = blocking(move || cold.get(id)).await?;
+        // Thawed meanwhile: memory is newer.
+        Ok(self.incident(id).or(found.map(Arc::new)))
+    }
+
+    /// A page of incidents matching `filter`, newest first, strictly older than the
+    /// cursor `after` (an incident `seq`): memory and the cold index merged.
+    pub async fn incidents(
+        &self,
+        filter: &IncidentFilter,
+        first: usize,
+        after: Option<u64>,
+    ) -> Result<IncidentPage, CommandError> {
+        let hot = self.hot_incidents(filter, first, after);
+        let state = self.state();
+        let cold = match self.shared.journal.cold() {
+            Some(cold) if state.retired() > 0 || !state.thawed.is_empty() => cold,
+            _ => return Ok(hot),
+        };
+        if matches!(
+            filter.state,
+            Some(IncidentState::Triggered | IncidentState::Acknowledged)
+        ) {
+            return Ok(hot);
+        }
+        let upper = after.unwrap_or(u64::MAX);
+        // Thawed incidents have a cold row too; memory answers for them.
+        let limit = first + 1 + state.thawed.len();
+        let count_all = !filter.only_state();
+        let query = filter.clone();
+        let (rows, cold_total) = blocking(move || {
+            let rows = cold.page(&query, upper, limit)?;
+            let total = if count_all { cold.count(&query)? } else { 0 };
+            Ok((rows, total))
+        })
+        .await?;
+        let mut nodes = hot.nodes;
+        nodes.extend(
+            rows.into_iter()
+                .filter(|i| !state.incidents.contains_key(&i.id))
+                .map(Arc::new),
+        );
+        nodes.sort_by_key(|i| std::cmp::Reverse(i.seq));
+        let has_next_page = hot.has_next_page || nodes.len() > first;
+        nodes.truncate(first);
+        let total_count = if count_all {
+            let needle = filter.search.as_deref().map(str::to_lowercase);
+            let doubled = state
+                .thawed
+                .iter()
+                .filter_map(|entry| self.incident(*entry.key()))
+                .filter(|i| filter.matches(i, needle.as_deref()))
+                .count() as u64;
+            hot.total_count + cold_total.saturating_sub(doubled)
+        } else {
+            hot.total_count
+        };
+        Ok(IncidentPage {
+            nodes,
+            total_count,
+            has_next_page,
+        })
+    }
+
+    /// Locks incident `id`'s slot for a change, reading it back from the cold index first
+    /// when it was retired. The slot returned is the one in memory (a retirement that ran
+    /// while this waited for the lock sends it round again).
+    async fn lock_incident(
+        &self,
+        id: IncidentId,
+    ) -> Result<(Arc<state::IncidentSlot>, tokio::sync::OwnedMutexGuard<()>), CommandError> {
+        for _ in 0..8 {
+            let slot = match self.state().incidents.get(&id).map(|slot| slot.clone()) {
+                Some(slot) => slot,
+                None => self.thaw(id).await?,
+            };
+            let guard = slot.write.clone().lock_owned().await;
+            let current = self
+                .state()
+                .incidents
+                .get(&id)
+                .is_some_and(|s| Arc::ptr_eq(&s, &slot));
+            if current {
+                return Ok((slot, guard));
+            }
+        }
+        Err(JournalError(format!(
+            "incident {id} kept moving between memory and the cold index"
+        ))
+        .into())
+    }
+
+    async fn thaw(&self, id: IncidentId) -> Result<Arc<state::IncidentSlot>, CommandError> {
+        let not_found = || CommandError::from(DomainError::not_found("incident", id));
+        let Some(cold) = self.shared.journal.cold() else {
+            return Err(not_found());
+        };
+        let _thaws = self.shared.thaw_lock.lock().await;
+        if let Some(slot) = self.state().incidents.get(&id) {
+            return Ok(slot.clone());
+        }
+        match blocking(move || cold.get(id)).await? {
+            Some(incident) => Ok(self.state().thaw(incident)),
+            None => Err(not_found()),
+        }
+    }
+
+    /// Moves resolved incidents whose resolution is older than `older_than` (and whose
+    /// pages are all settled) out of memory into the cold index, a batch per journal
+    /// record. Returns how many left. A journal without a cold index keeps everything.
+    pub async fn retire_resolved(&self, older_than: Timestamp) -> Result<usize, CommandError> {
+        const BATCH: usize = 512;
+        if self.shared.journal.cold().is_none() {
+            return Ok(0);
+        }
+        let state = self.state();
+        let candidates: Vec<Arc<state::IncidentSlot>> = {
+            let order = state::read(&state.order);
+            order
+                .values()
+                .filter_map(|id| state.incidents.get(id).map(|slot| slot.clone()))
+                .filter(|slot| retirable(&slot.current(), older_than))
+                .collect()
+        };
+        let mut retired = 0;
+        for batch in candidates.chunks(BATCH) {
+            let _thaws = self.shared.thaw_lock.lock().await;
+            let mut guards = Vec::with_capacity(batch.len());
+            let mut rows = Vec::with_capacity(batch.len());
+            let mut ids = Vec::with_capacity(batch.len());
+            for slot in batch {
+                // A slot someone is changing is left for the next cut.
+                let Ok(guard) = slot.write.clone().try_lock_owned() else {
+                    continue;
+                };
+                let current = slot.current();
+                let in_memory = state
+                    .incidents
+                    .get(&current.id)
+                    .is_some_and(|s| Arc::ptr_eq(&s, slot));
+                if !in_memory || !retirable(&current, older_than) {
+                    continue;
+                }
+                rows.push(cold::ColdRow::of(&current).map_err(|e| JournalError(e.to_string()))?);
+                ids.push(current.id);
+                guards.push(guard);
+            }
+            if ids.is_empty() {
+                continue;
+            }
+            let n = ids.len();
+            let event = Event::IncidentsRetired {
+                at: self.shared.clock.now(),
+                ids,
+            };
+            self.shared.journal.retire(&event, rows).await?;
+            state.apply(&event);
+            retired += n;
+            drop(guards);
+        }
+        Ok(retired)
+    }
+
     /// Open incidents, newest first.
     pub fn open_incidents(&self) -> Vec<Arc<Incident>> {
         let ids: Vec<IncidentId> = state::read(&self.state().open)
@@ -1351,9 +1553,9 @@ impl Store {
         ids.into_iter().filter_map(|id| self.incident(id)).collect()
     }
 
-    /// A page of incidents matching `filter`, newest first, strictly older than the
-    /// cursor `after` (an incident `seq`).
-    pub fn incidents(
+    /// The incidents in memory that match `filter`, as a page; totals include retired
+    /// incidents only for state filters (the caller adds the cold part otherwise).
+    fn hot_incidents(
         &self,
         filter: &IncidentFilter,
         first: usize,
@@ -1403,7 +1605,7 @@ impl Store {
         let total_count = match (count_all, filter.state) {
             (true, _) => matched,
             (false, Some(s)) => state.count(s),
-            (false, None) => index.len() as u64,
+            (false, None) => state.total(),
         };
         IncidentPage {
             nodes,

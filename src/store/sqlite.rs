@@ -30,7 +30,8 @@ pub const LOCK_FILE: &str = "klaxon.lock";
 /// Marks the file as Klaxon's (`PRAGMA application_id`): 'KLXN'.
 const APPLICATION_ID: i64 = 0x4b4c_584e;
 /// Table layout version (`PRAGMA user_version`); the record encoding has its own version.
-const LAYOUT_VERSION: i64 = 1;
+/// Layout 2 added `cold_incidents` (see `store::cold`); a layout-1 file gains it on open.
+const LAYOUT_VERSION: i64 = 2;
 /// Most events in one commit; bounds a commit's latency under a flood.
 const MAX_BATCH: usize = 4096;
 /// Entities per snapshot chunk: a chunk is written inside one ordinary group commit.
@@ -48,6 +49,10 @@ pub struct DurableOptions {
     pub snapshot_every: u64,
     /// Start from the newest snapshot; `false` replays the whole journal (for measuring).
     pub use_snapshots: bool,
+    /// Fold as if no incident had ever been retired: every incident stays in memory. With
+    /// `use_snapshots: false` this is the state of a server that never evicted (the
+    /// retention property test compares against it).
+    pub keep_retired: bool,
 }
 
 impl DurableOptions {
@@ -58,6 +63,7 @@ impl DurableOptions {
             fsync: true,
             snapshot_every: 1_000_000,
             use_snapshots: true,
+            keep_retired: false,
         }
     }
 }
@@ -142,6 +148,15 @@ enum Request {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<u64, String>>,
     },
+    /// Append an `IncidentsRetired` record and its cold rows in one commit.
+    Retire {
+        /// Encoded event.
+        payload: Vec<u8>,
+        /// The retired incidents' rows.
+        rows: Vec<super::cold::ColdRow>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
     /// Store one snapshot chunk (snapshot thread → writer).
     Chunk {
         /// The position the snapshot covers.
@@ -179,6 +194,8 @@ pub struct SqliteJournal {
     writer: Option<std::thread::JoinHandle<()>>,
     /// Held for the journal's lifetime: the advisory lock on `klaxon.lock`.
     _lock: File,
+    /// Reads retired incidents back.
+    cold: Arc<super::cold::SqliteCold>,
 }
 
 /// What the writer and snapshot threads share.
@@ -290,9 +307,11 @@ fn init_schema(conn: &Connection, path: &Path) -> Result<(), StorageError> {
                  chunks INTEGER NOT NULL,      -- written last: a sealed snapshot is complete
                  version INTEGER NOT NULL
              );
+             {cold}
              PRAGMA application_id = {APPLICATION_ID};
              PRAGMA user_version = {LAYOUT_VERSION};
-             COMMIT;"
+             COMMIT;",
+            cold = super::cold::SCHEMA
         ))
         .map_err(sqlite_err(path))?;
         return Ok(());
@@ -311,6 +330,14 @@ fn init_schema(conn: &Connection, path: &Path) -> Result<(), StorageError> {
             ),
         });
     }
+    if layout < 2 {
+        // Layout 1 → 2: the cold index, empty (nothing was retired before it existed).
+        conn.execute_batch(&format!(
+            "BEGIN; {cold} PRAGMA user_version = 2; COMMIT;",
+            cold = super::cold::SCHEMA
+        ))
+        .map_err(sqlite_err(path))?;
+    }
     Ok(())
 }
 
@@ -326,7 +353,8 @@ impl SqliteJournal {
         let db_path = dir.join(DB_FILE);
         let conn = open_connection(&db_path, options.fsync)?;
         init_schema(&conn, &db_path)?;
-        let (state, mut report) = load(&conn, &db_path, options.use_snapshots)?;
+        let (state, mut report) =
+            load(&conn, &db_path, options.use_snapshots, options.keep_retired)?;
         if let Some(torn) = report.dropped_tail {
             // Removed before anything is appended, so the next event takes its place.
             conn.execute("DELETE FROM events WHERE seq = ?1", [torn as i64])
@@ -363,6 +391,7 @@ impl SqliteJournal {
                 inner,
                 writer: Some(handle),
                 _lock: lock,
+                cold: Arc::new(super::cold::SqliteCold::new(&db_path)),
             },
             state,
             report,
@@ -404,6 +433,33 @@ impl Journal for SqliteJournal {
                 Err(_) => Err(JournalError("the journal writer has stopped".into())),
             }
         })
+    }
+
+    fn retire<'a>(
+        &'a self,
+        event: &'a Event,
+        rows: Vec<super::cold::ColdRow>,
+    ) -> BoxFuture<'a, Result<(), JournalError>> {
+        Box::pin(async move {
+            let payload = codec::encode_event(event).map_err(|e| JournalError(e.to_string()))?;
+            let (reply, answer) = oneshot::channel();
+            self.requests
+                .send(Request::Retire {
+                    payload,
+                    rows,
+                    reply,
+                })
+                .map_err(|_| JournalError("the journal writer has stopped".into()))?;
+            match answer.await {
+                Ok(Ok(_position)) => Ok(()),
+                Ok(Err(e)) => Err(JournalError(e)),
+                Err(_) => Err(JournalError("the journal writer has stopped".into())),
+            }
+        })
+    }
+
+    fn cold(&self) -> Option<Arc<dyn super::cold::ColdIndex>> {
+        Some(self.cold.clone())
     }
 
     fn observe_commits(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
@@ -475,13 +531,19 @@ impl Writer {
                 for request in batch.drain(..) {
                     match request {
                         Request::Append { payload, reply } => {
-                            let crc = codec::checksum(next, SCHEMA_VERSION, &payload);
-                            insert_event.execute(params![
-                                next as i64,
-                                SCHEMA_VERSION,
-                                payload,
-                                i64::from(crc)
-                            ])?;
+                            insert_record(&mut insert_event, next, &payload)?;
+                            waiters.push(Waiter::Append(reply, next));
+                            next += 1;
+                        }
+                        Request::Retire {
+                            payload,
+                            rows,
+                            reply,
+                        } => {
+                            insert_record(&mut insert_event, next, &payload)?;
+                            for row in &rows {
+                                row.insert(&tx, next)?;
+                            }
                             waiters.push(Waiter::Append(reply, next));
                             next += 1;
                         }
@@ -554,7 +616,7 @@ impl Writer {
                     }
                 }
                 for request in batch.drain(..) {
-                    if let Request::Append { reply, .. } = request {
+                    if let Request::Append { reply, .. } | Request::Retire { reply, .. } = request {
                         let _ = reply.send(Err(message.clone()));
                     }
                 }
@@ -590,6 +652,22 @@ impl Writer {
     }
 }
 
+/// Inserts one journal record at `position`, with its checksum.
+fn insert_record(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    position: u64,
+    payload: &[u8],
+) -> rusqlite::Result<()> {
+    let crc = codec::checksum(position, SCHEMA_VERSION, payload);
+    insert.execute(params![
+        position as i64,
+        SCHEMA_VERSION,
+        payload,
+        i64::from(crc)
+    ])?;
+    Ok(())
+}
+
 /// Builds a snapshot from the file (newest snapshot + events after it, read in one read
 /// transaction, so it is exactly the state at one journal position) and stores it through
 /// the writer, one chunk per commit.
@@ -602,7 +680,7 @@ fn take_snapshot(db_path: &Path, writer: &mpsc::Sender<Request>) -> Result<u64, 
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(sqlite_err(db_path))?;
     let tx = conn.unchecked_transaction().map_err(sqlite_err(db_path))?;
-    let (state, report) = load(&tx, db_path, true)?;
+    let (state, report) = load(&tx, db_path, true, false)?;
     drop(tx);
     let position = report.last;
     let chunks = chunks_of(&state);
@@ -696,6 +774,9 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
         .map(|d| (**d).clone())
         .collect();
     webhook_deliveries.sort_by_key(|d| d.seq);
+    let retired_summaries = state
+        .analytics
+        .retired(|id| state.incidents.contains_key(&id));
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -718,6 +799,7 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
     push_all!(schedules, schedules);
     push_all!(integrations, integrations);
     push_all!(incidents, incidents);
+    push_all!(retired_summaries, retired_summaries);
     push_all!(api_tokens, api_tokens);
     push_all!(sessions, sessions);
     push_all!(heartbeats, heartbeats);
@@ -768,6 +850,13 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
             kind: IncidentChangeKind::Triggered(Box::new(incident)),
             actor: actor.clone(),
         }));
+    }
+    for (seq, summary) in chunk.retired_summaries {
+        // A retired incident's seq stays taken: new incidents sort after it.
+        state
+            .max_seq
+            .fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
+        state.analytics.restore(seq, summary);
     }
     for token in chunk.api_tokens {
         state.apply(&Event::ApiTokenCreated { token });
@@ -880,6 +969,7 @@ fn load(
     conn: &Connection,
     db_path: &Path,
     use_snapshots: bool,
+    keep_retired: bool,
 ) -> Result<(State, LoadReport), StorageError> {
     let started = Instant::now();
     let mut report = LoadReport::default();
@@ -926,7 +1016,25 @@ fn load(
             codec::decode_event(version, payload)
         })();
         match decoded {
+            Ok(Event::IncidentsRetired { .. }) if keep_retired => {
+                report.replayed += 1;
+                report.last = position;
+            }
             Ok(event) => {
+                // A change to a retired incident: bring back its row as of this position.
+                for id in state.missing_incidents(&event) {
+                    let row =
+                        super::cold::row_before(conn, db_path, id, position).map_err(|e| {
+                            StorageError::Damaged {
+                                path: db_path.to_path_buf(),
+                                position,
+                                reason: e.to_string(),
+                            }
+                        })?;
+                    if let Some(incident) = row {
+                        state.thaw(incident);
+                    }
+                }
                 state.apply(&event);
                 report.replayed += 1;
                 report.last = position;
@@ -960,8 +1068,37 @@ fn load(
         }
         expected += 1;
     }
+    if !keep_retired {
+        count_cold(conn, db_path, &state)?;
+    }
     report.elapsed = started.elapsed();
     Ok((state, report))
+}
+
+/// After loading: which incidents in memory also have a live cold row (thawed), and how
+/// many are only cold.
+fn count_cold(conn: &Connection, db_path: &Path, state: &State) -> Result<(), StorageError> {
+    let live = super::cold::live_count(conn).map_err(sqlite_err(db_path))?;
+    let newest = super::cold::max_seq(conn).map_err(sqlite_err(db_path))?;
+    state
+        .max_seq
+        .fetch_max(newest, std::sync::atomic::Ordering::Relaxed);
+    state.thawed.clear();
+    if live > 0 {
+        let resolved: Vec<_> = state
+            .incidents
+            .iter()
+            .filter(|slot| !slot.current().is_open())
+            .map(|slot| *slot.key())
+            .collect();
+        for id in resolved {
+            if super::cold::has_live_row(conn, id).map_err(sqlite_err(db_path))? {
+                state.thawed.insert(id, ());
+            }
+        }
+    }
+    state.set_retired(live.saturating_sub(state.thawed.len() as u64));
+    Ok(())
 }
 
 /// Writes a consistent copy of the data directory `data_dir` into `target` (a directory,

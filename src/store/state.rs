@@ -87,6 +87,11 @@ pub struct State {
     counts: [AtomicU64; 3],
     /// The highest incident `seq` seen, so new incidents sort after replayed ones.
     pub max_seq: AtomicU64,
+    /// Incidents retired to the cold index and not in memory (all resolved).
+    retired: AtomicU64,
+    /// Incidents in memory that also have a live cold row: retired once, then read back
+    /// because a change came for them (a note, usually). Lists skip their cold row.
+    pub thawed: DashMap<IncidentId, ()>,
     /// API tokens, revoked ones included (the list shows them).
     pub api_tokens: DashMap<ApiTokenId, Arc<ApiToken>>,
     /// Token id by the digest of its secret: authenticating a request is one hash lookup.
@@ -134,9 +139,82 @@ impl State {
         self.max_seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Number of incidents in `state`.
+    /// Number of incidents in `state`, retired ones included.
     pub fn count(&self, state: IncidentState) -> u64 {
-        self.counts[state_index(state)].load(Ordering::Relaxed)
+        let hot = self.counts[state_index(state)].load(Ordering::Relaxed);
+        match state {
+            IncidentState::Resolved => hot + self.retired(),
+            _ => hot,
+        }
+    }
+
+    /// Every incident ever triggered, retired ones included.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<u64>()
+            + self.retired()
+    }
+
+    /// Incidents only in the cold index.
+    pub fn retired(&self) -> u64 {
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    /// Sets the number of incidents only in the cold index (after loading).
+    pub fn set_retired(&self, n: u64) {
+        self.retired.store(n, Ordering::Relaxed);
+    }
+
+    /// Brings a retired incident back into memory, as it was retired, before a change
+    /// to it is decided or replayed. Not an event: the state it restores is the fold of
+    /// the journal up to its retirement, read from the cold index.
+    pub fn thaw(&self, incident: Incident) -> Arc<IncidentSlot> {
+        if let Some(slot) = self.incidents.get(&incident.id) {
+            return slot.clone();
+        }
+        let incident = Arc::new(incident);
+        let slot = Arc::new(IncidentSlot::new(incident.clone()));
+        self.max_seq.fetch_max(incident.seq, Ordering::Relaxed);
+        self.counts[state_index(incident.state)].fetch_add(1, Ordering::Relaxed);
+        write(&self.order).insert(incident.seq, incident.id);
+        self.thawed.insert(incident.id, ());
+        let _ = self
+            .retired
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        self.incidents.insert(incident.id, slot.clone());
+        slot
+    }
+
+    /// Whether an event concerns an incident that is not in memory (and so must be thawed
+    /// before it is folded).
+    pub fn missing_incidents(&self, event: &Event) -> Vec<IncidentId> {
+        let ids: Vec<IncidentId> = match event {
+            Event::Incident(change) if !matches!(change.kind, IncidentChangeKind::Triggered(_)) => {
+                vec![change.incident_id]
+            }
+            Event::NotificationsDelivered { deliveries, .. } => {
+                deliveries.iter().map(|d| d.incident_id).collect()
+            }
+            _ => Vec::new(),
+        };
+        ids.into_iter()
+            .filter(|id| !self.incidents.contains_key(id))
+            .collect()
+    }
+
+    fn retire(&self, ids: &[IncidentId]) {
+        for id in ids {
+            let Some((_, slot)) = self.incidents.remove(id) else {
+                continue;
+            };
+            let incident = slot.current();
+            write(&self.order).remove(&incident.seq);
+            self.counts[state_index(incident.state)].fetch_sub(1, Ordering::Relaxed);
+            self.retired.fetch_add(1, Ordering::Relaxed);
+            self.thawed.remove(id);
+        }
     }
 
     /// Applies one event. Returns what an incident change produced.
@@ -174,6 +252,7 @@ impl State {
                 }
             }
             Event::Incident(change) => return self.apply_incident(change),
+            Event::IncidentsRetired { ids, .. } => self.retire(ids),
             Event::NotificationsDelivered { at, deliveries } => {
                 for delivery in deliveries {
                     let Some(slot) = self.incidents.get(&delivery.incident_id).map(|s| s.clone())

@@ -261,16 +261,19 @@ impl TestApp {
     }
 
     async fn subscribers(&self) -> u64 {
-        let health: Value = self
-            .http
+        self.health().await["subscribers"].as_u64().unwrap_or(0)
+    }
+
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Value {
+        self.http
             .get(self.url("/healthz"))
             .send()
             .await
             .expect("healthz")
             .json()
             .await
-            .expect("json");
-        health["subscribers"].as_u64().unwrap_or(0)
+            .expect("json")
     }
 
     /// Stops the server gracefully and waits for it.

@@ -17,6 +17,7 @@ mod maintenance;
 mod metrics;
 mod notify;
 mod rest;
+mod retention;
 mod schedules;
 mod schema;
 mod subscriptions;
