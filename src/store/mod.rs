@@ -16,6 +16,7 @@ pub mod codec;
 pub mod cold;
 pub mod contacts;
 mod heartbeats;
+pub mod history;
 mod integrations;
 pub mod journal;
 pub mod links;

@@ -271,26 +271,7 @@ async fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
                 }
             }
             Step::Deliver => {
-                let pending: Vec<Delivery> = store
-                    .state()
-                    .incidents
-                    .iter()
-                    .flat_map(|slot| {
-                        let incident = slot.current();
-                        incident
-                            .notifications
-                            .iter()
-                            .filter(|n| !n.delivered && !n.failed)
-                            .map(|n| Delivery {
-                                incident_id: incident.id,
-                                notification_id: n.id,
-                                attempts: 1,
-                                error: None,
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
-                store.record_deliveries(&pending).await.unwrap();
+                super::history::settle_pages(store).await.unwrap();
             }
             Step::Advance { hours } => {
                 clock

@@ -11,6 +11,7 @@
 //! - `paging`: page-webhook, page-email, page-storm (with a local SMTP server).
 //! - `stats`: percentiles and the table.
 
+mod history;
 mod http;
 mod paging;
 mod server;
@@ -109,6 +110,12 @@ struct Cli {
     /// Triggers for page-storm (default 10000; smoke 500).
     #[arg(long)]
     storm_pages: Option<usize>,
+    /// Resolved incidents in the `history` workload's year (default 3000000; smoke 2000).
+    #[arg(long)]
+    history_resolved: Option<usize>,
+    /// Open incidents at the end of that year (default 10000; smoke 100).
+    #[arg(long)]
+    history_open: Option<usize>,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -131,6 +138,7 @@ enum Workload {
     PageWebhook,
     PageEmail,
     PageStorm,
+    History,
 }
 
 impl Cli {
@@ -166,22 +174,29 @@ impl Cli {
             page_clients: self.page_clients,
             email_rate: self.email_rate,
             storm_pages: pick(self.storm_pages, 10_000, 500),
+            history_resolved: pick(self.history_resolved, 3_000_000, 2_000),
+            history_open: pick(self.history_open, 10_000, 100),
             // The bundle leaves when the minute has room again (2 s windows in smoke).
             storm_wait: Duration::from_secs(if self.smoke { 15 } else { 75 }),
         }
+    }
+
+    /// The `klaxon` binary to start.
+    fn server_bin(&self) -> anyhow::Result<PathBuf> {
+        Ok(match &self.server_bin {
+            Some(bin) => bin.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("no directory for this binary")?
+                .join("klaxon"),
+        })
     }
 
     fn server(&self, workload: Workload) -> anyhow::Result<Server> {
         if let Some(url) = &self.url {
             return Server::target(url, self.server_pid);
         }
-        let bin = match &self.server_bin {
-            Some(bin) => bin.clone(),
-            None => std::env::current_exe()?
-                .parent()
-                .context("no directory for this binary")?
-                .join("klaxon"),
-        };
+        let bin = self.server_bin()?;
         // Ingestion workloads measure the server, not its per-key rate limit.
         let args = match workload {
             Workload::Enqueue | Workload::AlertStorm => format!(
@@ -288,6 +303,20 @@ async fn run(cli: &Cli, open_files: Option<u64>) -> anyhow::Result<Vec<Report>> 
                 );
                 continue;
             }
+            // `history` fills a data directory first, then starts its own server on it.
+            if workload == Workload::History {
+                if cli.url.is_some() {
+                    anyhow::bail!(
+                        "history starts its own server on a generated data directory: drop --url"
+                    );
+                }
+                eprintln!("klaxon-bench: History");
+                let report = history::history(&cli.server_bin()?, &plan)
+                    .await
+                    .context("workload History failed")?;
+                reports.push(report);
+                continue;
+            }
             // A fresh server per workload, so one's leftovers never weigh on the next.
             let server = cli.server(workload)?;
             eprintln!(
@@ -315,6 +344,7 @@ async fn run(cli: &Cli, open_files: Option<u64>) -> anyhow::Result<Vec<Report>> 
                 Workload::PageWebhook => paging::page_webhook(&server, &plan).await,
                 Workload::PageEmail => paging::page_email(&server, &plan).await,
                 Workload::PageStorm => paging::page_storm(&server, &plan).await,
+                Workload::History => unreachable!("handled above"),
             }
             .with_context(|| format!("workload {workload:?} failed"))?;
             reports.push(report);

@@ -54,6 +54,10 @@ pub struct Plan {
     pub storm_pages: usize,
     /// How long `page-storm` waits for the bundled message.
     pub storm_wait: Duration,
+    /// `history`: resolved incidents in the year.
+    pub history_resolved: usize,
+    /// `history`: open incidents at its end.
+    pub history_open: usize,
 }
 
 /// What a board subscribes to: the fields a card shows.

@@ -1,0 +1,268 @@
+//! Synthetic history for `klaxon-bench history`: a long past of resolved incidents, and
+//! the open ones of today, journaled into a data directory quickly.
+//!
+//! It writes through the real store commands (trigger, acknowledge, note, resolve, the
+//! page outcomes, the retention cut), not hand-made events, so the journal, the cold
+//! index and the snapshot are exactly what a server that lived that long would leave. Only
+//! the clock is synthetic: it starts `days` ago and moves a day per batch. The journal
+//! is opened with fsync off while generating (the history is thrown away if the machine
+//! loses power meanwhile); a server then opens the directory with its own settings.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use futures_util::future::join_all;
+
+use super::sqlite::{DurableOptions, SqliteJournal};
+use super::{ScheduleDraft, Store, UPDATE_BUFFER};
+use crate::clock::Clock;
+use crate::domain::schedule::{PolicyInput, RotationInput};
+use crate::domain::{Delivery, IncidentId, NewIncident, Principal, Severity, Timestamp};
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct HistoryPlan {
+    /// Resolved incidents, spread evenly over `days`.
+    pub resolved: usize,
+    /// Incidents left open at the end.
+    pub open: usize,
+    /// How far back the history reaches.
+    pub days: u32,
+    /// The retention the cuts use while generating.
+    pub hot_days: u32,
+}
+
+/// What was generated.
+#[derive(Clone, Debug)]
+pub struct HistoryReport {
+    /// Journal records written.
+    pub events: u64,
+    /// Up to 1,000 retired incidents, spread over the history.
+    pub cold_sample: Vec<(IncidentId, u64)>,
+    /// Incidents only in the cold index at the end.
+    pub retired: u64,
+    /// How long generating took.
+    pub elapsed: Duration,
+}
+
+/// A clock the generator moves.
+struct Synthetic(AtomicI64);
+
+impl Clock for Synthetic {
+    fn now(&self) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(self.0.load(Ordering::Relaxed)).unwrap_or_default()
+    }
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// Fills the data directory `dir` (which should be empty) with `plan`'s history, then
+/// writes a snapshot.
+pub async fn generate(dir: &std::path::Path, plan: &HistoryPlan) -> Result<HistoryReport, Failure> {
+    let started = Instant::now();
+    let options = DurableOptions {
+        fsync: false,
+        snapshot_every: 0,
+        ..DurableOptions::new(dir)
+    };
+    let (journal, state, _) = SqliteJournal::open(&options)?;
+    let journal = Arc::new(journal);
+    let real_now = chrono::Utc::now();
+    let start = real_now - TimeDelta::days(i64::from(plan.days));
+    let clock = Arc::new(Synthetic(AtomicI64::new(start.timestamp_millis())));
+    let (store, _outlets) = Store::new(state, journal.clone(), clock.clone(), "log", UPDATE_BUFFER);
+    let by = Principal::system();
+    let user = store
+        .create_user(
+            &by,
+            crate::domain::user::UserFields::parse(
+                "History",
+                "history@example.com",
+                None,
+                crate::domain::Role::Responder,
+            )?,
+            None,
+        )
+        .await?;
+    let mut schedules = Vec::new();
+    for name in ["Checkout", "Search", "Payments", "Mobile"] {
+        let service = store.create_service(&by, name, None).await?;
+        let draft = ScheduleDraft {
+            name: format!("{name} primary"),
+            service_id: service.id.to_string(),
+            time_zone: None,
+            rotation: vec![RotationInput {
+                user_id: user.id.to_string(),
+                start: start - TimeDelta::days(1),
+                end: real_now + TimeDelta::days(3650),
+            }],
+            rotations: Vec::new(),
+            escalation_policy: PolicyInput {
+                initial_timeout_ms: 3_600_000,
+                levels: Vec::new(),
+                repeat: 0,
+                acknowledge_timeout_ms: None,
+            },
+        };
+        schedules.push(store.create_schedule(&by, draft).await?.id.to_string());
+    }
+    let per_day = plan.resolved.div_ceil(plan.days.max(1) as usize).max(1);
+    let mut made = 0usize;
+    let mut sample = Vec::new();
+    let sample_every = (plan.resolved / 1_000).max(1);
+    let mut day = 0i64;
+    while made < plan.resolved {
+        clock.0.store(
+            (start + TimeDelta::days(day)).timestamp_millis(),
+            Ordering::Relaxed,
+        );
+        let today = per_day.min(plan.resolved - made);
+        for chunk_start in (0..today).step_by(256) {
+            let chunk = (chunk_start..today.min(chunk_start + 256)).map(|k| {
+                let n = made + k;
+                let store = &store;
+                let schedule = &schedules[n % schedules.len()];
+                async move { one_incident(store, schedule, n).await }
+            });
+            for result in join_all(chunk).await {
+                let (id, seq) = result?;
+                if sample.len() < 1_000 && (seq as usize) % sample_every == 0 {
+                    sample.push((id, seq));
+                }
+            }
+        }
+        settle_pages(&store).await?;
+        made += today;
+        let cutoff = store.clock().now() - TimeDelta::days(i64::from(plan.hot_days));
+        store.retire_resolved(cutoff).await?;
+        day += 1;
+    }
+    clock
+        .0
+        .store(real_now.timestamp_millis(), Ordering::Relaxed);
+    for chunk_start in (0..plan.open).step_by(256) {
+        let chunk = (chunk_start..plan.open.min(chunk_start + 256)).map(|k| {
+            let (store, by) = (&store, &by);
+            let schedule = &schedules[k % schedules.len()];
+            async move {
+                let new = NewIncident::parse(
+                    &format!("Open {k}: latency high on api-{}", k % 40),
+                    Some("p99 above 2 s for 5 minutes"),
+                    Severity::High,
+                    None,
+                )?;
+                store.trigger(by, schedule, new).await?;
+                Ok::<_, Failure>(())
+            }
+        });
+        for result in join_all(chunk).await {
+            result?;
+        }
+    }
+    settle_pages(&store).await?;
+    let cutoff = store.clock().now() - TimeDelta::days(i64::from(plan.hot_days));
+    store.retire_resolved(cutoff).await?;
+    let retired = store.state().retired();
+    let snapshot = journal.clone();
+    let events = tokio::task::spawn_blocking(move || snapshot.snapshot_now()).await??;
+    // Only the one still cold is a sample.
+    sample.retain(|(id, _)| store.incident(*id).is_none());
+    Ok(HistoryReport {
+        events,
+        cold_sample: sample,
+        retired,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Triggered, acknowledged a few minutes later, noted for every third, resolved.
+async fn one_incident(
+    store: &Store,
+    schedule: &str,
+    n: usize,
+) -> Result<(IncidentId, u64), Failure> {
+    let by = Principal::system();
+    let severity = [Severity::Low, Severity::Medium, Severity::High][n % 3];
+    let new = NewIncident::parse(
+        &format!(
+            "Incident {n}: disk {} on db-{}",
+            ["full", "slow", "gone"][n % 3],
+            n % 50
+        ),
+        (n % 2 == 0).then_some("Checked by the nightly job"),
+        severity,
+        None,
+    )?;
+    let incident = store.trigger(&by, schedule, new).await?;
+    let id = incident.id.to_string();
+    store.acknowledge(&by, &id).await?;
+    if n % 3 == 0 {
+        store.add_note(&by, &id, "rolled back the deploy").await?;
+    }
+    store.resolve(&by, &id).await?;
+    Ok((incident.id, incident.seq))
+}
+
+/// Every pending page delivered, as the notifier would record it.
+pub(crate) async fn settle_pages(store: &Store) -> Result<(), Failure> {
+    let pending: Vec<Delivery> = store
+        .state()
+        .incidents
+        .iter()
+        .flat_map(|slot| {
+            let incident = slot.current();
+            incident
+                .notifications
+                .iter()
+                .filter(|n| !n.delivered && !n.failed)
+                .map(|n| Delivery {
+                    incident_id: incident.id,
+                    notification_id: n.id,
+                    attempts: 1,
+                    error: None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for batch in pending.chunks(4096) {
+        store.record_deliveries(batch).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_history_is_retired_snapshotted_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let plan = HistoryPlan {
+            resolved: 60,
+            open: 5,
+            days: 30,
+            hot_days: 7,
+        };
+        let report = runtime.block_on(generate(dir.path(), &plan)).unwrap();
+        // Two incidents a day for 30 days: those older than a week are cold.
+        assert!((40..=50).contains(&report.retired), "{report:?}");
+        assert!(!report.cold_sample.is_empty());
+        let options = DurableOptions {
+            fsync: false,
+            ..DurableOptions::new(dir.path())
+        };
+        let (_journal, state, load) = SqliteJournal::open(&options).unwrap();
+        assert_eq!(load.snapshot, Some(report.events));
+        assert_eq!(load.replayed, 0);
+        assert_eq!(state.retired(), report.retired);
+        assert_eq!(state.open.read().unwrap().len(), 5);
+        assert_eq!(state.count(crate::domain::IncidentState::Resolved), 60);
+        assert_eq!(state.analytics.len(), 65);
+    }
+}
