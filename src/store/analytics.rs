@@ -6,7 +6,7 @@
 //! never a scan of every incident. [`compute`] is the pure arithmetic over those summaries;
 //! [`Store::analytics`] validates the window and gathers the shifts. Nothing here writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{Duration, NaiveDate, Timelike};
@@ -25,11 +25,12 @@ pub const MAX_WINDOW_DAYS: i64 = 400;
 /// `Schedule::shifts` answers at most this many days per call.
 const SHIFT_CHUNK_DAYS: i64 = 366;
 
-/// What analytics needs of one incident, a few dozen bytes plus its pages.
+/// What analytics needs of one incident. The index keeps it packed (see [`Packed`]); this
+/// is the unpacked form the arithmetic reads.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IncidentSummary {
-    /// The incident.
-    pub id: IncidentId,
+    /// The incident's `seq` (its id is one lookup away: memory's order, or the cold index).
+    pub seq: u64,
     /// Its service.
     pub service_id: ServiceId,
     /// The schedule that paged for it (its zone decides what a night page is).
@@ -61,7 +62,7 @@ impl IncidentSummary {
         let since = |at: Timestamp| ms_between(incident.triggered_at, at);
         let mut pages = incident.notifications.iter().map(|n| (n.user_id, n.at));
         Self {
-            id: incident.id,
+            seq: incident.seq,
             service_id: incident.service_id,
             schedule_id: incident.schedule_id,
             severity: incident.severity,
@@ -96,37 +97,295 @@ impl IncidentSummary {
     }
 }
 
-/// Incident summaries by (trigger time, seq). A std lock: held for one insert, or for one
-/// window's arithmetic, never across an await.
+/// Incident summaries by (trigger time, seq), packed: a year of history (millions of
+/// retired incidents) stays in memory at about 56 bytes each, so analytics over it reads
+/// no disk. A std lock: held for one insert, or for one window's arithmetic, never across
+/// an await.
 #[derive(Debug, Default)]
 pub struct AnalyticsIndex {
-    /// Boxed: B-tree nodes filled in trigger order stay about half full, so an entry
-    /// kept inline cost twice its size (370 B per incident, measured); a pointer per slot
-    /// wastes 8 bytes instead.
-    by_trigger: RwLock<BTreeMap<(Timestamp, u64), Box<IncidentSummary>>>,
+    inner: RwLock<Packed>,
+}
+
+/// The packed index: sorted runs of fixed-size entries, and beside them the few summaries
+/// that do not fit one (more than one page, a duration past 49 days, ...).
+#[derive(Debug, Default)]
+struct Packed {
+    /// Sorted by key; each run at most [`RUN`] long, runs in key order. Appends (the usual
+    /// case: incidents come in trigger order) fill the last run; an insert elsewhere
+    /// splits a full run in two.
+    runs: Vec<Vec<Entry>>,
+    /// Summaries kept whole, by seq.
+    wide: HashMap<u64, Box<IncidentSummary>>,
+    services: Interner<ServiceId>,
+    schedules: Interner<ScheduleId>,
+    users: Interner<UserId>,
+    len: usize,
+}
+
+/// Entries per run.
+const RUN: usize = 1024;
+/// "None" in a `u32` field.
+const NONE: u32 = u32::MAX;
+
+/// One summary in 56 bytes. Durations are whole milliseconds (as the summary has them);
+/// ids are indexes into the interners.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// Trigger instant, ns since the epoch (the key, with `seq`).
+    at_ns: i64,
+    seq: u64,
+    first_ack_ms: u32,
+    ack_ms: u32,
+    resolution_ms: u32,
+    /// The user who made the standing acknowledgement; `NONE` when not a person.
+    ack_user: u32,
+    page_user: u32,
+    page_delta_ms: u32,
+    service: u32,
+    schedule: u32,
+    /// Bits 0-1 severity, 2 escalated, 3 has a page, 4 kept whole in `wide`.
+    flags: u8,
+}
+
+const ESCALATED: u8 = 1 << 2;
+const PAGED: u8 = 1 << 3;
+const WIDE: u8 = 1 << 4;
+
+impl Entry {
+    fn key(&self) -> (i64, u64) {
+        (self.at_ns, self.seq)
+    }
+}
+
+/// Ids numbered in first-seen order.
+#[derive(Debug, Default)]
+struct Interner<T> {
+    ids: Vec<T>,
+    index: IdMap<T, u32>,
+}
+
+impl<T: Copy + Eq + std::hash::Hash> Interner<T> {
+    fn number(&mut self, id: T) -> Option<u32> {
+        if let Some(n) = self.index.get(&id) {
+            return Some(*n);
+        }
+        let n = u32::try_from(self.ids.len()).ok().filter(|n| *n < NONE)?;
+        self.ids.push(id);
+        self.index.insert(id, n);
+        Some(n)
+    }
+
+    fn get(&self, n: u32) -> Option<T> {
+        self.ids.get(n as usize).copied()
+    }
+}
+
+fn nanos(at: Timestamp) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+fn severity_bits(severity: Severity) -> u8 {
+    match severity {
+        Severity::Low => 0,
+        Severity::Medium => 1,
+        Severity::High => 2,
+    }
+}
+
+fn severity_of(flags: u8) -> Severity {
+    match flags & 3 {
+        0 => Severity::Low,
+        1 => Severity::Medium,
+        _ => Severity::High,
+    }
+}
+
+/// A duration as a `u32` field: `None` is `NONE`; `Err` when it does not fit.
+fn duration_field(ms: Option<i64>) -> Result<u32, ()> {
+    match ms {
+        None => Ok(NONE),
+        Some(ms) => u32::try_from(ms).ok().filter(|ms| *ms < NONE).ok_or(()),
+    }
+}
+
+fn duration_of(field: u32) -> Option<i64> {
+    (field != NONE).then_some(i64::from(field))
+}
+
+impl Packed {
+    /// Packs `summary`; `None` when it must be kept whole.
+    fn pack(&mut self, summary: &IncidentSummary) -> Option<Entry> {
+        let at_ns = nanos(summary.triggered_at);
+        // The trigger instant must come back exactly.
+        if chrono::DateTime::from_timestamp_nanos(at_ns) != summary.triggered_at
+            || !summary.later_pages.is_empty()
+        {
+            return None;
+        }
+        let (ack_ms, ack_user) = match summary.acknowledged {
+            None => (NONE, NONE),
+            Some((ms, user)) => (
+                duration_field(Some(ms)).ok()?,
+                match user {
+                    Some(user) => self.users.number(user)?,
+                    None => NONE,
+                },
+            ),
+        };
+        let (page_user, page_delta_ms, paged) = match summary.first_page {
+            None => (NONE, 0, 0),
+            Some((user, at)) => {
+                let delta = at - summary.triggered_at;
+                let ms = delta.num_milliseconds();
+                if delta != chrono::Duration::milliseconds(ms) {
+                    return None;
+                }
+                (
+                    self.users.number(user)?,
+                    duration_field(Some(ms)).ok()?,
+                    PAGED,
+                )
+            }
+        };
+        Some(Entry {
+            at_ns,
+            seq: summary.seq,
+            first_ack_ms: duration_field(summary.to_first_acknowledgement_ms).ok()?,
+            ack_ms,
+            resolution_ms: duration_field(summary.to_resolution_ms).ok()?,
+            ack_user,
+            page_user,
+            page_delta_ms,
+            service: self.services.number(summary.service_id)?,
+            schedule: self.schedules.number(summary.schedule_id)?,
+            flags: severity_bits(summary.severity)
+                | if summary.escalated { ESCALATED } else { 0 }
+                | paged,
+        })
+    }
+
+    fn unpack(&self, entry: &Entry) -> Option<IncidentSummary> {
+        if entry.flags & WIDE != 0 {
+            return self.wide.get(&entry.seq).map(|s| (**s).clone());
+        }
+        let triggered_at = chrono::DateTime::from_timestamp_nanos(entry.at_ns);
+        let first_page = if entry.flags & PAGED != 0 {
+            Some((
+                self.users.get(entry.page_user)?,
+                triggered_at + chrono::Duration::milliseconds(i64::from(entry.page_delta_ms)),
+            ))
+        } else {
+            None
+        };
+        Some(IncidentSummary {
+            seq: entry.seq,
+            service_id: self.services.get(entry.service)?,
+            schedule_id: self.schedules.get(entry.schedule)?,
+            severity: severity_of(entry.flags),
+            triggered_at,
+            to_first_acknowledgement_ms: duration_of(entry.first_ack_ms),
+            acknowledged: duration_of(entry.ack_ms).map(|ms| (ms, self.users.get(entry.ack_user))),
+            to_resolution_ms: duration_of(entry.resolution_ms),
+            escalated: entry.flags & ESCALATED != 0,
+            first_page,
+            later_pages: Box::new([]),
+        })
+    }
+
+    fn insert(&mut self, summary: IncidentSummary) {
+        let entry = match self.pack(&summary) {
+            Some(entry) => {
+                self.wide.remove(&summary.seq);
+                entry
+            }
+            None => {
+                let entry = Entry {
+                    at_ns: nanos(summary.triggered_at),
+                    seq: summary.seq,
+                    first_ack_ms: NONE,
+                    ack_ms: NONE,
+                    resolution_ms: NONE,
+                    ack_user: NONE,
+                    page_user: NONE,
+                    page_delta_ms: 0,
+                    service: NONE,
+                    schedule: NONE,
+                    flags: WIDE,
+                };
+                self.wide.insert(summary.seq, Box::new(summary));
+                entry
+            }
+        };
+        let key = entry.key();
+        // The run that holds (or should hold) the key: the first whose last key is not
+        // below it, else the last.
+        let run = self
+            .runs
+            .partition_point(|run| run.last().is_some_and(|last| last.key() < key));
+        if run == self.runs.len() {
+            match self.runs.last_mut() {
+                Some(last) if last.len() < RUN => last.push(entry),
+                _ => {
+                    let mut fresh = Vec::with_capacity(RUN);
+                    fresh.push(entry);
+                    self.runs.push(fresh);
+                }
+            }
+            self.len += 1;
+            return;
+        }
+        let entries = &mut self.runs[run];
+        match entries.binary_search_by(|e| e.key().cmp(&key)) {
+            Ok(at) => entries[at] = entry,
+            Err(at) => {
+                entries.insert(at, entry);
+                self.len += 1;
+                if entries.len() > RUN {
+                    let tail = entries.split_off(RUN / 2);
+                    entries.shrink_to_fit();
+                    self.runs.insert(run + 1, tail);
+                }
+            }
+        }
+    }
+
+    /// Entries with `from <= key < to`, in order.
+    fn range(&self, from: (i64, u64), to: (i64, u64)) -> impl Iterator<Item = &Entry> {
+        let first = self
+            .runs
+            .partition_point(|run| run.last().is_some_and(|last| last.key() < from));
+        self.runs[first..]
+            .iter()
+            .flat_map(|run| run.iter())
+            .skip_while(move |e| e.key() < from)
+            .take_while(move |e| e.key() < to)
+    }
 }
 
 impl AnalyticsIndex {
     /// Records (or replaces) the summary of `incident`.
     pub fn record(&self, incident: &Incident) {
-        let summary = Box::new(IncidentSummary::of(incident));
-        super::state::write(&self.by_trigger)
-            .insert((incident.triggered_at, incident.seq), summary);
+        self.restore(IncidentSummary::of(incident));
     }
 
-    /// Puts back a summary kept by a snapshot (an incident retired from memory).
-    pub fn restore(&self, seq: u64, summary: IncidentSummary) {
-        super::state::write(&self.by_trigger)
-            .insert((summary.triggered_at, seq), Box::new(summary));
+    /// Puts back a summary (kept by a snapshot for an incident retired from memory).
+    pub fn restore(&self, summary: IncidentSummary) {
+        super::state::write(&self.inner).insert(summary);
     }
 
-    /// The summaries of incidents `in_memory` says are not in memory (retired ones), with
-    /// their `seq`, oldest first: a snapshot keeps them, since their incidents are not in it.
-    pub fn retired(&self, in_memory: impl Fn(IncidentId) -> bool) -> Vec<(u64, IncidentSummary)> {
-        read(&self.by_trigger)
-            .iter()
-            .filter(|(_, s)| !in_memory(s.id))
-            .map(|((_, seq), s)| (*seq, (**s).clone()))
+    /// The summaries of incidents `in_memory` (given a seq) says are not in memory
+    /// (retired ones), oldest first: a snapshot keeps them, since their incidents are not
+    /// in it.
+    pub fn retired(&self, in_memory: impl Fn(u64) -> bool) -> Vec<IncidentSummary> {
+        let packed = read(&self.inner);
+        packed
+            .range((i64::MIN, 0), (i64::MAX, u64::MAX))
+            .filter(|e| !in_memory(e.seq))
+            .filter_map(|e| packed.unpack(e))
             .collect()
     }
 
@@ -135,16 +394,18 @@ impl AnalyticsIndex {
         &self,
         from: Timestamp,
         to: Timestamp,
-        f: impl FnOnce(&mut dyn Iterator<Item = &IncidentSummary>) -> R,
+        f: impl FnOnce(&mut dyn Iterator<Item = IncidentSummary>) -> R,
     ) -> R {
-        let index = read(&self.by_trigger);
-        let mut range = index.range((from, 0)..(to, 0)).map(|(_, s)| &**s);
+        let packed = read(&self.inner);
+        let mut range = packed
+            .range((nanos(from), 0), (nanos(to), 0))
+            .filter_map(|e| packed.unpack(e));
         f(&mut range)
     }
 
     /// How many incidents are indexed.
     pub fn len(&self) -> usize {
-        read(&self.by_trigger).len()
+        read(&self.inner).len
     }
 
     /// Whether none is.
@@ -357,10 +618,7 @@ fn is_night(at: Timestamp, tz: Tz) -> bool {
 }
 
 /// The figures over `incidents` (those triggered in the window, already filtered).
-pub fn compute<'a>(
-    incidents: impl Iterator<Item = &'a IncidentSummary>,
-    window: &Window<'_>,
-) -> Report {
+pub fn compute(incidents: impl Iterator<Item = IncidentSummary>, window: &Window<'_>) -> Report {
     let starts = day_starts(window.from, window.to, window.time_zone);
     let mut daily: Vec<Day> = starts
         .iter()
@@ -383,6 +641,7 @@ pub fn compute<'a>(
     let mut zones: IdMap<ScheduleId, Tz> = IdMap::default();
     let mut day = 0;
     for s in incidents {
+        let s = &s;
         totals.add(s);
         services.entry(s.service_id).or_default().add(s);
         if let Some(ms) = s.to_first_acknowledgement_ms {
@@ -616,29 +875,32 @@ impl Store {
     ) -> Result<Vec<Arc<Incident>>, super::CommandError> {
         check_window(from, to)?;
         let service = self.analytics_service(service_id)?;
-        let ids: Vec<IncidentId> = self.state().analytics.with_window(from, to, |incidents| {
+        let seqs: Vec<u64> = self.state().analytics.with_window(from, to, |incidents| {
             incidents
                 .filter(|s| service.is_none_or(|id| s.service_id == id))
-                .map(|s| s.id)
+                .map(|s| s.seq)
                 .collect()
         });
-        let mut found: Vec<Option<Arc<Incident>>> =
-            ids.iter().map(|id| self.incident(*id)).collect();
-        let retired: Vec<IncidentId> = ids
+        let ids: Vec<Option<IncidentId>> = {
+            let order = read(&self.state().order);
+            seqs.iter().map(|seq| order.get(seq).copied()).collect()
+        };
+        let mut found: Vec<Option<Arc<Incident>>> = ids
+            .iter()
+            .map(|id| id.and_then(|id| self.incident(id)))
+            .collect();
+        let retired: Vec<u64> = seqs
             .iter()
             .zip(&found)
             .filter(|(_, hot)| hot.is_none())
-            .map(|(id, _)| *id)
+            .map(|(seq, _)| *seq)
             .collect();
         if let (false, Some(cold)) = (retired.is_empty(), self.cold_index()) {
-            let rows = super::blocking(move || cold.get_many(&retired)).await?;
-            let rows: std::collections::HashMap<IncidentId, Incident> =
-                rows.into_iter().map(|i| (i.id, i)).collect();
-            for (id, slot) in ids.iter().zip(found.iter_mut()) {
+            let rows = super::blocking(move || cold.get_by_seqs(&retired)).await?;
+            let rows: HashMap<u64, Incident> = rows.into_iter().map(|i| (i.seq, i)).collect();
+            for (seq, slot) in seqs.iter().zip(found.iter_mut()) {
                 if slot.is_none() {
-                    *slot = self
-                        .incident(*id)
-                        .or_else(|| rows.get(id).cloned().map(Arc::new));
+                    *slot = rows.get(seq).cloned().map(Arc::new);
                 }
             }
         }
@@ -657,7 +919,7 @@ mod tests {
 
     fn summary(triggered_at: Timestamp) -> IncidentSummary {
         IncidentSummary {
-            id: IncidentId::new(),
+            seq: 0,
             service_id: ServiceId(uuid::Uuid::nil()),
             schedule_id: ScheduleId(uuid::Uuid::nil()),
             severity: Severity::High,
@@ -675,7 +937,7 @@ mod tests {
         let none = HashMap::new();
         let zone = move |_| tz;
         compute(
-            incidents.iter(),
+            incidents.iter().cloned(),
             &Window {
                 from,
                 to,
@@ -827,5 +1089,116 @@ mod tests {
         assert!(check_window(at, at - Duration::days(1)).is_err());
         assert!(check_window(at, at + Duration::days(401)).is_err());
         assert!(check_window(at, at + Duration::days(400)).is_ok());
+    }
+
+    fn arbitrary_summary() -> impl proptest::strategy::Strategy<Value = IncidentSummary> {
+        use proptest::prelude::*;
+        let users = [UserId::new(), UserId::new(), UserId::new()];
+        let services = [ServiceId::new(), ServiceId::new()];
+        let schedules = [ScheduleId::new(), ScheduleId::new()];
+        let duration = proptest::option::of(prop_oneof![0..600_000i64, 0..20_000_000_000i64]);
+        (
+            (
+                0..100_000u64,
+                0..2_000_000_000_000_000i64,
+                0..3u8,
+                any::<bool>(),
+            ),
+            (duration.clone(), duration.clone(), duration),
+            (proptest::option::of(0..3usize), any::<bool>()),
+            (
+                0..3usize,
+                proptest::collection::vec((0..3usize, 0..5_000_000_000i64), 0..3),
+            ),
+        )
+            .prop_map(
+                move |(
+                    (seq, at_ns, severity, escalated),
+                    (first, ack, resolved),
+                    (ack_user, ns_page),
+                    (n, pages),
+                )| {
+                    let triggered_at = chrono::DateTime::from_timestamp_nanos(at_ns);
+                    let mut pages = pages.into_iter().map(|(u, delta)| {
+                        let delta = if ns_page {
+                            delta
+                        } else {
+                            delta / 1_000_000 * 1_000_000
+                        };
+                        (users[u], triggered_at + Duration::nanoseconds(delta))
+                    });
+                    IncidentSummary {
+                        seq,
+                        service_id: services[n % 2],
+                        schedule_id: schedules[(n + 1) % 2],
+                        severity: [Severity::Low, Severity::Medium, Severity::High]
+                            [severity as usize],
+                        triggered_at,
+                        to_first_acknowledgement_ms: first,
+                        acknowledged: ack.map(|ms| (ms, ack_user.map(|u| users[u]))),
+                        to_resolution_ms: resolved,
+                        escalated,
+                        first_page: pages.next(),
+                        later_pages: pages.collect(),
+                    }
+                },
+            )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// The packed index gives back every summary exactly, in key order, whatever the
+        /// insertion order and however many replacements.
+        #[test]
+        fn the_packed_index_returns_what_was_recorded(
+            summaries in proptest::collection::vec(arbitrary_summary(), 0..3_000),
+            replace in proptest::collection::vec(arbitrary_summary(), 0..50),
+        ) {
+            let index = AnalyticsIndex::default();
+            let mut expected: std::collections::BTreeMap<(i64, u64), IncidentSummary> =
+                std::collections::BTreeMap::new();
+            // Seqs are unique per incident; a replacement keeps the incident's seq and
+            // trigger instant and changes the rest.
+            let mut summaries: Vec<IncidentSummary> = summaries
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| IncidentSummary { seq: i as u64 + 1, ..s })
+                .collect();
+            let n = summaries.len();
+            for (k, mut r) in replace.into_iter().enumerate() {
+                if n == 0 {
+                    break;
+                }
+                let target = &summaries[(k * 7919) % n];
+                r.seq = target.seq;
+                r.triggered_at = target.triggered_at;
+                summaries.push(r);
+            }
+            for summary in summaries {
+                expected.insert((nanos(summary.triggered_at), summary.seq), summary.clone());
+                index.restore(summary);
+            }
+            proptest::prop_assert_eq!(index.len(), expected.len());
+            let all = index.with_window(
+                chrono::DateTime::from_timestamp_nanos(i64::MIN),
+                chrono::DateTime::from_timestamp_nanos(i64::MAX),
+                |s| s.collect::<Vec<_>>(),
+            );
+            let want: Vec<_> = expected.values().cloned().collect();
+            proptest::prop_assert_eq!(&all, &want);
+            // A window is exactly the summaries triggered inside it.
+            if let (Some(first), Some(last)) = (want.first(), want.last()) {
+                let mid = first.triggered_at + (last.triggered_at - first.triggered_at) / 2;
+                let got = index.with_window(first.triggered_at, mid, |s| s.count());
+                let count = want.iter().filter(|s| s.triggered_at >= first.triggered_at && s.triggered_at < mid).count();
+                proptest::prop_assert_eq!(got, count);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plain_incident_packs_into_56_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 56);
     }
 }

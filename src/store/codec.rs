@@ -84,9 +84,9 @@ pub struct SnapshotChunk {
     /// The webhook deliveries in memory: every pending one and the latest finished ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_deliveries: Vec<crate::domain::WebhookDelivery>,
-    /// Analytics summaries of retired incidents (not in `incidents`), with their `seq`.
+    /// Analytics summaries of retired incidents (not in `incidents`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retired_summaries: Vec<(u64, super::analytics::IncidentSummary)>,
+    pub retired_summaries: Vec<super::analytics::IncidentSummary>,
     /// The last webhook delivery `seq` handed out (deliveries dropped from memory took
     /// theirs with them).
     #[serde(default, skip_serializing_if = "is_zero")]

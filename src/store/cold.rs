@@ -152,8 +152,9 @@ fn severity_word(severity: crate::domain::Severity) -> &'static str {
 pub trait ColdIndex: Send + Sync + std::fmt::Debug + 'static {
     /// The live row of `id`.
     fn get(&self, id: IncidentId) -> Result<Option<Incident>, ColdError>;
-    /// The live rows of `ids` (missing ones left out), in no particular order.
-    fn get_many(&self, ids: &[IncidentId]) -> Result<Vec<Incident>, ColdError>;
+    /// The live rows of the incidents numbered `seqs` (missing ones left out), in no
+    /// particular order.
+    fn get_by_seqs(&self, seqs: &[u64]) -> Result<Vec<Incident>, ColdError>;
     /// Live rows matching `filter` with `seq < upper`, newest first, at most `limit`.
     fn page(
         &self,
@@ -304,18 +305,19 @@ impl ColdIndex for SqliteCold {
         })
     }
 
-    fn get_many(&self, ids: &[IncidentId]) -> Result<Vec<Incident>, ColdError> {
+    fn get_by_seqs(&self, seqs: &[u64]) -> Result<Vec<Incident>, ColdError> {
         self.with(|conn| {
             let mut statement = conn
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM cold_incidents WHERE id = ?1 AND live = 1"
+                    "SELECT {COLUMNS} FROM cold_incidents WHERE seq = ?1 AND live = 1"
                 ))
                 .map_err(self.err())?;
-            let mut found = Vec::with_capacity(ids.len());
-            for id in ids {
-                let mut rows = statement
-                    .query([id.0.as_bytes().as_slice()])
-                    .map_err(self.err())?;
+            let mut found = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                let Ok(seq) = i64::try_from(*seq) else {
+                    continue;
+                };
+                let mut rows = statement.query([seq]).map_err(self.err())?;
                 if let Some(row) = rows.next().map_err(self.err())? {
                     found.push(self.decode(row)?);
                 }

@@ -774,9 +774,10 @@ pub fn chunks_of(state: &State) -> Vec<SnapshotChunk> {
         .map(|d| (**d).clone())
         .collect();
     webhook_deliveries.sort_by_key(|d| d.seq);
-    let retired_summaries = state
-        .analytics
-        .retired(|id| state.incidents.contains_key(&id));
+    let retired_summaries = {
+        let order = super::state::read(&state.order);
+        state.analytics.retired(|seq| order.contains_key(&seq))
+    };
 
     // Configuration first, so every incident chunk refers to entities already loaded.
     let mut chunks = Vec::new();
@@ -851,12 +852,12 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
             actor: actor.clone(),
         }));
     }
-    for (seq, summary) in chunk.retired_summaries {
+    for summary in chunk.retired_summaries {
         // A retired incident's seq stays taken: new incidents sort after it.
         state
             .max_seq
-            .fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
-        state.analytics.restore(seq, summary);
+            .fetch_max(summary.seq, std::sync::atomic::Ordering::Relaxed);
+        state.analytics.restore(summary);
     }
     for token in chunk.api_tokens {
         state.apply(&Event::ApiTokenCreated { token });
