@@ -132,7 +132,6 @@ pub struct Core {
     engine: JoinHandle<()>,
     pages: JoinHandle<()>,
     webhooks: Option<JoinHandle<()>>,
-    retention: Option<JoinHandle<()>>,
 }
 
 impl Core {
@@ -185,20 +184,21 @@ impl Core {
             config.webhook_retry,
             outlets.webhooks,
         )));
-        let retention = config.hot_retention.map(|window| {
+        // Not aborted on stop: it ends at the stop signal, never between a retirement's
+        // record and its fold.
+        if let Some(window) = config.hot_retention {
             tokio::spawn(crate::engine::retention::run_retention(
                 store.clone(),
                 window,
                 stop.subscribe(),
-            ))
-        });
+            ));
+        }
         Core {
             store,
             stop,
             engine,
             pages,
             webhooks,
-            retention,
         }
     }
 
@@ -215,9 +215,6 @@ impl Core {
         if let Some(webhooks) = self.webhooks {
             webhooks.abort();
         }
-        // The retention task ends at the stop signal, never between a retirement's record
-        // and its fold.
-        drop(self.retention);
     }
 }
 

@@ -122,37 +122,44 @@ impl SnapshotChunk {
     }
 }
 
-/// Encodes an event with the current schema version.
-pub fn encode_event(event: &Event) -> Result<Vec<u8>, CodecError> {
+/// MessagePack with field names (schema version 1), into a buffer sized for an incident.
+fn encode_named<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     // An opened incident encodes to about 1.5 KB: start there instead of growing from 0.
     let mut bytes = Vec::with_capacity(2048);
-    rmp_serde::encode::write_named(&mut bytes, event)
+    rmp_serde::encode::write_named(&mut bytes, value)
         .map_err(|e| CodecError::Encode(e.to_string()))?;
     Ok(bytes)
+}
+
+/// Decodes a record written with schema `version`.
+fn decode_versioned<T: serde::de::DeserializeOwned>(
+    version: u32,
+    bytes: &[u8],
+) -> Result<T, CodecError> {
+    match version {
+        1 => rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
+        other => Err(CodecError::UnknownVersion(other)),
+    }
+}
+
+/// Encodes an event with the current schema version.
+pub fn encode_event(event: &Event) -> Result<Vec<u8>, CodecError> {
+    encode_named(event)
 }
 
 /// Decodes an event written with schema `version`.
 pub fn decode_event(version: u32, bytes: &[u8]) -> Result<Event, CodecError> {
-    match version {
-        1 => rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
-        other => Err(CodecError::UnknownVersion(other)),
-    }
+    decode_versioned(version, bytes)
 }
 
 /// Encodes one incident (a cold row) with the current schema version.
 pub fn encode_incident(incident: &Incident) -> Result<Vec<u8>, CodecError> {
-    let mut bytes = Vec::with_capacity(2048);
-    rmp_serde::encode::write_named(&mut bytes, incident)
-        .map_err(|e| CodecError::Encode(e.to_string()))?;
-    Ok(bytes)
+    encode_named(incident)
 }
 
 /// Decodes one incident written with schema `version`.
 pub fn decode_incident(version: u32, bytes: &[u8]) -> Result<Incident, CodecError> {
-    match version {
-        1 => rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
-        other => Err(CodecError::UnknownVersion(other)),
-    }
+    decode_versioned(version, bytes)
 }
 
 /// Encodes a snapshot chunk with the current schema version.
@@ -162,10 +169,7 @@ pub fn encode_chunk(chunk: &SnapshotChunk) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes a snapshot chunk written with schema `version`.
 pub fn decode_chunk(version: u32, bytes: &[u8]) -> Result<SnapshotChunk, CodecError> {
-    match version {
-        1 => rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
-        other => Err(CodecError::UnknownVersion(other)),
-    }
+    decode_versioned(version, bytes)
 }
 
 /// The checksum of one record. It covers the record's position and version as well as its

@@ -228,6 +228,29 @@ impl SqliteCold {
     fn decode(&self, row: &rusqlite::Row<'_>) -> Result<Incident, ColdError> {
         decode_row(&self.path, row)
     }
+
+    /// The live row of each `key` in `column` (`id` or `seq`), missing ones left out.
+    fn live_rows(
+        &self,
+        column: &str,
+        keys: impl IntoIterator<Item = Value>,
+    ) -> Result<Vec<Incident>, ColdError> {
+        self.with(|conn| {
+            let mut statement = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM cold_incidents WHERE {column} = ?1 AND live = 1"
+                ))
+                .map_err(self.err())?;
+            let mut found = Vec::new();
+            for key in keys {
+                let mut rows = statement.query([key]).map_err(self.err())?;
+                if let Some(row) = rows.next().map_err(self.err())? {
+                    found.push(self.decode(row)?);
+                }
+            }
+            Ok(found)
+        })
+    }
 }
 
 /// Decodes `(id, retired, version, payload, crc)`.
@@ -236,10 +259,14 @@ fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<Incident, ColdErro
         path: path.to_path_buf(),
         source,
     };
-    let id: Vec<u8> = row.get(0).map_err(sqlite)?;
-    let id = uuid::Uuid::from_slice(&id)
-        .map(IncidentId)
-        .unwrap_or(IncidentId(uuid::Uuid::nil()));
+    let raw: Vec<u8> = row.get(0).map_err(sqlite)?;
+    let Ok(id) = uuid::Uuid::from_slice(&raw).map(IncidentId) else {
+        return Err(ColdError::Damaged {
+            path: path.to_path_buf(),
+            id: IncidentId(uuid::Uuid::nil()),
+            reason: format!("an id of {} bytes", raw.len()),
+        });
+    };
     let retired: i64 = row.get(1).map_err(sqlite)?;
     let version: u32 = row.get(2).map_err(sqlite)?;
     let payload = row
@@ -289,41 +316,16 @@ fn conditions(filter: &IncidentFilter) -> Option<(String, Vec<Value>)> {
 
 impl ColdIndex for SqliteCold {
     fn get(&self, id: IncidentId) -> Result<Option<Incident>, ColdError> {
-        self.with(|conn| {
-            let mut statement = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM cold_incidents WHERE id = ?1 AND live = 1"
-                ))
-                .map_err(self.err())?;
-            let mut rows = statement
-                .query([id.0.as_bytes().as_slice()])
-                .map_err(self.err())?;
-            match rows.next().map_err(self.err())? {
-                Some(row) => self.decode(row).map(Some),
-                None => Ok(None),
-            }
-        })
+        let key = Value::Blob(id.0.as_bytes().to_vec());
+        Ok(self.live_rows("id", [key])?.pop())
     }
 
     fn get_by_seqs(&self, seqs: &[u64]) -> Result<Vec<Incident>, ColdError> {
-        self.with(|conn| {
-            let mut statement = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM cold_incidents WHERE seq = ?1 AND live = 1"
-                ))
-                .map_err(self.err())?;
-            let mut found = Vec::with_capacity(seqs.len());
-            for seq in seqs {
-                let Ok(seq) = i64::try_from(*seq) else {
-                    continue;
-                };
-                let mut rows = statement.query([seq]).map_err(self.err())?;
-                if let Some(row) = rows.next().map_err(self.err())? {
-                    found.push(self.decode(row)?);
-                }
-            }
-            Ok(found)
-        })
+        let keys = seqs
+            .iter()
+            .filter_map(|seq| i64::try_from(*seq).ok())
+            .map(Value::Integer);
+        self.live_rows("seq", keys)
     }
 
     fn page(

@@ -74,40 +74,13 @@ pub async fn generate(dir: &std::path::Path, plan: &HistoryPlan) -> Result<Histo
     let clock = Arc::new(Synthetic(AtomicI64::new(start.timestamp_millis())));
     let (store, _outlets) = Store::new(state, journal.clone(), clock.clone(), "log", UPDATE_BUFFER);
     let by = Principal::system();
-    let user = store
-        .create_user(
-            &by,
-            crate::domain::user::UserFields::parse(
-                "History",
-                "history@example.com",
-                None,
-                crate::domain::Role::Responder,
-            )?,
-            None,
-        )
-        .await?;
-    let mut schedules = Vec::new();
-    for name in ["Checkout", "Search", "Payments", "Mobile"] {
-        let service = store.create_service(&by, name, None).await?;
-        let draft = ScheduleDraft {
-            name: format!("{name} primary"),
-            service_id: service.id.to_string(),
-            time_zone: None,
-            rotation: vec![RotationInput {
-                user_id: user.id.to_string(),
-                start: start - TimeDelta::days(1),
-                end: real_now + TimeDelta::days(3650),
-            }],
-            rotations: Vec::new(),
-            escalation_policy: PolicyInput {
-                initial_timeout_ms: 3_600_000,
-                levels: Vec::new(),
-                repeat: 0,
-                acknowledge_timeout_ms: None,
-            },
-        };
-        schedules.push(store.create_schedule(&by, draft).await?.id.to_string());
-    }
+    let (_services, schedules) = team(
+        &store,
+        &["Checkout", "Search", "Payments", "Mobile"],
+        start - TimeDelta::days(1),
+        real_now + TimeDelta::days(3650),
+    )
+    .await?;
     let per_day = plan.resolved.div_ceil(plan.days.max(1) as usize).max(1);
     let mut made = 0usize;
     let mut sample = Vec::new();
@@ -175,6 +148,54 @@ pub async fn generate(dir: &std::path::Path, plan: &HistoryPlan) -> Result<Histo
         retired,
         elapsed: started.elapsed(),
     })
+}
+
+/// One responder on call from `from` to `to` on a schedule per service named in
+/// `services`, no escalation levels: the services' and the schedules' ids.
+pub(crate) async fn team(
+    store: &Store,
+    services: &[&str],
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<(Vec<String>, Vec<String>), Failure> {
+    let by = Principal::system();
+    let user = store
+        .create_user(
+            &by,
+            crate::domain::user::UserFields::parse(
+                "History",
+                "history@example.com",
+                None,
+                crate::domain::Role::Responder,
+            )?,
+            None,
+        )
+        .await?;
+    let mut service_ids = Vec::new();
+    let mut schedule_ids = Vec::new();
+    for name in services {
+        let service = store.create_service(&by, name, None).await?;
+        let draft = ScheduleDraft {
+            name: format!("{name} primary"),
+            service_id: service.id.to_string(),
+            time_zone: None,
+            rotation: vec![RotationInput {
+                user_id: user.id.to_string(),
+                start: from,
+                end: to,
+            }],
+            rotations: Vec::new(),
+            escalation_policy: PolicyInput {
+                initial_timeout_ms: 3_600_000,
+                levels: Vec::new(),
+                repeat: 0,
+                acknowledge_timeout_ms: None,
+            },
+        };
+        schedule_ids.push(store.create_schedule(&by, draft).await?.id.to_string());
+        service_ids.push(service.id.to_string());
+    }
+    Ok((service_ids, schedule_ids))
 }
 
 /// Triggered, acknowledged a few minutes later, noted for every third, resolved.

@@ -14,9 +14,8 @@ use proptest::prelude::*;
 
 use super::journal::MemoryJournal;
 use super::sqlite::{DurableOptions, SqliteJournal, backup};
-use super::{IncidentFilter, IncidentState, ScheduleDraft, Store, UPDATE_BUFFER};
+use super::{IncidentFilter, IncidentState, Store, UPDATE_BUFFER};
 use crate::clock::Clock;
-use crate::domain::schedule::{PolicyInput, RotationInput};
 use crate::domain::{Delivery, IncidentId, NewIncident, Principal, Severity, Timestamp};
 
 /// A clock tests move by hand.
@@ -179,48 +178,15 @@ async fn never_evicted(
 }
 
 async fn setup(store: &Store) -> (Vec<String>, Vec<String>) {
-    let by = Principal::system();
-    let user = store
-        .create_user(
-            &by,
-            crate::domain::user::UserFields::parse(
-                "Ada",
-                "ada@example.com",
-                None,
-                crate::domain::Role::Responder,
-            )
-            .unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
     let now = store.clock().now();
-    let mut services = Vec::new();
-    let mut schedules = Vec::new();
-    for name in ["Checkout", "Search"] {
-        let service = store.create_service(&by, name, None).await.unwrap();
-        let draft = ScheduleDraft {
-            name: "Primary".into(),
-            service_id: service.id.to_string(),
-            time_zone: None,
-            rotation: vec![RotationInput {
-                user_id: user.id.to_string(),
-                start: now - TimeDelta::days(1),
-                end: now + TimeDelta::days(3650),
-            }],
-            rotations: Vec::new(),
-            escalation_policy: PolicyInput {
-                initial_timeout_ms: 3_600_000,
-                levels: Vec::new(),
-                repeat: 0,
-                acknowledge_timeout_ms: None,
-            },
-        };
-        let schedule = store.create_schedule(&by, draft).await.unwrap();
-        services.push(service.id.to_string());
-        schedules.push(schedule.id.to_string());
-    }
-    (services, schedules)
+    super::history::team(
+        store,
+        &["Checkout", "Search"],
+        now - TimeDelta::days(1),
+        now + TimeDelta::days(3650),
+    )
+    .await
+    .unwrap()
 }
 
 async fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {

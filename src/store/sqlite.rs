@@ -141,19 +141,14 @@ pub struct LoadReport {
 
 /// A request to the writer thread.
 enum Request {
-    /// Append one encoded event; answered with its position after the commit.
+    /// Append one encoded event, and with it the cold rows of the incidents an
+    /// `IncidentsRetired` record retires (empty for every other event); answered with its
+    /// position after the commit.
     Append {
         /// Encoded event.
         payload: Vec<u8>,
-        /// Where the answer goes.
-        reply: oneshot::Sender<Result<u64, String>>,
-    },
-    /// Append an `IncidentsRetired` record and its cold rows in one commit.
-    Retire {
-        /// Encoded event.
-        payload: Vec<u8>,
-        /// The retired incidents' rows.
-        rows: Vec<super::cold::ColdRow>,
+        /// Cold rows written in the same transaction.
+        cold: Vec<super::cold::ColdRow>,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<u64, String>>,
     },
@@ -398,6 +393,30 @@ impl SqliteJournal {
         ))
     }
 
+    /// Appends `event` (and `cold` rows in the same commit); resolves after the commit.
+    async fn append_with(
+        &self,
+        event: &Event,
+        cold: Vec<super::cold::ColdRow>,
+    ) -> Result<(), JournalError> {
+        // Encoding happens on the caller's thread, so the writer only writes.
+        let payload = codec::encode_event(event).map_err(|e| JournalError(e.to_string()))?;
+        let (reply, answer) = oneshot::channel();
+        // No lock on this path: std's Sender is Sync, and every append shares it.
+        self.requests
+            .send(Request::Append {
+                payload,
+                cold,
+                reply,
+            })
+            .map_err(|_| JournalError("the journal writer has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(_position)) => Ok(()),
+            Ok(Err(e)) => Err(JournalError(e)),
+            Err(_) => Err(JournalError("the journal writer has stopped".into())),
+        }
+    }
+
     /// Writes a snapshot of everything journaled so far and returns the position it covers.
     /// Blocking; the periodic snapshots run this on their own thread. Appends go on
     /// meanwhile: the snapshot is built from the file, not from the live state.
@@ -419,20 +438,7 @@ impl Drop for SqliteJournal {
 
 impl Journal for SqliteJournal {
     fn append<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), JournalError>> {
-        Box::pin(async move {
-            // Encoding happens on the caller's thread, so the writer only writes.
-            let payload = codec::encode_event(event).map_err(|e| JournalError(e.to_string()))?;
-            let (reply, answer) = oneshot::channel();
-            // No lock on this path: std's Sender is Sync, and every append shares it.
-            self.requests
-                .send(Request::Append { payload, reply })
-                .map_err(|_| JournalError("the journal writer has stopped".into()))?;
-            match answer.await {
-                Ok(Ok(_position)) => Ok(()),
-                Ok(Err(e)) => Err(JournalError(e)),
-                Err(_) => Err(JournalError("the journal writer has stopped".into())),
-            }
-        })
+        Box::pin(self.append_with(event, Vec::new()))
     }
 
     fn retire<'a>(
@@ -440,22 +446,7 @@ impl Journal for SqliteJournal {
         event: &'a Event,
         rows: Vec<super::cold::ColdRow>,
     ) -> BoxFuture<'a, Result<(), JournalError>> {
-        Box::pin(async move {
-            let payload = codec::encode_event(event).map_err(|e| JournalError(e.to_string()))?;
-            let (reply, answer) = oneshot::channel();
-            self.requests
-                .send(Request::Retire {
-                    payload,
-                    rows,
-                    reply,
-                })
-                .map_err(|_| JournalError("the journal writer has stopped".into()))?;
-            match answer.await {
-                Ok(Ok(_position)) => Ok(()),
-                Ok(Err(e)) => Err(JournalError(e)),
-                Err(_) => Err(JournalError("the journal writer has stopped".into())),
-            }
-        })
+        Box::pin(self.append_with(event, rows))
     }
 
     fn cold(&self) -> Option<Arc<dyn super::cold::ColdIndex>> {
@@ -530,18 +521,19 @@ impl Writer {
                 let mut next = start;
                 for request in batch.drain(..) {
                     match request {
-                        Request::Append { payload, reply } => {
-                            insert_record(&mut insert_event, next, &payload)?;
-                            waiters.push(Waiter::Append(reply, next));
-                            next += 1;
-                        }
-                        Request::Retire {
+                        Request::Append {
                             payload,
-                            rows,
+                            cold,
                             reply,
                         } => {
-                            insert_record(&mut insert_event, next, &payload)?;
-                            for row in &rows {
+                            let crc = codec::checksum(next, SCHEMA_VERSION, &payload);
+                            insert_event.execute(params![
+                                next as i64,
+                                SCHEMA_VERSION,
+                                payload,
+                                i64::from(crc)
+                            ])?;
+                            for row in &cold {
                                 row.insert(&tx, next)?;
                             }
                             waiters.push(Waiter::Append(reply, next));
@@ -616,7 +608,7 @@ impl Writer {
                     }
                 }
                 for request in batch.drain(..) {
-                    if let Request::Append { reply, .. } | Request::Retire { reply, .. } = request {
+                    if let Request::Append { reply, .. } = request {
                         let _ = reply.send(Err(message.clone()));
                     }
                 }
@@ -650,22 +642,6 @@ impl Writer {
         // Do not try again for another interval even if this one fails.
         self.last_snapshot = written;
     }
-}
-
-/// Inserts one journal record at `position`, with its checksum.
-fn insert_record(
-    insert: &mut rusqlite::CachedStatement<'_>,
-    position: u64,
-    payload: &[u8],
-) -> rusqlite::Result<()> {
-    let crc = codec::checksum(position, SCHEMA_VERSION, payload);
-    insert.execute(params![
-        position as i64,
-        SCHEMA_VERSION,
-        payload,
-        i64::from(crc)
-    ])?;
-    Ok(())
 }
 
 /// Builds a snapshot from the file (newest snapshot + events after it, read in one read

@@ -187,21 +187,26 @@ impl State {
         slot
     }
 
-    /// Whether an event concerns an incident that is not in memory (and so must be thawed
-    /// before it is folded).
-    pub fn missing_incidents(&self, event: &Event) -> Vec<IncidentId> {
-        let ids: Vec<IncidentId> = match event {
+    /// The incidents an event changes that are not in memory (and so must be thawed
+    /// before it is folded). Allocates nothing: replay asks this of every event.
+    pub fn missing_incidents<'a>(
+        &'a self,
+        event: &'a Event,
+    ) -> impl Iterator<Item = IncidentId> + 'a {
+        let change = match event {
             Event::Incident(change) if !matches!(change.kind, IncidentChangeKind::Triggered(_)) => {
-                vec![change.incident_id]
+                Some(change.incident_id)
             }
-            Event::NotificationsDelivered { deliveries, .. } => {
-                deliveries.iter().map(|d| d.incident_id).collect()
-            }
-            _ => Vec::new(),
+            _ => None,
         };
-        ids.into_iter()
+        let deliveries = match event {
+            Event::NotificationsDelivered { deliveries, .. } => deliveries.as_slice(),
+            _ => &[],
+        };
+        change
+            .into_iter()
+            .chain(deliveries.iter().map(|d| d.incident_id))
             .filter(|id| !self.incidents.contains_key(id))
-            .collect()
     }
 
     fn retire(&self, ids: &[IncidentId]) {
