@@ -13,9 +13,10 @@ use super::{Actor, DomainError, HeartbeatId, IncidentId, ScheduleId, Timestamp, 
 /// Shortest interval: 1 s. Production monitors want a minute or more; a second keeps tests
 /// and benchmarks fast and costs nothing (the engine never polls).
 pub const MIN_INTERVAL_MS: i64 = 1_000;
-/// Longest interval: 24 days. The contract's `intervalMs` is a GraphQL `Int` (32 bits), which
-/// holds at most 24.8 days of milliseconds, so 30 days cannot be sent at all.
-pub const MAX_INTERVAL_MS: i64 = 24 * 24 * 3_600 * 1_000;
+/// Longest interval: 30 days (a monthly job with slack wants that much). In milliseconds that
+/// is past 2^31, so the API reads and writes `intervalMs` as a 64-bit JSON number (see
+/// `graphql::heartbeats`); it fits the stored `u32` with room to spare.
+pub const MAX_INTERVAL_MS: i64 = 30 * 24 * 3_600 * 1_000;
 /// Beats closer together than `interval / BEAT_RECORD_FRACTION` after the last recorded one
 /// are kept in memory only (no journal write, no fsync); see [`Heartbeat::beat`].
 pub const BEAT_RECORD_FRACTION: i32 = 10;
@@ -78,13 +79,13 @@ pub struct Beat {
     pub deadline: Timestamp,
 }
 
-/// Validates an interval: 1 s ..= 24 days.
+/// Validates an interval: 1 s ..= 30 days.
 pub fn parse_interval(field: &str, ms: i64) -> Result<u32, DomainError> {
     if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&ms) {
         return Err(DomainError::invalid(
             field,
             format!(
-                "must be from 1 second ({MIN_INTERVAL_MS} ms) to 24 days ({MAX_INTERVAL_MS} ms), got {ms}"
+                "must be from 1 second ({MIN_INTERVAL_MS} ms) to 30 days ({MAX_INTERVAL_MS} ms), got {ms}"
             ),
         ));
     }
@@ -261,7 +262,8 @@ mod tests {
     }
 
     #[test]
-    fn the_interval_is_one_second_to_twenty_four_days() {
+    fn the_interval_is_one_second_to_thirty_days() {
+        assert_eq!(MAX_INTERVAL_MS, 2_592_000_000);
         assert!(parse_interval("intervalMs", 999).is_err());
         assert!(parse_interval("intervalMs", 1_000).is_ok());
         assert!(parse_interval("intervalMs", MAX_INTERVAL_MS).is_ok());

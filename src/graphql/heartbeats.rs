@@ -36,10 +36,10 @@ impl HeartbeatObject {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// How long it may stay silent (1 s to 24 days).
-    async fn interval_ms(&self) -> i32 {
-        // At most 24 days, which fits (validated on the way in).
-        i32::try_from(self.0.interval_ms).unwrap_or(i32::MAX)
+    /// How long it may stay silent (1 s to 30 days). Past 24.8 days the number is larger
+    /// than a 32-bit GraphQL `Int`; Klaxon writes it as a plain (64-bit) JSON number.
+    async fn interval_ms(&self) -> i64 {
+        i64::from(self.0.interval_ms)
     }
     /// The address to `POST` (or `GET`) on every run, e.g. `curl -fsS -X POST <url>`. It
     /// holds a secret of its own and works without other credentials.
@@ -97,9 +97,10 @@ pub struct CreateHeartbeatInput {
     pub schedule_id: ID,
     /// 1 to 200 characters.
     pub name: String,
-    /// How long it may stay silent: 1000 (1 s) to 2073600000 (24 days; a GraphQL Int
-    /// holds at most 24.8 days of milliseconds).
-    pub interval_ms: i32,
+    /// How long it may stay silent: 1000 (1 s) to 2592000000 (30 days). Values past
+    /// 2147483647 (24.8 days) are larger than a 32-bit GraphQL `Int`: send them in
+    /// variables (JSON numbers); Klaxon reads any integer and checks the range.
+    pub interval_ms: i64,
 }
 
 /// Heartbeat reads.
@@ -140,7 +141,7 @@ impl HeartbeatMutation {
                 principal(ctx)?,
                 &input.schedule_id,
                 &input.name,
-                i64::from(input.interval_ms),
+                input.interval_ms,
             )
             .await
             .map(HeartbeatObject)

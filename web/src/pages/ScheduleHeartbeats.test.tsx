@@ -71,15 +71,15 @@ describe('Heartbeats section', () => {
     expect(screen.queryByRole('button', { name: /Delete/ })).not.toBeInTheDocument();
   });
 
-  it('checks the interval is a number from 1 second to 24 days', () => {
+  it('checks the interval is a number from 1 second to 30 days', () => {
     expect(intervalMs('10', 'min')).toBe(600_000);
     expect(intervalMs('1.5', 'h')).toBe(5_400_000);
     expect(intervalMs('ten', 's')).toBeNull();
     const v = (amount: string, unit: 's' | 'min' | 'h' | 'd') => validateHeartbeat({ name: 'x', amount, unit }).intervalMs;
     expect(v('1', 's')).toBeUndefined();
-    expect(v('24', 'd')).toBeUndefined();
-    expect(v('0.5', 's')).toMatch(/between 1 second and 24 days/);
-    expect(v('25', 'd')).toMatch(/between 1 second and 24 days/);
+    expect(v('30', 'd')).toBeUndefined();
+    expect(v('0.5', 's')).toMatch(/between 1 second and 30 days/);
+    expect(v('31', 'd')).toMatch(/between 1 second and 30 days/);
     expect(v('', 'min')).toMatch(/as a number/);
     expect(formatInterval(86_400_000 + 6 * 3_600_000)).toBe('1 d 6 h');
   });
@@ -89,11 +89,11 @@ describe('Heartbeats section', () => {
     await userEvent.type(screen.getByLabelText('Heartbeat name'), 'Nightly backup');
     const amount = screen.getByLabelText('Page when silent for');
     await userEvent.clear(amount);
-    await userEvent.type(amount, '25');
+    await userEvent.type(amount, '31');
     await userEvent.selectOptions(screen.getByLabelText('Unit'), 'd');
     await userEvent.click(screen.getByRole('button', { name: 'Add heartbeat' }));
     expect(m.raw.executeMutation).not.toHaveBeenCalled();
-    expect(amount).toHaveAccessibleDescription(/between 1 second and 24 days/);
+    expect(amount).toHaveAccessibleDescription(/between 1 second and 30 days/);
     expect(amount).toHaveAttribute('aria-invalid', 'true');
 
     await userEvent.clear(amount);

@@ -22,9 +22,9 @@ export const UNITS = { s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 } as co
 export type Unit = keyof typeof UNITS;
 const UNIT_LABEL: Record<Unit, string> = { s: 'seconds', min: 'minutes', h: 'hours', d: 'days' };
 
-/** The server's bounds: 1 s to 24 days (a GraphQL Int of milliseconds holds 24.8 days). */
+/** The server's bounds: 1 s to 30 days (sent as a JSON number in the variables). */
 export const MIN_INTERVAL_MS = 1000;
-export const MAX_INTERVAL_MS = 24 * 86_400_000;
+export const MAX_INTERVAL_MS = 30 * 86_400_000;
 
 const STATE_CLASS: Record<HeartbeatState, string> = {
   INACTIVE: 'hb-inactive',
@@ -57,7 +57,7 @@ export function validateHeartbeat(v: Values): FieldErrors {
   else if (name.length > 200) e.name = 'Keep the name to 200 characters or fewer.';
   const ms = intervalMs(v.amount, v.unit);
   if (ms === null) e.intervalMs = 'Enter how long the job may stay silent, as a number.';
-  else if (ms < MIN_INTERVAL_MS || ms > MAX_INTERVAL_MS) e.intervalMs = 'Choose between 1 second and 24 days.';
+  else if (ms < MIN_INTERVAL_MS || ms > MAX_INTERVAL_MS) e.intervalMs = 'Choose between 1 second and 30 days.';
   return e;
 }
 
@@ -105,7 +105,7 @@ export function CreateHeartbeatForm({ scheduleId, onDone }: { scheduleId: string
           id="chb-interval"
           label="Page when silent for"
           error={err('intervalMs')}
-          hint="1 second to 24 days. Give the job some slack: a 5-minute cron wants 10 minutes."
+          hint="1 second to 30 days. Give the job some slack: a 5-minute cron wants 10 minutes."
         >
           <div className="inline-inputs">
             <input
