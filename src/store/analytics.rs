@@ -98,7 +98,7 @@ impl IncidentSummary {
 }
 
 /// Incident summaries by (trigger time, seq), packed: a year of history (millions of
-/// retired incidents) stays in memory at about 56 bytes each, so analytics over it reads
+/// retired incidents) stays in memory at about 48 bytes each, so analytics over it reads
 /// no disk. A std lock: held for one insert, or for one window's arithmetic, never across
 /// an await.
 #[derive(Debug, Default)]
@@ -127,13 +127,15 @@ const RUN: usize = 1024;
 /// "None" in a `u32` field.
 const NONE: u32 = u32::MAX;
 
-/// One summary in 56 bytes. Durations are whole milliseconds (as the summary has them);
-/// ids are indexes into the interners.
+/// One summary in 48 bytes. Durations are whole milliseconds (as the summary has them);
+/// ids are indexes into the interners. The two 64-bit numbers are kept as halves so the
+/// entry is 4-byte aligned and nothing is lost to padding.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    /// Trigger instant, ns since the epoch (the key, with `seq`).
-    at_ns: i64,
-    seq: u64,
+    /// Trigger instant, ns since the epoch (the key, with `seq`), as two halves.
+    at_ns: [u32; 2],
+    /// The incident's seq, as two halves.
+    seq: [u32; 2],
     first_ack_ms: u32,
     ack_ms: u32,
     resolution_ms: u32,
@@ -141,8 +143,9 @@ struct Entry {
     ack_user: u32,
     page_user: u32,
     page_delta_ms: u32,
-    service: u32,
-    schedule: u32,
+    /// Services and schedules are few: past `u16` numbering a summary is kept whole.
+    service: u16,
+    schedule: u16,
     /// Bits 0-1 severity, 2 escalated, 3 has a page, 4 kept whole in `wide`.
     flags: u8,
 }
@@ -151,9 +154,23 @@ const ESCALATED: u8 = 1 << 2;
 const PAGED: u8 = 1 << 3;
 const WIDE: u8 = 1 << 4;
 
+fn halves(n: u64) -> [u32; 2] {
+    [n as u32, (n >> 32) as u32]
+}
+
+fn whole(halves: [u32; 2]) -> u64 {
+    u64::from(halves[0]) | (u64::from(halves[1]) << 32)
+}
+
 impl Entry {
+    fn at_ns(&self) -> i64 {
+        whole(self.at_ns) as i64
+    }
+    fn seq(&self) -> u64 {
+        whole(self.seq)
+    }
     fn key(&self) -> (i64, u64) {
-        (self.at_ns, self.seq)
+        (self.at_ns(), self.seq())
     }
 }
 
@@ -165,11 +182,12 @@ struct Interner<T> {
 }
 
 impl<T: Copy + Eq + std::hash::Hash> Interner<T> {
-    fn number(&mut self, id: T) -> Option<u32> {
+    /// The id's number, below `limit`; `None` when the numbers up to it are taken.
+    fn number(&mut self, id: T, limit: u32) -> Option<u32> {
         if let Some(n) = self.index.get(&id) {
             return Some(*n);
         }
-        let n = u32::try_from(self.ids.len()).ok().filter(|n| *n < NONE)?;
+        let n = u32::try_from(self.ids.len()).ok().filter(|n| *n < limit)?;
         self.ids.push(id);
         self.index.insert(id, n);
         Some(n)
@@ -231,7 +249,7 @@ impl Packed {
             Some((ms, user)) => (
                 duration_field(Some(ms)).ok()?,
                 match user {
-                    Some(user) => self.users.number(user)?,
+                    Some(user) => self.users.number(user, NONE)?,
                     None => NONE,
                 },
             ),
@@ -245,23 +263,27 @@ impl Packed {
                     return None;
                 }
                 (
-                    self.users.number(user)?,
+                    self.users.number(user, NONE)?,
                     duration_field(Some(ms)).ok()?,
                     PAGED,
                 )
             }
         };
         Some(Entry {
-            at_ns,
-            seq: summary.seq,
+            at_ns: halves(at_ns as u64),
+            seq: halves(summary.seq),
             first_ack_ms: duration_field(summary.to_first_acknowledgement_ms).ok()?,
             ack_ms,
             resolution_ms: duration_field(summary.to_resolution_ms).ok()?,
             ack_user,
             page_user,
             page_delta_ms,
-            service: self.services.number(summary.service_id)?,
-            schedule: self.schedules.number(summary.schedule_id)?,
+            service: self
+                .services
+                .number(summary.service_id, u32::from(u16::MAX))? as u16,
+            schedule: self
+                .schedules
+                .number(summary.schedule_id, u32::from(u16::MAX))? as u16,
             flags: severity_bits(summary.severity)
                 | if summary.escalated { ESCALATED } else { 0 }
                 | paged,
@@ -270,9 +292,9 @@ impl Packed {
 
     fn unpack(&self, entry: &Entry) -> Option<IncidentSummary> {
         if entry.flags & WIDE != 0 {
-            return self.wide.get(&entry.seq).map(|s| (**s).clone());
+            return self.wide.get(&entry.seq()).map(|s| (**s).clone());
         }
-        let triggered_at = chrono::DateTime::from_timestamp_nanos(entry.at_ns);
+        let triggered_at = chrono::DateTime::from_timestamp_nanos(entry.at_ns());
         let first_page = if entry.flags & PAGED != 0 {
             Some((
                 self.users.get(entry.page_user)?,
@@ -282,9 +304,9 @@ impl Packed {
             None
         };
         Some(IncidentSummary {
-            seq: entry.seq,
-            service_id: self.services.get(entry.service)?,
-            schedule_id: self.schedules.get(entry.schedule)?,
+            seq: entry.seq(),
+            service_id: self.services.get(u32::from(entry.service))?,
+            schedule_id: self.schedules.get(u32::from(entry.schedule))?,
             severity: severity_of(entry.flags),
             triggered_at,
             to_first_acknowledgement_ms: duration_of(entry.first_ack_ms),
@@ -304,16 +326,16 @@ impl Packed {
             }
             None => {
                 let entry = Entry {
-                    at_ns: nanos(summary.triggered_at),
-                    seq: summary.seq,
+                    at_ns: halves(nanos(summary.triggered_at) as u64),
+                    seq: halves(summary.seq),
                     first_ack_ms: NONE,
                     ack_ms: NONE,
                     resolution_ms: NONE,
                     ack_user: NONE,
                     page_user: NONE,
                     page_delta_ms: 0,
-                    service: NONE,
-                    schedule: NONE,
+                    service: u16::MAX,
+                    schedule: u16::MAX,
                     flags: WIDE,
                 };
                 self.wide.insert(summary.seq, Box::new(summary));
@@ -321,6 +343,15 @@ impl Packed {
             }
         };
         let key = entry.key();
+        // The usual case (triggers, and a snapshot's summaries, come in key order): past
+        // the last key, into the last run.
+        if let Some(last) = self.runs.last_mut() {
+            if last.len() < RUN && last.last().is_some_and(|e| e.key() < key) {
+                last.push(entry);
+                self.len += 1;
+                return;
+            }
+        }
         // The run that holds (or should hold) the key: the first whose last key is not
         // below it, else the last.
         let run = self
@@ -377,6 +408,15 @@ impl AnalyticsIndex {
         super::state::write(&self.inner).insert(summary);
     }
 
+    /// Puts back many summaries under one lock (a snapshot chunk's, oldest first: each
+    /// lands at the end of the last run).
+    pub fn restore_all(&self, summaries: impl IntoIterator<Item = IncidentSummary>) {
+        let mut packed = super::state::write(&self.inner);
+        for summary in summaries {
+            packed.insert(summary);
+        }
+    }
+
     /// The summaries of incidents `in_memory` (given a seq) says are not in memory
     /// (retired ones), oldest first: a snapshot keeps them, since their incidents are not
     /// in it.
@@ -384,7 +424,7 @@ impl AnalyticsIndex {
         let packed = read(&self.inner);
         packed
             .range((i64::MIN, 0), (i64::MAX, u64::MAX))
-            .filter(|e| !in_memory(e.seq))
+            .filter(|e| !in_memory(e.seq()))
             .filter_map(|e| packed.unpack(e))
             .collect()
     }
@@ -1198,7 +1238,30 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_incident_packs_into_56_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 56);
+    fn a_plain_incident_packs_into_48_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
+    }
+
+    #[test]
+    fn past_sixty_five_thousand_services_a_summary_is_kept_whole_and_exact() {
+        let mut packed = Packed::default();
+        for _ in 0..u16::MAX {
+            packed
+                .services
+                .number(ServiceId::new(), u32::from(u16::MAX));
+        }
+        let at = t(2026, 3, 1, 12, 0);
+        let first = summary(at);
+        assert!(packed.pack(&first).is_none(), "no u16 number is left");
+        let mut second = summary(at + chrono::Duration::seconds(1));
+        second.seq = 2;
+        packed.insert(first.clone());
+        packed.insert(second.clone());
+        let back: Vec<_> = packed
+            .range((i64::MIN, 0), (i64::MAX, u64::MAX))
+            .filter_map(|e| packed.unpack(e))
+            .collect();
+        assert_eq!(back, vec![first, second]);
+        assert_eq!(packed.wide.len(), 2);
     }
 }

@@ -84,8 +84,13 @@ pub struct SnapshotChunk {
     /// The webhook deliveries in memory: every pending one and the latest finished ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_deliveries: Vec<crate::domain::WebhookDelivery>,
-    /// Analytics summaries of retired incidents (not in `incidents`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Analytics summaries of retired incidents (not in `incidents`), written as one
+    /// compact blob ([`super::summaries`]); older snapshots' array of maps reads too.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "super::summaries::serde_form"
+    )]
     pub retired_summaries: Vec<super::analytics::IncidentSummary>,
     /// The last webhook delivery `seq` handed out (deliveries dropped from memory took
     /// theirs with them).

@@ -28,6 +28,7 @@ mod retention_tests;
 mod schedules;
 pub mod sqlite;
 pub mod state;
+pub mod summaries;
 mod webhooks;
 
 use std::sync::Arc;

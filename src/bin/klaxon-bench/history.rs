@@ -21,7 +21,11 @@ pub async fn history(bin: &Path, plan: &Plan) -> anyhow::Result<Report> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     let result = measure(bin, plan, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    if plan.keep_history {
+        eprintln!("klaxon-bench: history: kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
 

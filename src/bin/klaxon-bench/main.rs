@@ -116,6 +116,10 @@ struct Cli {
     /// Open incidents at the end of that year (default 10000; smoke 100).
     #[arg(long)]
     history_open: Option<usize>,
+    /// Keep the `history` workload's data directory (its path is printed), e.g. to time
+    /// `klaxon serve --data-dir` on it again or profile its start-up.
+    #[arg(long)]
+    keep_history: bool,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -176,6 +180,7 @@ impl Cli {
             storm_pages: pick(self.storm_pages, 10_000, 500),
             history_resolved: pick(self.history_resolved, 3_000_000, 2_000),
             history_open: pick(self.history_open, 10_000, 100),
+            keep_history: self.keep_history,
             // The bundle leaves when the minute has room again (2 s windows in smoke).
             storm_wait: Duration::from_secs(if self.smoke { 15 } else { 75 }),
         }

@@ -58,6 +58,8 @@ pub struct Plan {
     pub history_resolved: usize,
     /// `history`: open incidents at its end.
     pub history_open: usize,
+    /// `history`: keep the generated data directory.
+    pub keep_history: bool,
 }
 
 /// What a board subscribes to: the fields a card shows.
