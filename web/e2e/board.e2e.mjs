@@ -632,10 +632,10 @@ async function main() {
       const form = page.getByRole('form', { name: 'Add heartbeat' });
       await form.getByLabel('Heartbeat name').fill('Nightly backup');
       // Out of range is refused before sending.
-      await form.getByLabel('Page when silent for').fill('25');
+      await form.getByLabel('Page when silent for').fill('31');
       await form.getByLabel('Unit').selectOption('d');
       await form.getByRole('button', { name: 'Add heartbeat' }).click();
-      await form.getByText('Choose between 1 second and 24 days.').waitFor();
+      await form.getByText('Choose between 1 second and 30 days.').waitFor();
       await form.getByLabel('Page when silent for').fill('10');
       await form.getByLabel('Unit').selectOption('min');
       await form.getByRole('button', { name: 'Add heartbeat' }).click();
