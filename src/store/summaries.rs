@@ -9,7 +9,10 @@
 //! walk with no allocation per summary beyond its (rare) later pages.
 //!
 //! The field of [`super::codec::SnapshotChunk`] is written in this form and read in either
-//! form: a snapshot taken before it (a MessagePack array of maps) still loads.
+//! form: a snapshot taken before it (a MessagePack array of maps) still loads. A build
+//! older than this form finds bytes where it expects an array, calls the snapshot unusable
+//! and replays the whole journal instead: slower, never wrong. Encoding is only asked of a
+//! snapshot chunk's summaries (at most `CHUNK_ENTITIES`), so every count fits its `u32`.
 //!
 //! Layout (all integers little-endian):
 //! - `u8` format (1);
