@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { render, screen, within } from '@testing-library/react';
+import { act, render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { Operation } from 'urql';
 import { HeartbeatsSection, intervalMs, validateHeartbeat } from './ScheduleHeartbeats';
@@ -42,6 +42,26 @@ function section(list: Heartbeat[], opts: { role?: Role; mutation?: NonNullable<
 }
 
 describe('Heartbeats section', () => {
+  it("reads the list again at once when one of this schedule's outages opens or closes, and not for other incidents", () => {
+    const m = section([hb({ state: 'HEALTHY' })]);
+    const reads = () => m.raw.executeQuery.mock.calls.filter(([op]) => opName(op) === 'ScheduleHeartbeats').length;
+    const before = reads();
+    const event = (dedupKey: string | null, scheduleId: string, kind = 'TRIGGERED') =>
+      ({
+        __typename: 'IncidentEvent',
+        kind,
+        at: new Date().toISOString(),
+        incident: { __typename: 'Incident', id: 'i1', title: 'Heartbeat Nightly backup missed', dedupKey, schedule: { __typename: 'Schedule', id: scheduleId, name: 'x' } },
+      }) as never;
+    act(() => m.emit(event('checkout-latency', 'sc1')));
+    act(() => m.emit(event('heartbeat:hb9', 'sc2')));
+    expect(reads()).toBe(before);
+    act(() => m.emit(event('heartbeat:hb1', 'sc1')));
+    expect(reads()).toBe(before + 1);
+    act(() => m.emit(event('heartbeat:hb1', 'sc1', 'RESOLVED')));
+    expect(reads()).toBe(before + 2);
+  });
+
   it('lists each heartbeat with interval in words, a state in text, last beat, deadline and the outage link', () => {
     section([
       hb(),

@@ -11,6 +11,7 @@ import {
 } from '../queries';
 import { useCan } from '../access';
 import { useInterval, useNow, useOnReconnect } from '../hooks';
+import { useIncidentEvents } from '../events';
 import { ctx } from '../lib/context';
 import { errorText, splitErrors, unclaimed, type FieldErrors } from '../lib/errors';
 import { formatInterval } from '../lib/time';
@@ -248,7 +249,12 @@ export function HeartbeatsSection({ scheduleId }: { scheduleId: string }) {
     context: ctx.heartbeats,
   });
   const refetch = () => reexecute({ requestPolicy: 'network-only' });
-  // Beats change state without an event the UI hears: look again now and then.
+  // An outage is an incident (dedup key `heartbeat:<id>`): when one of this schedule's
+  // opens or closes, the heartbeat turned UNHEALTHY or HEALTHY with it, so look again at
+  // once. Other beats (the first one, lastBeatAt) have no event: look again now and then.
+  useIncidentEvents((ev) => {
+    if (ev.incident.schedule?.id === scheduleId && ev.incident.dedupKey?.startsWith('heartbeat:')) refetch();
+  });
   useInterval(refetch, 30_000);
   useOnReconnect(refetch);
   const list = data?.schedule?.heartbeats;
