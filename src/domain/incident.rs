@@ -946,7 +946,6 @@ impl Incident {
             detail: Some(detail),
             level: None,
         });
-        self.fit();
     }
 
     /// Applies a recorded change. The one place an existing incident is mutated, used for
@@ -958,27 +957,6 @@ impl Incident {
         if self.state != IncidentState::Triggered {
             self.pending_notifications.clear();
         }
-        self.fit();
-    }
-
-    /// Gives each list exactly the room it holds. Every change is made on a clone (whose
-    /// lists are exact) and a push doubles a full list, so without this each version kept
-    /// in memory carried up to half its timeline again as spare room. The elements move;
-    /// nothing is cloned. (`shrink_to_fit` would not do: mimalloc keeps a block that
-    /// shrinks by less than half.)
-    fn fit(&mut self) {
-        fn exact<T>(list: &mut Vec<T>) {
-            if list.capacity() > list.len() {
-                let mut fitted = Vec::with_capacity(list.len());
-                fitted.append(list);
-                *list = fitted;
-            }
-        }
-        exact(&mut self.timeline);
-        exact(&mut self.notifications);
-        exact(&mut self.escalation_history);
-        exact(&mut self.pending_notifications);
-        exact(&mut self.alerts);
     }
 
     fn apply_change(&mut self, at: Timestamp, change: &IncidentChangeKind, actor: &Actor) {
@@ -1441,43 +1419,6 @@ mod tests {
     fn applied(mut incident: Incident, at: Timestamp, change: IncidentChangeKind) -> Incident {
         incident.apply(at, &change, &Actor::system());
         incident
-    }
-
-    #[test]
-    fn a_change_leaves_no_spare_room_in_the_incidents_lists() {
-        let team = team();
-        let mut inc = open(&team, t0());
-        inc.open_timeline();
-        // Each change is made on a clone, as the store does.
-        let first_page = inc.notifications[0].id;
-        let mut next = inc.clone();
-        next.record_outcome(t0() + ms(5), first_page, 1, None);
-        let deadline = next.escalation_deadline.unwrap();
-        let change = next
-            .escalate_on_timeout(deadline, deadline, page(), &direct, None)
-            .unwrap();
-        let next = applied(next.clone(), deadline, change);
-        let next = applied(
-            next.clone(),
-            deadline + ms(500),
-            IncidentChangeKind::Acknowledged,
-        );
-        for (name, len, room) in [
-            ("timeline", next.timeline.len(), next.timeline.capacity()),
-            (
-                "notifications",
-                next.notifications.len(),
-                next.notifications.capacity(),
-            ),
-            (
-                "history",
-                next.escalation_history.len(),
-                next.escalation_history.capacity(),
-            ),
-        ] {
-            assert!(len > 0, "{name} is empty");
-            assert_eq!(room, len, "{name} has spare room");
-        }
     }
 
     #[test]
