@@ -343,15 +343,6 @@ impl Packed {
             }
         };
         let key = entry.key();
-        // The usual case (triggers, and a snapshot's summaries, come in key order): past
-        // the last key, into the last run.
-        if let Some(last) = self.runs.last_mut() {
-            if last.len() < RUN && last.last().is_some_and(|e| e.key() < key) {
-                last.push(entry);
-                self.len += 1;
-                return;
-            }
-        }
         // The run that holds (or should hold) the key: the first whose last key is not
         // below it, else the last.
         let run = self
@@ -949,7 +940,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
 
@@ -1131,7 +1122,8 @@ mod tests {
         assert!(check_window(at, at + Duration::days(400)).is_ok());
     }
 
-    fn arbitrary_summary() -> impl proptest::strategy::Strategy<Value = IncidentSummary> {
+    pub(crate) fn arbitrary_summary() -> impl proptest::strategy::Strategy<Value = IncidentSummary>
+    {
         use proptest::prelude::*;
         let users = [UserId::new(), UserId::new(), UserId::new()];
         let services = [ServiceId::new(), ServiceId::new()];

@@ -823,6 +823,15 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
             actor: actor.clone(),
         });
     }
+    // Retired summaries before the incidents, as `chunks_of` orders them: older first, so
+    // a chunk holding both appends to the analytics index too. A retired incident's seq
+    // stays taken: new incidents sort after it.
+    if let Some(newest) = chunk.retired_summaries.iter().map(|s| s.seq).max() {
+        state
+            .max_seq
+            .fetch_max(newest, std::sync::atomic::Ordering::Relaxed);
+    }
+    state.analytics.restore_all(chunk.retired_summaries);
     for incident in chunk.incidents {
         state.apply(&Event::Incident(IncidentChange {
             incident_id: incident.id,
@@ -831,13 +840,6 @@ pub fn restore_chunk(state: &State, chunk: SnapshotChunk) {
             actor: actor.clone(),
         }));
     }
-    // A retired incident's seq stays taken: new incidents sort after it.
-    if let Some(newest) = chunk.retired_summaries.iter().map(|s| s.seq).max() {
-        state
-            .max_seq
-            .fetch_max(newest, std::sync::atomic::Ordering::Relaxed);
-    }
-    state.analytics.restore_all(chunk.retired_summaries);
     for token in chunk.api_tokens {
         state.apply(&Event::ApiTokenCreated { token });
     }

@@ -26,8 +26,8 @@
 
 use std::collections::HashMap;
 
+use serde::Serializer;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use super::analytics::IncidentSummary;
@@ -268,23 +268,12 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<IncidentSummary>, SummariesError> {
 pub mod serde_form {
     use super::*;
 
-    /// Writes the blob.
+    /// Writes the blob (a MessagePack `bin`, not an array of numbers).
     pub fn serialize<S: Serializer>(
         summaries: &[IncidentSummary],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        serde_bytes_ref(&encode(summaries)).serialize(serializer)
-    }
-
-    /// Borrowed bytes, written as a binary value (MessagePack `bin`), not an array.
-    fn serde_bytes_ref(bytes: &[u8]) -> impl Serialize + '_ {
-        struct Bin<'a>(&'a [u8]);
-        impl Serialize for Bin<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_bytes(self.0)
-            }
-        }
-        Bin(bytes)
+        serializer.serialize_bytes(&encode(summaries))
     }
 
     /// Reads the blob, or the older array of maps.
@@ -316,46 +305,9 @@ pub mod serde_form {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::analytics::tests::arbitrary_summary;
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
-
-    fn arbitrary_summary() -> impl Strategy<Value = IncidentSummary> {
-        let user = prop::sample::select(vec![UserId::new(), UserId::new(), UserId::new()]);
-        let instant = (-62_000_000_000i64..250_000_000_000, 0u32..2_000_000_000)
-            .prop_filter_map("in chrono's range", |(s, n)| {
-                chrono::DateTime::from_timestamp(s, n)
-            });
-        (
-            any::<u64>(),
-            prop::sample::select(vec![ServiceId::new(), ServiceId::new()]),
-            prop::sample::select(vec![ScheduleId::new(), ScheduleId::new()]),
-            prop::sample::select(vec![Severity::Low, Severity::Medium, Severity::High]),
-            instant.clone(),
-            prop::option::of(any::<i64>()),
-            prop::option::of((any::<i64>(), prop::option::of(user.clone()))),
-            prop::option::of(any::<i64>()),
-            any::<bool>(),
-            prop::option::of((user.clone(), instant.clone())),
-            prop::collection::vec((user, instant), 0..4),
-        )
-            .prop_map(
-                |(seq, service, schedule, severity, at, first, ack, res, esc, page, later)| {
-                    IncidentSummary {
-                        seq,
-                        service_id: service,
-                        schedule_id: schedule,
-                        severity,
-                        triggered_at: at,
-                        to_first_acknowledgement_ms: first,
-                        acknowledged: ack,
-                        to_resolution_ms: res,
-                        escalated: esc,
-                        first_page: page,
-                        later_pages: later.into_boxed_slice(),
-                    }
-                },
-            )
-    }
 
     proptest! {
         #[test]
@@ -377,8 +329,8 @@ mod tests {
             let mut damaged = blob.clone();
             let at = flip.index(damaged.len());
             damaged[at] ^= 1 << bit;
-            // Either an error or some summaries: never a panic, never an allocation the
-            // bytes did not pay for.
+            // Either an error or some summaries (the chunk's checksum catches the rest):
+            // never a panic.
             let _ = decode(&damaged);
         }
     }
@@ -411,6 +363,47 @@ mod tests {
         let from_old: New = rmp_serde::from_slice(&old).unwrap();
         assert_eq!(from_new.s, summaries);
         assert_eq!(from_old.s, summaries);
+    }
+
+    #[test]
+    fn the_edges_of_every_field_come_back_exactly() {
+        let user = UserId::new();
+        let edge = |secs: i64, nanos: u32| chrono::DateTime::from_timestamp(secs, nanos).unwrap();
+        let summaries = vec![
+            IncidentSummary {
+                seq: u64::MAX,
+                service_id: ServiceId::new(),
+                schedule_id: ScheduleId::new(),
+                severity: Severity::Low,
+                // Long before the epoch.
+                triggered_at: edge(-62_000_000_000, 999_999_999),
+                to_first_acknowledgement_ms: Some(i64::MIN),
+                acknowledged: Some((i64::MAX, Some(user))),
+                to_resolution_ms: Some(-1),
+                escalated: true,
+                first_page: Some((user, edge(250_000_000_000, 0))),
+                // A leap second (nanoseconds past 10^9 on a :59), and just before the epoch.
+                later_pages: vec![
+                    (user, edge(59, 1_500_000_000)),
+                    (UserId::new(), edge(-1, 999_999_999)),
+                ]
+                .into_boxed_slice(),
+            },
+            IncidentSummary {
+                seq: 0,
+                service_id: ServiceId::new(),
+                schedule_id: ScheduleId::new(),
+                severity: Severity::Medium,
+                triggered_at: edge(0, 0),
+                to_first_acknowledgement_ms: None,
+                acknowledged: Some((0, None)),
+                to_resolution_ms: None,
+                escalated: false,
+                first_page: None,
+                later_pages: Box::new([]),
+            },
+        ];
+        assert_eq!(decode(&encode(&summaries)).unwrap(), summaries);
     }
 
     #[test]

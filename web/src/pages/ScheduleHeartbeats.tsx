@@ -253,7 +253,8 @@ export function HeartbeatsSection({ scheduleId }: { scheduleId: string }) {
   // opens or closes, the heartbeat turned UNHEALTHY or HEALTHY with it, so look again at
   // once. Other beats (the first one, lastBeatAt) have no event: look again now and then.
   useIncidentEvents((ev) => {
-    if (ev.incident.schedule?.id === scheduleId && ev.incident.dedupKey?.startsWith('heartbeat:')) refetch();
+    const outage = ev.incident.schedule?.id === scheduleId && ev.incident.dedupKey?.startsWith('heartbeat:');
+    if (outage && (ev.kind === 'TRIGGERED' || ev.kind === 'RESOLVED')) refetch();
   });
   useInterval(refetch, 30_000);
   useOnReconnect(refetch);
