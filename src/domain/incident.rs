@@ -314,7 +314,7 @@ pub struct Incident {
     pub acknowledge_deadline: Option<Timestamp>,
     /// The whole story, oldest first: one entry per recorded change (and per page).
     #[serde(default)]
-    pub timeline: Vec<TimelineRecord>,
+    pub timeline: super::Timeline,
     /// The alerts monitors sent with it, capped (see [`super::integration`]); shared, so
     /// cloning an incident for a change does not copy them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -525,7 +525,7 @@ impl Incident {
             escalation_deadline: None,
             snoozed_until: None,
             acknowledge_deadline: None,
-            timeline: Vec::new(),
+            timeline: super::Timeline::default(),
             alerts: Vec::new(),
             paging_held: false,
             pending_notifications: Vec::new(),
@@ -1260,7 +1260,7 @@ impl Incident {
                 level: Some(0),
             });
         }
-        self.timeline = timeline;
+        self.timeline = timeline.into();
         let pages = std::mem::take(&mut self.notifications);
         for page in &pages {
             self.page(Some(page));
@@ -1272,10 +1272,10 @@ impl Incident {
     /// last acknowledgement and resolution).
     pub fn story(&self) -> Vec<TimelineRecord> {
         if !self.timeline.is_empty() {
-            return self.timeline.clone();
+            return self.timeline.to_vec();
         }
         let mut rebuilt = Incident {
-            timeline: Vec::new(),
+            timeline: super::Timeline::default(),
             notifications: Vec::new(),
             escalation_history: Vec::new(),
             ..self.clone()
@@ -1318,8 +1318,9 @@ impl Incident {
             TimelineKind::Resolved,
             self.resolved_by.as_deref(),
         );
-        rebuilt.timeline.sort_by_key(|r| r.at);
-        rebuilt.timeline
+        let mut story = rebuilt.timeline.to_vec();
+        story.sort_by_key(|r| r.at);
+        story
     }
 }
 

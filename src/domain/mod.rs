@@ -15,6 +15,7 @@ pub mod integration;
 pub mod oncall;
 pub mod schedule;
 pub mod text;
+pub mod timeline;
 pub mod user;
 pub mod webhook;
 
@@ -35,6 +36,7 @@ pub use incident::{
 };
 pub use integration::{Alert, AlertUpdate, Integration, IntegrationKind};
 pub use schedule::{EscalationLevel, EscalationPolicy, RotationEntry, Schedule};
+pub use timeline::Timeline;
 pub use user::{Service, User};
 pub use webhook::{Webhook, WebhookDelivery, WebhookEvent};
 

@@ -337,7 +337,13 @@ async fn concurrent_people_and_timers_leave_one_consistent_story() {
         .filter(|r| r.kind == TimelineKind::Note)
         .count();
     assert_eq!(notes, 10);
-    assert!(incident.timeline.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(
+        incident
+            .timeline
+            .to_vec()
+            .windows(2)
+            .all(|w| w[0].at <= w[1].at)
+    );
     // Replaying the same events gives the same incident: nothing was decided twice.
     let ids: std::collections::HashSet<_> = incident.notifications.iter().map(|n| n.id).collect();
     assert_eq!(ids.len(), incident.notifications.len());
