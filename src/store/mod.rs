@@ -1452,13 +1452,13 @@ impl Store {
     async fn lock_incident(
         &self,
         id: IncidentId,
-    ) -> Result<(Arc<state::IncidentSlot>, tokio::sync::OwnedMutexGuard<()>), CommandError> {
+    ) -> Result<(Arc<state::IncidentSlot>, state::SlotGuard), CommandError> {
         for _ in 0..8 {
             let slot = match self.state().incidents.get(&id).map(|slot| slot.clone()) {
                 Some(slot) => slot,
                 None => self.thaw(id).await?,
             };
-            let guard = slot.write.clone().lock_owned().await;
+            let guard = slot.lock().await;
             let current = self
                 .state()
                 .incidents
@@ -1514,7 +1514,7 @@ impl Store {
             let mut ids = Vec::with_capacity(batch.len());
             for slot in batch {
                 // A slot someone is changing is left for the next cut.
-                let Ok(guard) = slot.write.clone().try_lock_owned() else {
+                let Some(guard) = slot.try_lock() else {
                     continue;
                 };
                 let current = slot.current();

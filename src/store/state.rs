@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
-use tokio::sync::OwnedMutexGuard;
 
 use crate::domain::contact::UserContacts;
 use crate::domain::{
@@ -19,20 +18,49 @@ use crate::domain::{
 /// One incident's cell.
 #[derive(Debug)]
 pub struct IncidentSlot {
-    /// Serializes every change to this incident (people, timers, notifier). A tokio mutex,
-    /// because the holder awaits the journal while it decides and records a change.
-    pub write: Arc<tokio::sync::Mutex<()>>,
+    /// Serializes every change to this incident (people, timers, notifier): one permit,
+    /// held as a [`SlotGuard`]. Async, because the holder awaits the journal while it
+    /// decides and records a change. Inside the slot, not an `Arc` of its own: one
+    /// allocation per incident instead of two.
+    write: tokio::sync::Semaphore,
     /// The latest committed state. A std lock, held only to swap or clone the `Arc`, never
     /// across an await; readers never wait for a journal write.
     current: RwLock<Arc<Incident>>,
 }
 
+/// The right to change one incident, until dropped.
+#[derive(Debug)]
+pub struct SlotGuard(Arc<IncidentSlot>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.write.add_permits(1);
+    }
+}
+
 impl IncidentSlot {
     fn new(incident: Arc<Incident>) -> Self {
         Self {
-            write: Arc::new(tokio::sync::Mutex::new(())),
+            write: tokio::sync::Semaphore::new(1),
             current: RwLock::new(incident),
         }
+    }
+
+    /// Waits for the right to change this incident. Cancel-safe: dropped while waiting,
+    /// it takes nothing.
+    pub async fn lock(self: &Arc<Self>) -> SlotGuard {
+        // Nothing closes the semaphore, so `acquire` cannot fail.
+        if let Ok(permit) = self.write.acquire().await {
+            permit.forget();
+        }
+        SlotGuard(self.clone())
+    }
+
+    /// The right to change this incident, if nobody holds it.
+    pub fn try_lock(self: &Arc<Self>) -> Option<SlotGuard> {
+        let permit = self.write.try_acquire().ok()?;
+        permit.forget();
+        Some(SlotGuard(self.clone()))
     }
 
     /// The latest committed state.
@@ -63,7 +91,7 @@ pub struct Applied {
     pub incident: Arc<Incident>,
     /// For a newly triggered incident: its write lock, taken before the incident became
     /// visible, so no other change to it can be published before its `TRIGGERED`.
-    pub new_slot_guard: Option<OwnedMutexGuard<()>>,
+    pub new_slot_guard: Option<SlotGuard>,
 }
 
 /// All entities, indexed for the reads the API serves.
@@ -447,10 +475,20 @@ impl State {
             if let Some(alert) = incident.alerts.last() {
                 self.note_integration_event(alert.integration_id, alert.received_at);
             }
-            let incident = Arc::new((**incident).clone());
+            let mut incident = (**incident).clone();
+            // Restored from a snapshot or replayed, the policy is a copy of its own: share
+            // the schedule's while it is still the same (one per schedule, not one each).
+            if let Some(schedule) = self.schedules.get(&incident.schedule_id) {
+                if !Arc::ptr_eq(&schedule.escalation_policy, &incident.escalation_policy)
+                    && schedule.escalation_policy == incident.escalation_policy
+                {
+                    incident.escalation_policy = schedule.escalation_policy.clone();
+                }
+            }
+            let incident = Arc::new(incident);
             let slot = Arc::new(IncidentSlot::new(incident.clone()));
-            // A fresh mutex: try_lock always succeeds.
-            let guard = slot.write.clone().try_lock_owned().ok();
+            // A fresh slot: try_lock always succeeds.
+            let guard = slot.try_lock();
             self.index_new(&incident);
             self.incidents.insert(incident.id, slot);
             self.webhooks
