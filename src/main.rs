@@ -89,6 +89,12 @@ struct ServeArgs {
     /// subscribers with the same document, variables and role (for comparison).
     #[arg(long, env = "KLAXON_UNSHARED_SUBSCRIPTIONS")]
     unshared_subscriptions: bool,
+    /// Let the kernel back this process's memory with transparent huge pages. Off by
+    /// default: with them, 2 MiB pages mostly empty count as resident (a year of history
+    /// read 131 MiB of anonymous memory with them, 98 without) and events cost no less CPU
+    /// (BENCHMARKS.md, "Resident memory and huge pages").
+    #[arg(long, env = "KLAXON_TRANSPARENT_HUGE_PAGES")]
+    transparent_huge_pages: bool,
     /// The address people and monitors reach this server at, for links and feed URLs
     /// (default http://<listen address>). An https URL makes session cookies Secure.
     #[arg(long, env = "KLAXON_PUBLIC_URL")]
@@ -204,9 +210,27 @@ fn duration(raw: &str) -> Result<chrono::Duration, String> {
         .ok_or_else(|| format!("'{raw}' must be a positive duration"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // First, before the runtime and the state allocate: memory faulted in while huge pages
+    // are allowed stays in 2 MiB pages.
+    set_transparent_huge_pages(false);
     let cli = Cli::parse();
+    let serve_args = match &cli.command {
+        Some(Command::Serve(args)) => Some(&**args),
+        None => Some(&cli.serve),
+        _ => None,
+    };
+    if serve_args.is_some_and(|args| args.transparent_huge_pages) {
+        set_transparent_huge_pages(true);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Schema) => {
             print!("{}", klaxon::graphql::sdl());
@@ -326,4 +350,27 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
+}
+
+/// Whether the kernel may back this process's memory with transparent huge pages (all its
+/// threads; memory faulted in from now on). Where the call is refused or missing, things
+/// stay as the system sets them.
+fn set_transparent_huge_pages(allowed: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        let disable: libc::c_ulong = if allowed { 0 } else { 1 };
+        let zero: libc::c_ulong = 0;
+        // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process; no memory is passed.
+        // Every argument is an unsigned long, as the variadic call expects.
+        let refused =
+            unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, disable, zero, zero, zero) } != 0;
+        if refused {
+            eprintln!(
+                "klaxon: transparent huge pages stay as the system sets them ({})",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = allowed;
 }
