@@ -111,13 +111,48 @@ pub struct Actor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
     /// Its display name at the time (shared: every copy of an actor in an incident's
-    /// timeline points at one string).
+    /// timeline points at one string, and names read back from the journal are interned).
+    #[serde(deserialize_with = "interned_name")]
     pub name: std::sync::Arc<str>,
 }
 
 /// The system actor's name, allocated once.
 static KLAXON: std::sync::LazyLock<std::sync::Arc<str>> =
     std::sync::LazyLock::new(|| std::sync::Arc::from("Klaxon"));
+
+/// Actor names read back from the journal, shared: a few people, tokens and monitors act
+/// on thousands of incidents, whose snapshots would otherwise each carry a copy.
+static NAMES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashSet<std::sync::Arc<str>>>,
+> = std::sync::LazyLock::new(|| {
+    std::sync::Mutex::new(std::collections::HashSet::from([KLAXON.clone()]))
+});
+
+/// Most names interned; past it (only after that many renames) names are not shared.
+const MAX_INTERNED_NAMES: usize = 100_000;
+
+/// The one shared copy of `name`.
+pub fn intern_name(name: &str) -> std::sync::Arc<str> {
+    let mut names = match NAMES.lock() {
+        Ok(names) => names,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(shared) = names.get(name) {
+        return shared.clone();
+    }
+    let fresh: std::sync::Arc<str> = std::sync::Arc::from(name);
+    if names.len() < MAX_INTERNED_NAMES {
+        names.insert(fresh.clone());
+    }
+    fresh
+}
+
+fn interned_name<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::sync::Arc<str>, D::Error> {
+    let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+    Ok(intern_name(&name))
+}
 
 impl Default for Actor {
     fn default() -> Self {
@@ -354,6 +389,25 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actors_read_back_share_one_name() {
+        let alice = Actor {
+            kind: ActorKind::User,
+            id: Some(Uuid::nil()),
+            name: "Alice Liddell".into(),
+        };
+        let bytes = rmp_serde::to_vec_named(&alice).unwrap();
+        let first: Actor = rmp_serde::from_slice(&bytes).unwrap();
+        let second: Actor = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(first, alice);
+        assert!(std::sync::Arc::ptr_eq(&first.name, &second.name));
+        let json: Actor = serde_json::from_str(&serde_json::to_string(&alice).unwrap()).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&json.name, &first.name));
+        let system: Actor =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&Actor::system()).unwrap()).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&system.name, &Actor::system().name));
+    }
 
     #[test]
     fn each_role_can_do_everything_the_one_below_can() {

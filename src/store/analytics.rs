@@ -98,7 +98,7 @@ impl IncidentSummary {
 }
 
 /// Incident summaries by (trigger time, seq), packed: a year of history (millions of
-/// retired incidents) stays in memory at about 48 bytes each, so analytics over it reads
+/// retired incidents) stays in memory at 41 bytes each, so analytics over it reads
 /// no disk. A std lock: held for one insert, or for one window's arithmetic, never across
 /// an await.
 #[derive(Debug, Default)]
@@ -126,11 +126,14 @@ struct Packed {
 const RUN: usize = 1024;
 /// "None" in a `u32` field.
 const NONE: u32 = u32::MAX;
+/// "None" in a `u16` field.
+const NONE16: u16 = u16::MAX;
 
-/// One summary in 48 bytes. Durations are whole milliseconds (as the summary has them);
-/// ids are indexes into the interners. The two 64-bit numbers are kept as halves so the
-/// entry is 4-byte aligned and nothing is lost to padding.
+/// One summary in 41 bytes. Durations are whole milliseconds (as the summary has them);
+/// ids are indexes into the interners. Packed (no padding): fields are only ever copied
+/// out, never borrowed, so unaligned reads are all it costs.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, packed)]
 struct Entry {
     /// Trigger instant, ns since the epoch (the key, with `seq`), as two halves.
     at_ns: [u32; 2],
@@ -139,11 +142,12 @@ struct Entry {
     first_ack_ms: u32,
     ack_ms: u32,
     resolution_ms: u32,
-    /// The user who made the standing acknowledgement; `NONE` when not a person.
-    ack_user: u32,
-    page_user: u32,
     page_delta_ms: u32,
-    /// Services and schedules are few: past `u16` numbering a summary is kept whole.
+    /// The user who made the standing acknowledgement; `NONE16` when not a person.
+    /// Users, services and schedules are few: past `u16` numbering a summary is kept
+    /// whole.
+    ack_user: u16,
+    page_user: u16,
     service: u16,
     schedule: u16,
     /// Bits 0-1 severity, 2 escalated, 3 has a page, 4 kept whole in `wide`.
@@ -245,17 +249,17 @@ impl Packed {
             return None;
         }
         let (ack_ms, ack_user) = match summary.acknowledged {
-            None => (NONE, NONE),
+            None => (NONE, NONE16),
             Some((ms, user)) => (
                 duration_field(Some(ms)).ok()?,
                 match user {
-                    Some(user) => self.users.number(user, NONE)?,
-                    None => NONE,
+                    Some(user) => self.users.number(user, u32::from(NONE16))? as u16,
+                    None => NONE16,
                 },
             ),
         };
         let (page_user, page_delta_ms, paged) = match summary.first_page {
-            None => (NONE, 0, 0),
+            None => (NONE16, 0, 0),
             Some((user, at)) => {
                 let delta = at - summary.triggered_at;
                 let ms = delta.num_milliseconds();
@@ -263,7 +267,7 @@ impl Packed {
                     return None;
                 }
                 (
-                    self.users.number(user, NONE)?,
+                    self.users.number(user, u32::from(NONE16))? as u16,
                     duration_field(Some(ms)).ok()?,
                     PAGED,
                 )
@@ -297,7 +301,7 @@ impl Packed {
         let triggered_at = chrono::DateTime::from_timestamp_nanos(entry.at_ns());
         let first_page = if entry.flags & PAGED != 0 {
             Some((
-                self.users.get(entry.page_user)?,
+                self.users.get(u32::from(entry.page_user))?,
                 triggered_at + chrono::Duration::milliseconds(i64::from(entry.page_delta_ms)),
             ))
         } else {
@@ -310,7 +314,8 @@ impl Packed {
             severity: severity_of(entry.flags),
             triggered_at,
             to_first_acknowledgement_ms: duration_of(entry.first_ack_ms),
-            acknowledged: duration_of(entry.ack_ms).map(|ms| (ms, self.users.get(entry.ack_user))),
+            acknowledged: duration_of(entry.ack_ms)
+                .map(|ms| (ms, self.users.get(u32::from(entry.ack_user)))),
             to_resolution_ms: duration_of(entry.resolution_ms),
             escalated: entry.flags & ESCALATED != 0,
             first_page,
@@ -331,8 +336,8 @@ impl Packed {
                     first_ack_ms: NONE,
                     ack_ms: NONE,
                     resolution_ms: NONE,
-                    ack_user: NONE,
-                    page_user: NONE,
+                    ack_user: NONE16,
+                    page_user: NONE16,
                     page_delta_ms: 0,
                     service: u16::MAX,
                     schedule: u16::MAX,
@@ -1230,8 +1235,42 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_plain_incident_packs_into_48_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 48);
+    fn a_plain_incident_packs_into_41_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 41);
+    }
+
+    #[test]
+    fn past_sixty_five_thousand_users_a_summary_is_kept_whole_and_exact() {
+        let mut packed = Packed::default();
+        for _ in 0..u16::MAX {
+            packed.users.number(UserId::new(), u32::from(NONE16));
+        }
+        let at = t(2026, 3, 1, 12, 0);
+        let mut paged = summary(at);
+        paged.first_page = Some((UserId::new(), at + chrono::Duration::seconds(3)));
+        assert!(packed.pack(&paged).is_none(), "no u16 number is left");
+        let mut acknowledged = summary(at + chrono::Duration::seconds(1));
+        acknowledged.seq = 2;
+        acknowledged.acknowledged = Some((5_000, Some(UserId::new())));
+        assert!(packed.pack(&acknowledged).is_none());
+        // A summary whose users already have numbers still packs.
+        let mut known = summary(at + chrono::Duration::seconds(2));
+        known.seq = 3;
+        known.acknowledged = Some((7_000, packed.users.get(0)));
+        known.first_page = packed
+            .users
+            .get(1)
+            .map(|u| (u, at + chrono::Duration::seconds(4)));
+        assert!(packed.pack(&known).is_some());
+        for s in [&paged, &acknowledged, &known] {
+            packed.insert(s.clone());
+        }
+        let back: Vec<_> = packed
+            .range((i64::MIN, 0), (i64::MAX, u64::MAX))
+            .filter_map(|e| packed.unpack(e))
+            .collect();
+        assert_eq!(back, vec![paged, acknowledged, known]);
+        assert_eq!(packed.wide.len(), 2);
     }
 
     #[test]
