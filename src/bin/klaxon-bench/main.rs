@@ -65,8 +65,9 @@ struct Cli {
     /// Incidents acknowledged then resolved (default 30000; smoke 1000).
     #[arg(long)]
     ack_incidents: Option<usize>,
-    /// Subscriber counts for fanout, comma-separated (default 1000,10000,30000, each that
-    /// the open-files limit allows; smoke 100).
+    /// Subscriber counts for fanout, comma-separated (default 1000,10000,30000; smoke 100).
+    /// Where the open-files limit is below one WebSocket per subscriber, subscriptions
+    /// share connections (as many per connection as needed; the report says how many).
     #[arg(long, value_delimiter = ',')]
     subscribers: Option<Vec<usize>>,
     /// Mutations per fanout size (default 20; smoke 5).
@@ -241,14 +242,6 @@ fn main() -> anyhow::Result<()> {
         let _ = http::TOKEN.set(token.clone());
     }
     let open_files = raise_open_files_limit();
-    let widest = cli.plan().subscribers.iter().copied().max().unwrap_or(0) as u64;
-    if cli.subscribers.is_some() && open_files.is_some_and(|limit| limit < widest + 256) {
-        eprintln!(
-            "klaxon-bench: the open-files limit ({}) is too low for {widest} WebSockets; \
-             raise the hard limit (ulimit -Hn) or pass smaller --subscribers",
-            open_files.unwrap_or(0)
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.threads.max(1))
         .enable_all()
@@ -294,19 +287,19 @@ async fn run(cli: &Cli, open_files: Option<u64>) -> anyhow::Result<Vec<Report>> 
             _ => vec![0],
         };
         for size in sizes {
-            // A default size this machine cannot hold is skipped, and said so; one asked
-            // for is tried.
-            if workload == Workload::Fanout
-                && cli.subscribers.is_none()
-                && open_files.is_some_and(|limit| limit < size as u64 + 256)
-            {
+            let per_connection = if workload == Workload::Fanout {
+                per_connection(size, open_files)
+            } else {
+                1
+            };
+            if per_connection > 1 {
                 eprintln!(
-                    "klaxon-bench: fanout-{size} skipped: it needs about {} open files in the \
-                     driver and in the server, and the limit here is {} (ulimit -Hn)",
-                    size + 256,
-                    open_files.unwrap_or(0)
+                    "klaxon-bench: fanout-{size}: the open-files limit here is {} (ulimit -Hn), \
+                     below one WebSocket per subscriber in the driver and in the server: \
+                     {per_connection} subscriptions share each of {} connections",
+                    open_files.unwrap_or(0),
+                    size.div_ceil(per_connection)
                 );
-                continue;
             }
             // `history` fills a data directory first, then starts its own server on it.
             if workload == Workload::History {
@@ -336,7 +329,7 @@ async fn run(cli: &Cli, open_files: Option<u64>) -> anyhow::Result<Vec<Report>> 
                 Workload::Trigger => workloads::trigger(&server, &plan).await,
                 Workload::OncallRead => workloads::oncall_read(&server, &plan).await,
                 Workload::AckResolve => workloads::ack_resolve(&server, &plan).await,
-                Workload::Fanout => workloads::fanout(&server, &plan, size).await,
+                Workload::Fanout => workloads::fanout(&server, &plan, size, per_connection).await,
                 Workload::EscalationPrecision => {
                     workloads::escalation_precision(&server, &plan).await
                 }
@@ -356,6 +349,18 @@ async fn run(cli: &Cli, open_files: Option<u64>) -> anyhow::Result<Vec<Report>> 
         }
     }
     Ok(reports)
+}
+
+/// How many subscriptions each fanout WebSocket carries: one while the open-files limit
+/// leaves room for a connection per subscriber (plus 512 for everything else), else the
+/// fewest that fit.
+fn per_connection(subscribers: usize, open_files: Option<u64>) -> usize {
+    let room = open_files.map_or(usize::MAX, |limit| {
+        usize::try_from(limit.saturating_sub(512))
+            .unwrap_or(usize::MAX)
+            .max(1)
+    });
+    subscribers.div_ceil(room).max(1)
 }
 
 /// Thousands of WebSockets need thousands of descriptors: lift the soft limit to the hard
@@ -382,4 +387,20 @@ fn raise_open_files_limit() -> Option<u64> {
     }
     #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
     Some(limit.rlim_cur as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_connection;
+
+    #[test]
+    fn subscriptions_share_connections_only_past_the_open_files_limit() {
+        assert_eq!(per_connection(10_000, Some(20_000)), 1);
+        assert_eq!(per_connection(10_000, None), 1);
+        // 30,000 subscribers under a hard limit of 20,000: two per connection.
+        assert_eq!(per_connection(30_000, Some(20_000)), 2);
+        assert_eq!(per_connection(30_000, Some(1_024)), 59);
+        // A limit below the reserve still gives a usable answer.
+        assert_eq!(per_connection(100, Some(10)), 100);
+    }
 }

@@ -229,7 +229,18 @@ pub async fn ack_resolve(server: &Server, plan: &Plan) -> anyhow::Result<Report>
 
 /// `fanout`: one mutation, `subscribers` WebSocket receipts: latency from the mutation's
 /// send to each subscriber's receipt, over `plan.rounds` mutations sent one after another.
-pub async fn fanout(server: &Server, plan: &Plan, subscribers: usize) -> anyhow::Result<Report> {
+/// `fanout-<subscribers>`: that many subscriptions to the board-card selection, at most
+/// `per_connection` on each WebSocket (1 unless the open-files limit is below one
+/// connection per subscriber), then `plan.rounds` triggers, each timed until every
+/// subscription has its event.
+pub async fn fanout(
+    server: &Server,
+    plan: &Plan,
+    subscribers: usize,
+    per_connection: usize,
+) -> anyhow::Result<Report> {
+    let per_connection = per_connection.max(1);
+    let connections = subscribers.div_ceil(per_connection);
     let schedules = server.team(&[HOUR_MS], 2).await?;
     let already = server.health().await?["subscribers"].as_u64().unwrap_or(0) as usize;
     let origin = Instant::now();
@@ -240,8 +251,11 @@ pub async fn fanout(server: &Server, plan: &Plan, subscribers: usize) -> anyhow:
     let failed = Arc::new(AtomicUsize::new(0));
     let handshakes = Arc::new(Semaphore::new(256));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = Vec::with_capacity(subscribers);
-    for n in 0..subscribers {
+    let mut tasks = Vec::with_capacity(connections);
+    for n in 0..connections {
+        // Every connection carries `per_connection` operations but the last, which
+        // carries what is left.
+        let ops = per_connection.min(subscribers - n * per_connection);
         let (sent, received, connected, failed, handshakes) = (
             sent.clone(),
             received.clone(),
@@ -253,16 +267,16 @@ pub async fn fanout(server: &Server, plan: &Plan, subscribers: usize) -> anyhow:
         let addr = server.addr;
         tasks.push(tokio::spawn(async move {
             let permit = handshakes.acquire_owned().await;
-            let mut ws = match WsClient::subscribe(addr, FANOUT_SUBSCRIPTION, n).await {
+            let mut ws = match WsClient::subscribe(addr, FANOUT_SUBSCRIPTION, n, ops).await {
                 Ok(ws) => ws,
                 Err(e) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
+                    failed.fetch_add(ops, Ordering::Relaxed);
                     return Err(e);
                 }
             };
             drop(permit);
-            connected.fetch_add(1, Ordering::Relaxed);
-            let mut latencies = Vec::with_capacity(sent.len());
+            connected.fetch_add(ops, Ordering::Relaxed);
+            let mut latencies = Vec::with_capacity(sent.len() * ops);
             loop {
                 tokio::select! {
                     message = ws.next_text() => {
@@ -336,6 +350,7 @@ pub async fn fanout(server: &Server, plan: &Plan, subscribers: usize) -> anyhow:
     let expected = (live * plan.rounds) as u64;
     let mut extra = Map::new();
     extra.insert("subscribers".into(), live.into());
+    extra.insert("connections".into(), connections.into());
     extra.insert("rounds".into(), plan.rounds.into());
     extra.insert(
         "missing".into(),
@@ -396,7 +411,7 @@ pub async fn escalation_precision(server: &Server, plan: &Plan) -> anyhow::Resul
         .collect();
     let schedules = server.team(&timeouts, 2).await?;
     let already = server.health().await?["subscribers"].as_u64().unwrap_or(0);
-    let mut ws = WsClient::subscribe(server.addr, ESCALATION_SUBSCRIPTION, 0).await?;
+    let mut ws = WsClient::subscribe(server.addr, ESCALATION_SUBSCRIPTION, 0, 1).await?;
     while server.health().await?["subscribers"].as_u64().unwrap_or(0) <= already {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -563,7 +578,7 @@ pub async fn heartbeat_precision(server: &Server, plan: &Plan) -> anyhow::Result
         }
     }
     let already = server.health().await?["subscribers"].as_u64().unwrap_or(0);
-    let mut ws = WsClient::subscribe(server.addr, TRIGGER_SUBSCRIPTION, 0).await?;
+    let mut ws = WsClient::subscribe(server.addr, TRIGGER_SUBSCRIPTION, 0, 1).await?;
     while server.health().await?["subscribers"].as_u64().unwrap_or(0) <= already {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -27,10 +27,16 @@ const SOURCES: usize = 4;
 
 impl WsClient {
     /// Opens `/graphql/ws`, completes `connection_init` → `connection_ack`, and subscribes
-    /// to `query` as operation `"1"`. Connection `n` to a loopback server comes from one of
+    /// to `query` as operations `"1"` to `"<ops>"` (graphql-transport-ws multiplexes
+    /// operations on one connection, as a browser tab with several live views does). Connection `n` to a loopback server comes from one of
     /// [`SOURCES`] loopback addresses: one source address has about 28,000 ephemeral ports,
     /// fewer than `fanout-30000` needs.
-    pub async fn subscribe(addr: SocketAddr, query: &str, n: usize) -> io::Result<WsClient> {
+    pub async fn subscribe(
+        addr: SocketAddr,
+        query: &str,
+        n: usize,
+        ops: usize,
+    ) -> io::Result<WsClient> {
         let mut stream = match addr.ip() {
             std::net::IpAddr::V4(ip) if ip.is_loopback() => {
                 let socket = tokio::net::TcpSocket::new_v4()?;
@@ -75,12 +81,14 @@ impl WsClient {
                 return Err(invalid(format!("expected connection_ack, got {got:?}")));
             }
         }
-        let subscribe = serde_json::json!({
-            "id": "1",
-            "type": "subscribe",
-            "payload": { "query": query },
-        });
-        client.send_text(&subscribe.to_string()).await?;
+        for op in 1..=ops.max(1) {
+            let subscribe = serde_json::json!({
+                "id": op.to_string(),
+                "type": "subscribe",
+                "payload": { "query": query },
+            });
+            client.send_text(&subscribe.to_string()).await?;
+        }
         Ok(client)
     }
 
