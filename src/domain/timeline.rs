@@ -74,9 +74,14 @@ impl Timeline {
         Iter { rest: &self.bytes }
     }
 
-    /// How many records.
+    /// How many records (counted without decoding them).
     pub fn len(&self) -> usize {
-        self.iter().count()
+        let mut reader = Reader { rest: &self.bytes };
+        let mut count = 0;
+        while !reader.rest.is_empty() && reader.skip().is_some() {
+            count += 1;
+        }
+        count
     }
 
     /// Whether there is none.
@@ -84,9 +89,16 @@ impl Timeline {
         self.bytes.is_empty()
     }
 
-    /// The newest record.
+    /// The newest record (the others are skipped, not decoded).
     pub fn last(&self) -> Option<TimelineRecord> {
-        self.iter().last()
+        let mut reader = Reader { rest: &self.bytes };
+        let mut last = None;
+        while !reader.rest.is_empty() {
+            let start = reader.rest;
+            reader.skip()?;
+            last = Some(start);
+        }
+        Reader { rest: last? }.record()
     }
 
     /// Forgets every record.
@@ -289,6 +301,28 @@ impl<'a> Reader<'a> {
     fn text(&mut self) -> Option<&'a str> {
         let len = usize::try_from(self.varint()?).ok()?;
         std::str::from_utf8(self.take(len)?).ok()
+    }
+
+    /// Steps over one record without allocating.
+    fn skip(&mut self) -> Option<()> {
+        KINDS.get(usize::from(self.byte()?))?;
+        let flags = self.byte()?;
+        self.varint()?;
+        self.varint()?;
+        if flags & HAS_ACTOR_ID != 0 {
+            self.take(16)?;
+        }
+        self.text()?;
+        if flags & HAS_USER != 0 {
+            self.take(16)?;
+        }
+        if flags & HAS_DETAIL != 0 {
+            self.text()?;
+        }
+        if flags & HAS_LEVEL != 0 {
+            self.varint()?;
+        }
+        Some(())
     }
 
     fn record(&mut self) -> Option<TimelineRecord> {
