@@ -215,6 +215,10 @@ impl Cli {
                 self.server_args
             ),
             Workload::PageWebhook => format!("{} --pages-per-minute 1000000", self.server_args),
+            // Every incident's page delivered, as the workload says: 100,000 pages to the
+            // team's two people would otherwise wait in the storm gate for its minute,
+            // and be counted as the incidents' memory.
+            Workload::Memory => format!("{} --pages-per-minute 1000000", self.server_args),
             Workload::PageEmail => format!(
                 "{} --smtp-url {} --pages-per-minute 1000000",
                 self.server_args,
