@@ -397,3 +397,47 @@ fn a_delivery_decided_with_a_trigger_is_replayed_with_its_id_and_body_and_a_snap
         assert_eq!(replayed.webhooks.pending(), served);
     }
 }
+
+#[test]
+fn incidents_read_back_share_their_schedules_policy_while_it_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (journal, state, _) = SqliteJournal::open(&options(dir.path())).unwrap();
+        let clock = Arc::new(SteppingClock(AtomicI64::new(0)));
+        let (store, _outlets) = Store::new(state, Arc::new(journal), clock, "log", UPDATE_BUFFER);
+        let mut commands = vec![
+            Command::CreateUser,
+            Command::CreateService,
+            Command::CreateSchedule {
+                on_call: true,
+                levels: 2,
+            },
+        ];
+        commands.extend((0..3).map(|_| Command::Trigger {
+            schedule: 0,
+            dedup: None,
+        }));
+        run(&store, &commands).await;
+    });
+    for use_snapshots in [false, true] {
+        let reopen = DurableOptions {
+            use_snapshots,
+            ..options(dir.path())
+        };
+        let (journal, state, _) = SqliteJournal::open(&reopen).unwrap();
+        let schedule = state.schedules.iter().next().unwrap().value().clone();
+        let incidents: Vec<_> = state.incidents.iter().map(|s| s.current()).collect();
+        assert_eq!(incidents.len(), 3);
+        for incident in &incidents {
+            assert!(Arc::ptr_eq(
+                &incident.escalation_policy,
+                &schedule.escalation_policy
+            ));
+        }
+        journal.snapshot_now().unwrap();
+    }
+}
