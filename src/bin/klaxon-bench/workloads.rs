@@ -743,7 +743,7 @@ pub async fn memory(server: &Server, plan: &Plan) -> anyhow::Result<Report> {
         seconds: run.elapsed.as_secs_f64(),
         throughput: None,
         latency: None,
-        target: "<2048 B/incident",
+        target: "<=600 B/incident",
         extra,
     })
 }
