@@ -250,7 +250,8 @@ pub struct Page {
 }
 
 /// An incident: something is wrong with a service and someone must act.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "IncidentWire")]
 pub struct Incident {
     /// Stable id.
     pub id: IncidentId,
@@ -258,8 +259,8 @@ pub struct Incident {
     pub seq: u64,
     /// Short summary.
     pub title: String,
-    /// Details.
-    pub description: Option<String>,
+    /// Details (read with [`Incident::description`]).
+    description: Option<String>,
     /// The broken service (the schedule's service at trigger time).
     pub service_id: ServiceId,
     /// The schedule that decided who was paged.
@@ -293,8 +294,6 @@ pub struct Incident {
     pub escalation_level: u32,
     /// The schedule's policy as it was at trigger time.
     pub escalation_policy: std::sync::Arc<EscalationPolicy>,
-    /// Every level change, oldest first.
-    pub escalation_history: Vec<EscalationStep>,
     /// Every page, oldest first.
     pub notifications: Vec<Notification>,
     /// Repeated triggers with this key on an open incident of the same service fold in.
@@ -305,29 +304,250 @@ pub struct Incident {
     /// level. The escalation engine fires at this instant, and a timer whose deadline no
     /// longer matches is stale and does nothing.
     pub escalation_deadline: Option<Timestamp>,
-    /// While snoozed: when it returns to triggered.
-    #[serde(default)]
-    pub snoozed_until: Option<Timestamp>,
-    /// While acknowledged under a policy with an acknowledge timeout: when it returns to
-    /// triggered unless resolved first.
-    #[serde(default)]
-    pub acknowledge_deadline: Option<Timestamp>,
     /// The whole story, oldest first: one entry per recorded change (and per page).
     #[serde(default)]
     pub timeline: super::Timeline,
-    /// The alerts monitors sent with it, capped (see [`super::integration`]); shared, so
-    /// cloning an incident for a change does not copy them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alerts: Vec<std::sync::Arc<super::integration::Alert>>,
     /// Its service is in maintenance: nobody was paged for it and no timer runs until the
     /// maintenance ends ([`Incident::release`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paging_held: bool,
+    /// What most incidents never have (escalations, a snooze, alerts, pending
+    /// notification rules), behind one pointer: `None` while all of it is empty.
+    /// Read through the accessors ([`Incident::escalation_history`], ...), changed through
+    /// [`Incident::extras_mut`].
+    extras: Option<Box<IncidentExtras>>,
+}
+
+/// The rarely set parts of an [`Incident`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentExtras {
+    /// Every level change, oldest first.
+    pub escalation_history: Vec<EscalationStep>,
+    /// While snoozed: when it returns to triggered.
+    pub snoozed_until: Option<Timestamp>,
+    /// While acknowledged under a policy with an acknowledge timeout: when it returns to
+    /// triggered unless resolved first.
+    pub acknowledge_deadline: Option<Timestamp>,
+    /// The alerts monitors sent with it, capped (see [`super::integration`]); shared, so
+    /// cloning an incident for a change does not copy them.
+    pub alerts: Vec<std::sync::Arc<super::integration::Alert>>,
     /// Notification rules whose delay has not passed yet, soonest first. Each becomes a
     /// notification when due while the incident is still triggered; an acknowledgement or
     /// resolution drops them (they send nothing).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_notifications: Vec<Notification>,
+}
+
+impl IncidentExtras {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Incident {
+    /// Details.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Every level change, oldest first.
+    pub fn escalation_history(&self) -> &[EscalationStep] {
+        self.extras.as_ref().map_or(&[], |e| &e.escalation_history)
+    }
+
+    /// While snoozed: when it returns to triggered.
+    pub fn snoozed_until(&self) -> Option<Timestamp> {
+        self.extras.as_ref().and_then(|e| e.snoozed_until)
+    }
+
+    /// While acknowledged under a policy with an acknowledge timeout: when it returns to
+    /// triggered unless resolved first.
+    pub fn acknowledge_deadline(&self) -> Option<Timestamp> {
+        self.extras.as_ref().and_then(|e| e.acknowledge_deadline)
+    }
+
+    /// The alerts monitors sent with it.
+    pub fn alerts(&self) -> &[std::sync::Arc<super::integration::Alert>] {
+        self.extras.as_ref().map_or(&[], |e| &e.alerts)
+    }
+
+    /// Notification rules whose delay has not passed yet, soonest first.
+    pub fn pending_notifications(&self) -> &[Notification] {
+        self.extras
+            .as_ref()
+            .map_or(&[], |e| &e.pending_notifications)
+    }
+
+    /// The rarely set parts, to change (made empty first if there were none). Call
+    /// [`Incident::tidy`] after, so an incident left with none holds no allocation.
+    pub fn extras_mut(&mut self) -> &mut IncidentExtras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the rarely set parts when all of them are empty again.
+    pub fn tidy(&mut self) {
+        if self.extras.as_ref().is_some_and(|e| e.is_empty()) {
+            self.extras = None;
+        }
+    }
+}
+
+impl From<IncidentWire> for Incident {
+    fn from(w: IncidentWire) -> Self {
+        let mut incident = Incident {
+            id: w.id,
+            seq: w.seq,
+            title: w.title,
+            description: w.description,
+            service_id: w.service_id,
+            schedule_id: w.schedule_id,
+            severity: w.severity,
+            state: w.state,
+            triggered_at: w.triggered_at,
+            acknowledged_at: w.acknowledged_at,
+            first_acknowledged_at: w.first_acknowledged_at,
+            resolved_at: w.resolved_at,
+            triggered_by: w.triggered_by,
+            acknowledged_by: w.acknowledged_by,
+            resolved_by: w.resolved_by,
+            assigned_to: w.assigned_to,
+            escalation_level: w.escalation_level,
+            escalation_policy: w.escalation_policy,
+            notifications: w.notifications,
+            dedup_key: w.dedup_key,
+            alert_count: w.alert_count,
+            escalation_deadline: w.escalation_deadline,
+            timeline: w.timeline,
+            paging_held: w.paging_held,
+            extras: Some(Box::new(IncidentExtras {
+                escalation_history: w.escalation_history,
+                snoozed_until: w.snoozed_until,
+                acknowledge_deadline: w.acknowledge_deadline,
+                alerts: w.alerts,
+                pending_notifications: w.pending_notifications,
+            })),
+        };
+        incident.tidy();
+        incident
+    }
+}
+
+impl Serialize for Incident {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        IncidentRef {
+            id: &self.id,
+            seq: self.seq,
+            title: &self.title,
+            description: self.description(),
+            service_id: self.service_id,
+            schedule_id: self.schedule_id,
+            severity: self.severity,
+            state: self.state,
+            triggered_at: self.triggered_at,
+            acknowledged_at: self.acknowledged_at,
+            first_acknowledged_at: self.first_acknowledged_at,
+            resolved_at: self.resolved_at,
+            triggered_by: &self.triggered_by,
+            acknowledged_by: self.acknowledged_by.as_deref(),
+            resolved_by: self.resolved_by.as_deref(),
+            assigned_to: self.assigned_to,
+            escalation_level: self.escalation_level,
+            escalation_policy: &self.escalation_policy,
+            escalation_history: self.escalation_history(),
+            notifications: &self.notifications,
+            dedup_key: self.dedup_key.as_deref(),
+            alert_count: self.alert_count,
+            escalation_deadline: self.escalation_deadline,
+            snoozed_until: self.snoozed_until(),
+            acknowledge_deadline: self.acknowledge_deadline(),
+            timeline: &self.timeline,
+            alerts: self.alerts(),
+            paging_held: self.paging_held,
+            pending_notifications: self.pending_notifications(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// An incident as it is serialized (journal, snapshots, cold rows): every field flat, as
+/// before the rarely set ones moved into [`IncidentExtras`].
+#[derive(Deserialize)]
+struct IncidentWire {
+    id: IncidentId,
+    seq: u64,
+    title: String,
+    description: Option<String>,
+    service_id: ServiceId,
+    schedule_id: ScheduleId,
+    severity: Severity,
+    state: IncidentState,
+    triggered_at: Timestamp,
+    acknowledged_at: Option<Timestamp>,
+    #[serde(default)]
+    first_acknowledged_at: Option<Timestamp>,
+    resolved_at: Option<Timestamp>,
+    #[serde(default)]
+    triggered_by: Actor,
+    #[serde(default)]
+    acknowledged_by: Option<Box<Actor>>,
+    #[serde(default)]
+    resolved_by: Option<Box<Actor>>,
+    assigned_to: Option<UserId>,
+    escalation_level: u32,
+    escalation_policy: std::sync::Arc<EscalationPolicy>,
+    escalation_history: Vec<EscalationStep>,
+    notifications: Vec<Notification>,
+    dedup_key: Option<String>,
+    alert_count: u32,
+    escalation_deadline: Option<Timestamp>,
+    #[serde(default)]
+    snoozed_until: Option<Timestamp>,
+    #[serde(default)]
+    acknowledge_deadline: Option<Timestamp>,
+    #[serde(default)]
+    timeline: super::Timeline,
+    #[serde(default)]
+    alerts: Vec<std::sync::Arc<super::integration::Alert>>,
+    #[serde(default)]
+    paging_held: bool,
+    #[serde(default)]
+    pending_notifications: Vec<Notification>,
+}
+
+/// [`IncidentWire`], borrowed: what an incident serializes as.
+#[derive(Serialize)]
+struct IncidentRef<'a> {
+    id: &'a IncidentId,
+    seq: u64,
+    title: &'a str,
+    description: Option<&'a str>,
+    service_id: ServiceId,
+    schedule_id: ScheduleId,
+    severity: Severity,
+    state: IncidentState,
+    triggered_at: Timestamp,
+    acknowledged_at: Option<Timestamp>,
+    first_acknowledged_at: Option<Timestamp>,
+    resolved_at: Option<Timestamp>,
+    triggered_by: &'a Actor,
+    acknowledged_by: Option<&'a Actor>,
+    resolved_by: Option<&'a Actor>,
+    assigned_to: Option<UserId>,
+    escalation_level: u32,
+    escalation_policy: &'a EscalationPolicy,
+    escalation_history: &'a [EscalationStep],
+    notifications: &'a [Notification],
+    dedup_key: Option<&'a str>,
+    alert_count: u32,
+    escalation_deadline: Option<Timestamp>,
+    snoozed_until: Option<Timestamp>,
+    acknowledge_deadline: Option<Timestamp>,
+    timeline: &'a super::Timeline,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    alerts: &'a [std::sync::Arc<super::integration::Alert>],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    paging_held: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pending_notifications: &'a [Notification],
 }
 
 /// Why an acknowledged incident went back to triggered.
@@ -518,31 +738,31 @@ impl Incident {
             assigned_to: None,
             escalation_level: 0,
             escalation_policy: policy,
-            escalation_history: Vec::new(),
             notifications: Vec::new(),
             dedup_key: new.dedup_key,
             alert_count: 1,
             escalation_deadline: None,
-            snoozed_until: None,
-            acknowledge_deadline: None,
             timeline: super::Timeline::default(),
-            alerts: Vec::new(),
             paging_held: false,
-            pending_notifications: Vec::new(),
+            extras: None,
         };
+
         let (level, user, reason) = match schedule.on_call(now) {
             Some(user) => (0, Some(user), NotificationReason::Triggered),
             None => match incident.escalation_policy.level(1) {
                 Some(first) => {
                     let user = who(first);
-                    incident.escalation_history.push(EscalationStep {
-                        from_level: 0,
-                        to_level: 1,
-                        to: user,
-                        reason: EscalationReason::NoOneOnCall,
-                        at: now,
-                        actor: Actor::system(),
-                    });
+                    incident
+                        .extras_mut()
+                        .escalation_history
+                        .push(EscalationStep {
+                            from_level: 0,
+                            to_level: 1,
+                            to: user,
+                            reason: EscalationReason::NoOneOnCall,
+                            at: now,
+                            actor: Actor::system(),
+                        });
                     (1, user, NotificationReason::Escalated)
                 }
                 None => return incident,
@@ -562,7 +782,7 @@ impl Incident {
 
     /// How many times the policy has started over.
     pub fn loops(&self) -> u32 {
-        self.escalation_history
+        self.escalation_history()
             .iter()
             .filter(|s| s.to_level < s.from_level)
             .count() as u32
@@ -571,7 +791,7 @@ impl Incident {
     /// The one "wake" timer an acknowledged incident can have: its snooze's end, or its
     /// acknowledge timeout.
     pub fn wake_deadline(&self) -> Option<Timestamp> {
-        self.snoozed_until.or(self.acknowledge_deadline)
+        self.snoozed_until().or(self.acknowledge_deadline())
     }
 
     /// A note; any open or resolved incident takes one.
@@ -642,7 +862,7 @@ impl Incident {
         if !live {
             return None;
         }
-        let cause = if self.snoozed_until == Some(deadline) {
+        let cause = if self.snoozed_until() == Some(deadline) {
             RetriggerCause::SnoozeEnded
         } else {
             RetriggerCause::AcknowledgeTimedOut
@@ -662,7 +882,10 @@ impl Incident {
     pub fn hold_paging(&mut self) {
         self.escalation_level = 0;
         self.assigned_to = None;
-        self.escalation_history.clear();
+        if !self.escalation_history().is_empty() {
+            self.extras_mut().escalation_history.clear();
+            self.tidy();
+        }
         self.notifications.clear();
         self.escalation_deadline = None;
         self.paging_held = true;
@@ -685,7 +908,7 @@ impl Incident {
         if !live {
             return None;
         }
-        let cause = if self.snoozed_until == Some(deadline) {
+        let cause = if self.snoozed_until() == Some(deadline) {
             RetriggerCause::SnoozeEnded
         } else {
             RetriggerCause::AcknowledgeTimedOut
@@ -954,9 +1177,10 @@ impl Incident {
     pub fn apply(&mut self, at: Timestamp, change: &IncidentChangeKind, actor: &Actor) {
         self.apply_change(at, change, actor);
         // A rule due after an acknowledgement or resolution sends nothing.
-        if self.state != IncidentState::Triggered {
-            self.pending_notifications.clear();
+        if self.state != IncidentState::Triggered && !self.pending_notifications().is_empty() {
+            self.extras_mut().pending_notifications.clear();
         }
+        self.tidy();
     }
 
     fn apply_change(&mut self, at: Timestamp, change: &IncidentChangeKind, actor: &Actor) {
@@ -978,7 +1202,7 @@ impl Incident {
                 });
             }
             IncidentChangeKind::AlertsReceived(update) => {
-                update.merge_into(&mut self.alerts);
+                update.merge_into(&mut self.extras_mut().alerts);
                 if update.fold {
                     self.apply(at, &IncidentChangeKind::AlertRepeated, actor);
                 }
@@ -992,8 +1216,8 @@ impl Incident {
                 self.acknowledged_by = Some(Box::new(actor.clone()));
                 self.first_acknowledged_at.get_or_insert(at);
                 self.escalation_deadline = None;
-                self.snoozed_until = None;
-                self.acknowledge_deadline = self
+                self.extras_mut().snoozed_until = None;
+                self.extras_mut().acknowledge_deadline = self
                     .escalation_policy
                     .acknowledge_timeout_ms
                     .map(|ms| after(at, ms));
@@ -1004,8 +1228,8 @@ impl Incident {
                 self.resolved_at = Some(at);
                 self.resolved_by = Some(Box::new(actor.clone()));
                 self.escalation_deadline = None;
-                self.snoozed_until = None;
-                self.acknowledge_deadline = None;
+                self.extras_mut().snoozed_until = None;
+                self.extras_mut().acknowledge_deadline = None;
                 self.timeline.push(record(TimelineKind::Resolved));
             }
             IncidentChangeKind::Escalated {
@@ -1021,9 +1245,12 @@ impl Incident {
             }
             IncidentChangeKind::NotificationsDue { ids } => {
                 for id in ids {
-                    if let Some(index) = self.pending_notifications.iter().position(|n| n.id == *id)
+                    if let Some(index) = self
+                        .pending_notifications()
+                        .iter()
+                        .position(|n| n.id == *id)
                     {
-                        let n = self.pending_notifications.remove(index);
+                        let n = self.extras_mut().pending_notifications.remove(index);
                         self.notify(&n);
                     }
                 }
@@ -1071,8 +1298,8 @@ impl Incident {
                     self.acknowledged_by = Some(Box::new(actor.clone()));
                 }
                 self.escalation_deadline = None;
-                self.acknowledge_deadline = None;
-                self.snoozed_until = Some(*until);
+                self.extras_mut().acknowledge_deadline = None;
+                self.extras_mut().snoozed_until = Some(*until);
                 self.timeline.push(TimelineRecord {
                     detail: Some(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     ..record(TimelineKind::Snoozed)
@@ -1147,8 +1374,8 @@ impl Incident {
         self.paging_held = false;
         self.acknowledged_at = None;
         self.acknowledged_by = None;
-        self.snoozed_until = None;
-        self.acknowledge_deadline = None;
+        self.extras_mut().snoozed_until = None;
+        self.extras_mut().acknowledge_deadline = None;
     }
 
     /// Takes an escalation step made by `actor`: the new level, in the history and on the
@@ -1160,7 +1387,7 @@ impl Incident {
             ..step.clone()
         };
         // The history first: the record counts the policy's repeats from it.
-        self.escalation_history.push(step.clone());
+        self.extras_mut().escalation_history.push(step.clone());
         self.timeline.push(self.escalation_record(&step));
     }
 
@@ -1174,9 +1401,9 @@ impl Incident {
             if n.delay_ms > 0 {
                 let at = n.due_at();
                 let index = self
-                    .pending_notifications
+                    .pending_notifications()
                     .partition_point(|p| p.due_at() <= at);
-                self.pending_notifications.insert(index, n);
+                self.extras_mut().pending_notifications.insert(index, n);
             } else {
                 self.notify(&n);
             }
@@ -1185,7 +1412,9 @@ impl Incident {
 
     /// When the next pending notification is due.
     pub fn next_notification_due(&self) -> Option<Timestamp> {
-        self.pending_notifications.first().map(Notification::due_at)
+        self.pending_notifications()
+            .first()
+            .map(Notification::due_at)
     }
 
     /// The pending notifications due at `now`, while it is still triggered: `None` when
@@ -1195,7 +1424,7 @@ impl Incident {
             return None;
         }
         let ids: Vec<NotificationId> = self
-            .pending_notifications
+            .pending_notifications()
             .iter()
             .take_while(|n| n.due_at() <= now)
             .map(|n| n.id)
@@ -1247,7 +1476,7 @@ impl Incident {
             detail: None,
             level: Some(0),
         }];
-        for step in &self.escalation_history {
+        for step in self.escalation_history() {
             timeline.push(self.escalation_record(step));
         }
         if self.paging_held {
@@ -1277,9 +1506,9 @@ impl Incident {
         let mut rebuilt = Incident {
             timeline: super::Timeline::default(),
             notifications: Vec::new(),
-            escalation_history: Vec::new(),
             ..self.clone()
         };
+        rebuilt.extras_mut().escalation_history.clear();
         rebuilt.timeline.push(TimelineRecord {
             at: self.triggered_at,
             kind: TimelineKind::Triggered,
@@ -1288,8 +1517,8 @@ impl Incident {
             detail: None,
             level: Some(0),
         });
-        for step in &self.escalation_history {
-            rebuilt.escalation_history.push(step.clone());
+        for step in self.escalation_history() {
+            rebuilt.extras_mut().escalation_history.push(step.clone());
             let record = rebuilt.escalation_record(step);
             rebuilt.timeline.push(record);
         }
@@ -1405,6 +1634,47 @@ mod tests {
         NewIncident::parse("db down", None, Severity::High, None).unwrap()
     }
 
+    #[test]
+    fn the_rarely_set_parts_take_one_pointer_and_serialize_flat_as_before() {
+        assert!(size_of::<Incident>() <= 328, "{}", size_of::<Incident>());
+        let team = team();
+        let plain = open(&team, t0());
+        assert!(plain.extras.is_none());
+        let bytes = rmp_serde::to_vec_named(&plain).unwrap();
+        let back: Incident = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, plain);
+        assert!(back.extras.is_none(), "empty parts read back as none");
+        let mut rich = plain.clone();
+        {
+            let extras = rich.extras_mut();
+            extras.snoozed_until = Some(t0() + ms(60_000));
+            extras.acknowledge_deadline = Some(t0() + ms(90_000));
+            extras.escalation_history.push(EscalationStep {
+                from_level: 0,
+                to_level: 1,
+                to: Some(team.bob),
+                reason: EscalationReason::Manual,
+                at: t0() + ms(5),
+                actor: Actor::system(),
+            });
+        }
+        let bytes = rmp_serde::to_vec_named(&rich).unwrap();
+        let back: Incident = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, rich);
+        // Flat: the same field names at the top level as before the move.
+        let json = serde_json::to_value(&rich).unwrap();
+        assert_eq!(json["escalation_history"][0]["to_level"], 1);
+        assert!(json["snoozed_until"].is_string());
+        assert!(json.get("extras").is_none());
+        // Emptied again, the parts go away.
+        {
+            let extras = rich.extras_mut();
+            *extras = IncidentExtras::default();
+        }
+        rich.tidy();
+        assert!(rich.extras.is_none());
+    }
+
     fn open(team: &Team, at: Timestamp) -> Incident {
         Incident::trigger(
             IncidentId::new(),
@@ -1432,7 +1702,7 @@ mod tests {
         assert_eq!(inc.notifications.len(), 1);
         assert_eq!(inc.notifications[0].user_id, team.alice);
         assert_eq!(inc.notifications[0].reason, NotificationReason::Triggered);
-        assert!(inc.escalation_history.is_empty());
+        assert!(inc.escalation_history().is_empty());
         assert_eq!(inc.escalation_deadline, Some(t0() + ms(1_000)));
         assert_eq!(inc.alert_count, 1);
     }
@@ -1444,13 +1714,13 @@ mod tests {
         let inc = open(&team, later);
         assert_eq!(inc.escalation_level, 1);
         assert_eq!(inc.assigned_to, Some(team.bob));
-        assert_eq!(inc.escalation_history.len(), 1);
+        assert_eq!(inc.escalation_history().len(), 1);
         assert_eq!(
-            inc.escalation_history[0].reason,
+            inc.escalation_history()[0].reason,
             EscalationReason::NoOneOnCall
         );
-        assert_eq!(inc.escalation_history[0].from_level, 0);
-        assert_eq!(inc.escalation_history[0].to_level, 1);
+        assert_eq!(inc.escalation_history()[0].from_level, 0);
+        assert_eq!(inc.escalation_history()[0].to_level, 1);
         // Level 1's timeout counts from the trigger.
         assert_eq!(inc.escalation_deadline, Some(later + ms(2_000)));
     }
@@ -1491,7 +1761,10 @@ mod tests {
         let inc = applied(inc, deadline, change);
         assert_eq!(inc.escalation_level, 1);
         assert_eq!(inc.assigned_to, Some(team.bob));
-        assert_eq!(inc.escalation_history[0].reason, EscalationReason::Timeout);
+        assert_eq!(
+            inc.escalation_history()[0].reason,
+            EscalationReason::Timeout
+        );
         assert_eq!(inc.notifications.len(), 2);
         assert_eq!(inc.notifications[1].user_id, team.bob);
         assert_eq!(inc.notifications[1].reason, NotificationReason::Escalated);
@@ -1561,7 +1834,7 @@ mod tests {
         let inc = open(&team, t0());
         let ack = inc.acknowledge().unwrap().unwrap();
         let inc = applied(inc, t0() + ms(10), ack);
-        assert_eq!(inc.acknowledge_deadline, Some(t0() + ms(30_010)));
+        assert_eq!(inc.acknowledge_deadline(), Some(t0() + ms(30_010)));
         let woke = inc
             .wake(t0() + ms(30_010), t0() + ms(30_010), page(), None)
             .unwrap();
@@ -1574,7 +1847,7 @@ mod tests {
         ));
         let inc = applied(inc, t0() + ms(30_010), woke);
         assert_eq!(inc.state, IncidentState::Triggered);
-        assert_eq!(inc.acknowledge_deadline, None);
+        assert_eq!(inc.acknowledge_deadline(), None);
         // Resolved: no wake-up at all.
         let resolve = inc.resolve().unwrap();
         let inc = applied(inc, t0() + ms(40_000), resolve);
@@ -1708,7 +1981,7 @@ mod tests {
         assert_eq!(inc.acknowledged_at, None);
         assert_eq!(inc.escalation_level, 1);
         assert_eq!(inc.assigned_to, Some(team.bob));
-        assert_eq!(inc.escalation_history[0].reason, EscalationReason::Manual);
+        assert_eq!(inc.escalation_history()[0].reason, EscalationReason::Manual);
         assert_eq!(inc.notifications[1].reason, NotificationReason::Manual);
         assert_eq!(inc.escalation_deadline, Some(now + ms(2_000)));
     }
@@ -1834,7 +2107,7 @@ mod tests {
         assert_eq!(inc.escalation_level, 1);
         assert_eq!(inc.assigned_to, Some(team.bob));
         assert_eq!(
-            inc.escalation_history[0].reason,
+            inc.escalation_history()[0].reason,
             EscalationReason::NoOneOnCall
         );
         assert_eq!(inc.escalation_deadline, Some(end + ms(2_000)));

@@ -343,7 +343,7 @@ impl<'a> EnvelopeIncident<'a> {
         EnvelopeIncident {
             id: incident.id.to_string(),
             title: &incident.title,
-            description: incident.description.as_deref(),
+            description: incident.description(),
             state: incident.state.upper(),
             severity: incident.severity.upper(),
             service: EnvelopeService {

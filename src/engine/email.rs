@@ -132,7 +132,7 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
         service = about.service(),
         level = incident.escalation_level,
     );
-    if let Some(description) = incident.description.as_deref().filter(|d| !d.is_empty()) {
+    if let Some(description) = incident.description().filter(|d| !d.is_empty()) {
         text.push_str(&format!("\n{description}\n"));
     }
     text.push_str(&format!("\nOpen the incident: {}\n", about.url()));
@@ -168,7 +168,7 @@ pub fn compose(message: &Message<'_>) -> (String, String, String) {
         others = escape(&others),
         reason = escape(reason),
     );
-    if let Some(description) = incident.description.as_deref().filter(|d| !d.is_empty()) {
+    if let Some(description) = incident.description().filter(|d| !d.is_empty()) {
         html.push_str(&format!(
             "<p style=\"white-space:pre-wrap\">{}</p>",
             escape(description)

@@ -217,7 +217,7 @@ pub fn slack_body(message: &Message<'_>) -> serde_json::Value {
             {"type": "mrkdwn", "text": format!("*Level*\n{}", incident.escalation_level)},
         ]}),
     ];
-    if let Some(description) = incident.description.as_deref().filter(|d| !d.is_empty()) {
+    if let Some(description) = incident.description().filter(|d| !d.is_empty()) {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&slack_escape(description), 2900)}}));
     }
     if !message.more.is_empty() {

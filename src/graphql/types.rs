@@ -823,7 +823,7 @@ impl IncidentObject {
         &self.0.title
     }
     async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
+        self.0.description()
     }
     async fn service(&self, ctx: &Context<'_>) -> Result<ServiceObject> {
         service_of(ctx, self.0.service_id)
@@ -874,12 +874,12 @@ impl IncidentObject {
     }
     /// While snoozed: when it returns to TRIGGERED.
     async fn snoozed_until(&self) -> Option<DateTime> {
-        self.0.snoozed_until.map(DateTime)
+        self.0.snoozed_until().map(DateTime)
     }
     /// While acknowledged under a policy with an acknowledge timeout: when it returns to
     /// TRIGGERED unless resolved first.
     async fn acknowledge_timeout_at(&self) -> Option<DateTime> {
-        self.0.acknowledge_deadline.map(DateTime)
+        self.0.acknowledge_deadline().map(DateTime)
     }
     /// Who must act now; null when nobody could be paged.
     async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
@@ -895,7 +895,7 @@ impl IncidentObject {
     }
     async fn escalation_history(&self) -> Vec<EscalationEventObject> {
         self.0
-            .escalation_history
+            .escalation_history()
             .iter()
             .cloned()
             .map(EscalationEventObject)
@@ -921,7 +921,7 @@ impl IncidentObject {
     /// incidents opened by people.
     async fn alerts(&self) -> Vec<super::integrations::AlertObject> {
         self.0
-            .alerts
+            .alerts()
             .iter()
             .cloned()
             .map(super::integrations::AlertObject)

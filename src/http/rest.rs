@@ -137,7 +137,7 @@ fn incident_json(incident: &Incident) -> Value {
     json!({
         "id": incident.id,
         "title": incident.title,
-        "description": incident.description,
+        "description": incident.description(),
         "serviceId": incident.service_id,
         "scheduleId": incident.schedule_id,
         "severity": lower(incident.severity),
@@ -148,7 +148,7 @@ fn incident_json(incident: &Incident) -> Value {
         "assignedTo": incident.assigned_to,
         "escalationLevel": incident.escalation_level,
         "escalationPolicy": policy_json(&incident.escalation_policy),
-        "escalationHistory": incident.escalation_history.iter().map(|s| json!({
+        "escalationHistory": incident.escalation_history().iter().map(|s| json!({
             "fromLevel": s.from_level,
             "toLevel": s.to_level,
             "userId": s.to,

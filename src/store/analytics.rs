@@ -80,7 +80,7 @@ impl IncidentSummary {
                 )
             }),
             to_resolution_ms: incident.resolved_at.map(since),
-            escalated: incident.escalation_history.iter().any(|step| {
+            escalated: incident.escalation_history().iter().any(|step| {
                 matches!(
                     step.reason,
                     EscalationReason::Timeout | EscalationReason::Manual

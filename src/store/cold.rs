@@ -104,8 +104,7 @@ impl ColdRow {
             severity: severity_word(incident.severity),
             title: incident.title.to_lowercase(),
             description: incident
-                .description
-                .as_deref()
+                .description()
                 .map(str::to_lowercase)
                 .unwrap_or_default(),
             payload: codec::encode_incident(incident)?,

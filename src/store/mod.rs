@@ -148,8 +148,7 @@ impl IncidentFilter {
             && needle.is_none_or(|needle| {
                 contains_ignore_case(&incident.title, needle)
                     || incident
-                        .description
-                        .as_deref()
+                        .description()
                         .is_some_and(|d| contains_ignore_case(d, needle))
             })
     }
@@ -1028,10 +1027,11 @@ impl Store {
             &who,
         );
         incident.triggered_by = by.actor.clone();
-        for step in &mut incident.escalation_history {
+        for step in &mut incident.extras_mut().escalation_history {
             step.actor = by.actor.clone();
         }
-        incident.alerts = alerts;
+        incident.extras_mut().alerts = alerts;
+        incident.tidy();
         if self.in_maintenance(schedule.service_id, now).is_some() {
             incident.hold_paging();
         }

@@ -339,7 +339,7 @@ fn a_timer_from_before_the_restart_does_not_repeat_its_step() {
         // The timer that already fired before the "crash" fires again after replay.
         let incident = store.escalate_on_timeout(id, old_deadline).await.unwrap();
         assert_eq!(incident.escalation_level, 1);
-        assert_eq!(incident.escalation_history.len(), 1);
+        assert_eq!(incident.escalation_history().len(), 1);
         assert_eq!(incident.notifications.len(), 2);
     });
 }

@@ -472,10 +472,11 @@ impl State {
         if let IncidentChangeKind::Triggered(incident) = &change.kind {
             // A snapshot restores incidents as the system: their last alert still dates
             // the integration.
-            if let Some(alert) = incident.alerts.last() {
+            if let Some(alert) = incident.alerts().last() {
                 self.note_integration_event(alert.integration_id, alert.received_at);
             }
             let mut incident = (**incident).clone();
+            incident.tidy();
             // Restored from a snapshot or replayed, the policy is a copy of its own: share
             // the schedule's while it is still the same (one per schedule, not one each).
             if let Some(schedule) = self.schedules.get(&incident.schedule_id) {

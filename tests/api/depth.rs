@@ -119,7 +119,7 @@ async fn a_snooze_returns_the_incident_to_triggered_when_its_time_is_up() {
     settle().await;
     let snoozed = store.snooze(&sys(), &id, 10_000).await.unwrap();
     assert_eq!(snoozed.state, IncidentState::Acknowledged);
-    assert_eq!(snoozed.snoozed_until, Some(origin() + ms(10_000)));
+    assert_eq!(snoozed.snoozed_until(), Some(origin() + ms(10_000)));
     assert_eq!(snoozed.escalation_deadline, None);
     advance(9_999).await;
     assert_eq!(get(store, &id).state, IncidentState::Acknowledged);
@@ -127,7 +127,7 @@ async fn a_snooze_returns_the_incident_to_triggered_when_its_time_is_up() {
     let woke = get(store, &id);
     assert_eq!(woke.state, IncidentState::Triggered);
     assert_eq!(woke.escalation_level, 0, "same level");
-    assert_eq!(woke.snoozed_until, None);
+    assert_eq!(woke.snoozed_until(), None);
     // Paged again, and the level's timeout counts afresh from the wake-up.
     assert_eq!(woke.notifications.len(), 2);
     assert_eq!(woke.notifications[1].user_id, alice);
@@ -200,7 +200,7 @@ async fn an_acknowledgement_times_out_back_to_triggered() {
     settle().await;
     advance(1_000).await;
     let acked = store.acknowledge(&sys(), &id).await.unwrap();
-    assert_eq!(acked.acknowledge_deadline, Some(origin() + ms(31_000)));
+    assert_eq!(acked.acknowledge_deadline(), Some(origin() + ms(31_000)));
     advance(29_999).await;
     assert_eq!(get(store, &id).state, IncidentState::Acknowledged);
     advance(1).await;
@@ -217,7 +217,7 @@ async fn an_acknowledgement_times_out_back_to_triggered() {
     // Acknowledged again: a fresh acknowledge timeout.
     advance(5_000).await;
     let again = store.acknowledge(&sys(), &id).await.unwrap();
-    assert_eq!(again.acknowledge_deadline, Some(origin() + ms(66_000)));
+    assert_eq!(again.acknowledge_deadline(), Some(origin() + ms(66_000)));
     // Resolved: nothing more happens.
     store.resolve(&sys(), &id).await.unwrap();
     advance(100_000).await;
@@ -252,14 +252,14 @@ async fn a_repeating_policy_starts_over_at_level_zero_as_many_times_as_set() {
     assert_eq!(incident.escalation_deadline, None, "every repeat spent");
     advance(60_000).await;
     let incident = get(store, &id);
-    assert_eq!(incident.escalation_history.len(), 5);
+    assert_eq!(incident.escalation_history().len(), 5);
     assert!(
         incident
-            .escalation_history
+            .escalation_history()
             .iter()
             .all(|s| s.reason == klaxon::domain::EscalationReason::Timeout)
     );
-    let loop_step = &incident.escalation_history[2];
+    let loop_step = &incident.escalation_history()[2];
     assert_eq!((loop_step.from_level, loop_step.to_level), (2, 0));
     assert_eq!(loop_step.at, origin() + ms(5_000));
     assert_eq!(incident.notifications.len(), 6);

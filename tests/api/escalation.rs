@@ -188,7 +188,7 @@ async fn timed_escalation_fires_at_its_deadline_not_a_millisecond_before() {
     assert_eq!(level(&core.store, &id), 1);
     let incident = core.store.incident(id.parse().unwrap()).unwrap();
     assert_eq!(
-        incident.escalation_history[0].at,
+        incident.escalation_history()[0].at,
         origin() + TimeDelta::milliseconds(5_000)
     );
     assert_eq!(
@@ -212,7 +212,7 @@ async fn acknowledge_at_the_deadline_instant_beats_a_timer_that_has_not_run() {
     settle().await;
     let incident = core.store.incident(id.parse().unwrap()).unwrap();
     assert_eq!(incident.escalation_level, 0, "the stale timer did nothing");
-    assert!(incident.escalation_history.is_empty());
+    assert!(incident.escalation_history().is_empty());
     assert_eq!(incident.notifications.len(), 1);
     core.stop();
 }
@@ -249,7 +249,7 @@ async fn many_pending_escalations_each_fire_exactly_at_their_own_deadline() {
         let incident = core.store.incident(id.parse().unwrap()).unwrap();
         assert_eq!(incident.escalation_level, 1);
         let expected = incident.triggered_at + TimeDelta::milliseconds(60_000);
-        assert_eq!(incident.escalation_history[0].at, expected);
+        assert_eq!(incident.escalation_history()[0].at, expected);
     }
     core.stop();
 }
