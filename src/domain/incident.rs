@@ -383,6 +383,21 @@ impl Incident {
         self.extras.get_or_insert_with(Box::default)
     }
 
+    /// Sets the snooze and acknowledge deadlines; clearing them touches nothing when
+    /// there are no rarely set parts (no allocation on every acknowledge and resolve).
+    fn set_wake_deadlines(
+        &mut self,
+        snoozed_until: Option<Timestamp>,
+        acknowledge: Option<Timestamp>,
+    ) {
+        if snoozed_until.is_none() && acknowledge.is_none() && self.extras.is_none() {
+            return;
+        }
+        let extras = self.extras_mut();
+        extras.snoozed_until = snoozed_until;
+        extras.acknowledge_deadline = acknowledge;
+    }
+
     /// Drops the rarely set parts when all of them are empty again.
     pub fn tidy(&mut self) {
         if self.extras.as_ref().is_some_and(|e| e.is_empty()) {
@@ -1216,11 +1231,11 @@ impl Incident {
                 self.acknowledged_by = Some(Box::new(actor.clone()));
                 self.first_acknowledged_at.get_or_insert(at);
                 self.escalation_deadline = None;
-                self.extras_mut().snoozed_until = None;
-                self.extras_mut().acknowledge_deadline = self
+                let deadline = self
                     .escalation_policy
                     .acknowledge_timeout_ms
                     .map(|ms| after(at, ms));
+                self.set_wake_deadlines(None, deadline);
                 self.timeline.push(record(TimelineKind::Acknowledged));
             }
             IncidentChangeKind::Resolved => {
@@ -1228,8 +1243,7 @@ impl Incident {
                 self.resolved_at = Some(at);
                 self.resolved_by = Some(Box::new(actor.clone()));
                 self.escalation_deadline = None;
-                self.extras_mut().snoozed_until = None;
-                self.extras_mut().acknowledge_deadline = None;
+                self.set_wake_deadlines(None, None);
                 self.timeline.push(record(TimelineKind::Resolved));
             }
             IncidentChangeKind::Escalated {
@@ -1298,8 +1312,7 @@ impl Incident {
                     self.acknowledged_by = Some(Box::new(actor.clone()));
                 }
                 self.escalation_deadline = None;
-                self.extras_mut().acknowledge_deadline = None;
-                self.extras_mut().snoozed_until = Some(*until);
+                self.set_wake_deadlines(Some(*until), None);
                 self.timeline.push(TimelineRecord {
                     detail: Some(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     ..record(TimelineKind::Snoozed)
@@ -1374,8 +1387,7 @@ impl Incident {
         self.paging_held = false;
         self.acknowledged_at = None;
         self.acknowledged_by = None;
-        self.extras_mut().snoozed_until = None;
-        self.extras_mut().acknowledge_deadline = None;
+        self.set_wake_deadlines(None, None);
     }
 
     /// Takes an escalation step made by `actor`: the new level, in the history and on the
