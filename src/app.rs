@@ -31,7 +31,22 @@ pub enum Storage {
     /// Every change is journaled in a data directory before anyone hears of it, and
     /// start-up replays it.
     Durable(DurableOptions),
+    /// The journal is in PostgreSQL, shared by every process on the same database.
+    Postgres(DatabaseUrl),
 }
+
+/// A `--database-url`. Its `Debug` hides it: it may carry a password.
+#[derive(Clone)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
+}
+
+/// How long start-up keeps trying to reach PostgreSQL before it gives up.
+const DATABASE_CONNECT_DEADLINE: Duration = Duration::from_secs(12);
 
 /// Everything a server needs that is not code.
 #[derive(Clone)]
@@ -175,6 +190,8 @@ impl Core {
         // Queued before the engine starts, so it sees every replayed deadline at once and
         // the overdue ones fire as one batch, in deadline order.
         store.resume();
+        // A shared journal: fold the other processes' changes, compete for the engine.
+        store.start_shared();
         let (stop, stop_rx) = watch::channel(false);
         let engine = tokio::spawn(run_escalations(store.clone(), outlets.timers, stop_rx));
         let pages = tokio::spawn(run_pages(store.clone(), notifier, outlets.pages));
@@ -246,6 +263,25 @@ pub async fn open_storage(storage: &Storage) -> std::io::Result<(Arc<dyn Journal
                 position = report.last,
                 elapsed_ms = report.elapsed.as_millis() as u64,
                 "journal loaded"
+            );
+            Ok((Arc::new(journal), state))
+        }
+        Storage::Postgres(url) => {
+            let started = std::time::Instant::now();
+            let journal =
+                crate::store::postgres::PgJournal::connect(&url.0, DATABASE_CONNECT_DEADLINE)
+                    .await
+                    .map_err(std::io::Error::other)?;
+            let state = State::default();
+            let last = journal
+                .replay(&state)
+                .await
+                .map_err(std::io::Error::other)?;
+            tracing::info!(
+                db = journal.name(),
+                position = last,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "shared journal loaded"
             );
             Ok((Arc::new(journal), state))
         }

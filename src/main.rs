@@ -73,6 +73,16 @@ struct ServeArgs {
     /// Keep everything in memory (nothing is written to disk; a restart starts empty).
     #[arg(long)]
     in_memory: bool,
+    /// Keep the journal in PostgreSQL instead of the data directory, e.g.
+    /// postgres://klaxon:PASSWORD@db:5432/klaxon. Any number of klaxon processes on the
+    /// same database serve the same state; one of them runs the timers and sends pages.
+    #[arg(
+        long,
+        env = "KLAXON_DATABASE_URL",
+        conflicts_with = "in_memory",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// Wait for the disk on every commit. `off` is unsafe: see docs/durability.md.
     #[arg(long, env = "KLAXON_FSYNC", value_enum, default_value = "on")]
     fsync: Fsync,
@@ -262,6 +272,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on {addr}"))?;
     let storage = if args.in_memory {
         Storage::InMemory
+    } else if let Some(url) = args.database_url.filter(|u| !u.trim().is_empty()) {
+        klaxon::store::postgres::parse_url(&url).map_err(anyhow::Error::msg)?;
+        Storage::Postgres(klaxon::app::DatabaseUrl(url))
     } else {
         Storage::Durable(DurableOptions {
             fsync: args.fsync == Fsync::On,

@@ -116,6 +116,10 @@ pub struct Scrape {
     pub schedules: usize,
     /// Login sessions held.
     pub login_sessions: usize,
+    /// Shared journal: events this process knows of and has not applied yet (0 otherwise).
+    pub journal_lag: u64,
+    /// Whether this process runs the escalation engine (always, without a shared journal).
+    pub engine_holder: bool,
 }
 
 /// Every series Klaxon exports. Cheap to share (`Arc`); every family is internally
@@ -144,6 +148,8 @@ pub struct Metrics {
     journal_commit: Histogram,
     timer_lateness: Histogram,
     timers_pending: Gauge,
+    journal_lag: Gauge,
+    engine_holder: Gauge,
 }
 
 impl Default for Metrics {
@@ -302,8 +308,20 @@ impl Metrics {
             "escalation_timers_pending",
             "Timers (escalations, handoffs) waiting in the engine",
         );
+        let journal_lag = gauge(
+            &mut registry,
+            "journal_lag_events",
+            "Events in the shared (PostgreSQL) journal this process has not applied yet",
+        );
+        let engine_holder = gauge(
+            &mut registry,
+            "engine_holder",
+            "1 when this process runs escalation timers and sends pages, else 0",
+        );
         Self {
             registry,
+            journal_lag,
+            engine_holder,
             incidents_opened,
             incidents_acknowledged,
             incidents_resolved,
@@ -459,6 +477,8 @@ impl Metrics {
         self.users.set(gauge_value(scrape.users));
         self.schedules.set(gauge_value(scrape.schedules));
         self.login_sessions.set(gauge_value(scrape.login_sessions));
+        self.journal_lag.set(gauge_value(scrape.journal_lag));
+        self.engine_holder.set(i64::from(scrape.engine_holder));
         let mut body = String::with_capacity(16 * 1024);
         encode(&mut body, &self.registry)?;
         Ok(body)

@@ -125,7 +125,14 @@ pub async fn run_escalations(
             _ = sleep_until(wake) => {
                 let now = store.clock().now();
                 let mut escalations = Vec::new();
+                // On a shared journal only the engine holder acts on a deadline (a
+                // handoff, only a publication, fires everywhere); a new holder re-arms
+                // every deadline from its state.
+                let holder = store.is_engine_holder();
                 for (deadline, key) in deadlines.take_due(now) {
+                    if !holder && !matches!(key, TimerKey::Handoff(_)) {
+                        continue;
+                    }
                     if let Some(metrics) = store.metrics() {
                         metrics.timer_fired(now - deadline);
                     }

@@ -546,6 +546,11 @@ pub async fn run_pages(
         let (primary, more) = tokio::select! {
             job = jobs.recv() => {
                 let Some(job) = job else { break };
+                // Pages are sent by the engine holder only; a new holder re-queues every
+                // page not yet recorded as sent (`Store::resume`).
+                if !store.is_engine_holder() {
+                    continue;
+                }
                 let now = Instant::now();
                 admitted += 1;
                 if admitted % 4096 == 0 {

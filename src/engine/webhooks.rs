@@ -75,8 +75,12 @@ pub async fn run_webhooks(
                 if received == 0 {
                     break;
                 }
+                // Sent by the engine holder only; a new holder re-queues what is pending.
+                let holder = worker.store.is_engine_holder();
                 for id in batch.drain(..) {
-                    worker.consider(id);
+                    if holder {
+                        worker.consider(id);
+                    }
                 }
             }
             Some(done) = worker.running.join_next_with_id() => worker.finished(done),

@@ -70,6 +70,7 @@ pub fn api_error(error: impl Into<CommandError>) -> async_graphql::Error {
             tracing::error!(error = %e, "journal write failed");
             coded(code::INTERNAL, format!("the change was not recorded: {e}"))
         }
+        conflict @ CommandError::Conflict(_) => coded(code::INTERNAL, conflict.to_string()),
     }
 }
 

@@ -227,6 +227,10 @@ async fn enqueue(State(state): State<AppState>, body: Bytes) -> Response {
             record(&state, kind, "rejected");
             invalid_event(vec![e.to_string()])
         }
+        Err(CommandError::Conflict(_)) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"status": "error", "message": "Another Klaxon process changed the incident at the same moment; retry"}),
+        ),
         Err(CommandError::Journal(e)) => {
             tracing::error!(error = %e, "could not record a monitor's event");
             json_response(
@@ -365,6 +369,10 @@ async fn webhook(
             record(&state, kind, "rejected");
             webhook_error(StatusCode::NOT_FOUND, e.to_string())
         }
+        Err(CommandError::Conflict(_)) => webhook_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "another Klaxon process changed the incident at the same moment; retry",
+        ),
         Err(CommandError::Journal(e)) => {
             tracing::error!(error = %e, "could not record a monitor's event");
             webhook_error(

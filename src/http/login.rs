@@ -102,6 +102,12 @@ fn command_error(e: CommandError) -> Response {
                 None,
             )
         }
+        conflict @ CommandError::Conflict(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL,
+            &conflict.to_string(),
+            None,
+        ),
     }
 }
 

@@ -33,6 +33,8 @@ pub fn scrape_of(state: &AppState) -> Scrape {
         users: store.users().len(),
         schedules: store.schedules().len(),
         login_sessions: store.state().sessions.len(),
+        journal_lag: store.journal_lag().unwrap_or(0),
+        engine_holder: store.is_engine_holder(),
     }
 }
 

@@ -188,6 +188,8 @@ async fn health(State(state): State<AppState>) -> Response {
         "subscribers": state.subscribers(),
         "subscriptionExecutions": state.store.subscriber_count(),
         "incidentsRetired": state.store.state().retired(),
+        "engine": state.store.is_engine_holder(),
+        "journalLag": state.store.journal_lag().unwrap_or(0),
     });
     axum::Json(body).into_response()
 }

@@ -68,6 +68,9 @@ impl From<CommandError> for RestError {
                     format!("the change was not recorded: {e}"),
                 )
             }
+            conflict @ CommandError::Conflict(_) => {
+                Self(StatusCode::INTERNAL_SERVER_ERROR, conflict.to_string())
+            }
         }
     }
 }

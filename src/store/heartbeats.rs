@@ -53,7 +53,7 @@ impl Store {
         }
     }
 
-    fn arm_heartbeat(&self, heartbeat: &Heartbeat) {
+    pub(super) fn arm_heartbeat(&self, heartbeat: &Heartbeat) {
         let key = TimerKey::Heartbeat(heartbeat.id);
         let command = match heartbeat.deadline(None) {
             Some(deadline) => TimerCommand::Arm(key, deadline),
@@ -109,7 +109,7 @@ impl Store {
             now,
             by.actor.clone(),
         )?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         if self.state().schedule(schedule_id).is_none() {
             return Err(DomainError::not_found("schedule", schedule_id)
                 .at("scheduleId")
@@ -180,7 +180,9 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        if decision.record {
+        // On a shared journal every beat is recorded: the process that runs the timers
+        // must see beats that reached any other.
+        if decision.record || self.folds_shared_log() {
             self.commit(Event::HeartbeatBeat { id, at: now }).await?;
             self.shared.beats.unrecorded.remove(&id);
         } else {

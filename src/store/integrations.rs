@@ -76,7 +76,7 @@ impl Store {
         let schedule_id: ScheduleId = schedule_id
             .parse()
             .map_err(|e: DomainError| e.at("scheduleId"))?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         if self.state().schedule(schedule_id).is_none() {
             return Err(DomainError::not_found("schedule", schedule_id)
                 .at("scheduleId")
@@ -131,7 +131,7 @@ impl Store {
         change: impl FnOnce(&mut Integration),
     ) -> Result<Arc<Integration>, CommandError> {
         let id: IntegrationId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         let current = self
             .integration(id)
             .ok_or_else(|| DomainError::not_found("integration", id))?;
@@ -154,7 +154,7 @@ impl Store {
     ) -> Result<IntegrationId, CommandError> {
         by.require(Action::Configure)?;
         let id: IntegrationId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         if self.integration(id).is_none() {
             return Err(DomainError::not_found("integration", id).into());
         }
@@ -251,7 +251,7 @@ impl Store {
                 };
                 let (incident, opened) = self
                     .open_or_fold(&by, integration.schedule_id, new, initial, |incident| {
-                        incident.receive_alerts(update)
+                        incident.receive_alerts(update.clone())
                     })
                     .await?;
                 Ok(IngestResult {
@@ -267,22 +267,26 @@ impl Store {
                 let Some(id) = self.open_by_dedup(integration, &dedup_key)? else {
                     return Ok(ignored());
                 };
-                let mut changed = false;
+                let changed = std::sync::atomic::AtomicBool::new(false);
                 let incident = self
                     .transition(id, &by.actor, |incident, _| {
                         // Already acknowledged, or resolved meanwhile: nothing to do.
                         let change = incident.acknowledge().ok().flatten();
-                        changed = change.is_some();
+                        changed.store(change.is_some(), std::sync::atomic::Ordering::Relaxed);
                         Ok(change)
                     })
                     .await?;
-                Ok(outcome(changed, IngestOutcome::Acknowledged, incident))
+                Ok(outcome(
+                    changed.into_inner(),
+                    IngestOutcome::Acknowledged,
+                    incident,
+                ))
             }
             Signal::Resolve { dedup_key, alerts } => {
                 let Some(id) = self.open_by_dedup(integration, &dedup_key)? else {
                     return Ok(ignored());
                 };
-                let mut changed = false;
+                let changed = std::sync::atomic::AtomicBool::new(false);
                 let update = AlertUpdate {
                     alerts: alerts.into_iter().map(Arc::new).collect(),
                     replace: true,
@@ -294,13 +298,17 @@ impl Store {
                         let change = if update.alerts.is_empty() {
                             incident.resolve()
                         } else {
-                            incident.receive_alerts(update)
+                            incident.receive_alerts(update.clone())
                         };
-                        changed = change.is_some();
+                        changed.store(change.is_some(), std::sync::atomic::Ordering::Relaxed);
                         Ok(change)
                     })
                     .await?;
-                Ok(outcome(changed, IngestOutcome::Resolved, incident))
+                Ok(outcome(
+                    changed.into_inner(),
+                    IngestOutcome::Resolved,
+                    incident,
+                ))
             }
         }
     }

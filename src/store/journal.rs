@@ -36,6 +36,12 @@ pub trait Journal: Send + Sync + 'static {
         None
     }
 
+    /// The PostgreSQL journal, when this is one: several processes share it, and the
+    /// store then folds through its log instead of applying its own events directly.
+    fn postgres(&self) -> Option<&super::postgres::PgJournal> {
+        None
+    }
+
     /// Times each group commit (its fsync) into `histogram` from now on; journals without
     /// commits ignore it.
     fn observe_commits(&self, histogram: prometheus_client::metrics::histogram::Histogram) {

@@ -55,7 +55,7 @@ impl Store {
         let id: ServiceId = service_id
             .parse()
             .map_err(|e: DomainError| e.at("serviceId"))?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         if self.state().service(id).is_none() {
             return Err(DomainError::not_found("service", id).at("serviceId").into());
         }
@@ -89,7 +89,7 @@ impl Store {
             .parse()
             .map_err(|e: DomainError| e.at("serviceId"))?;
         {
-            let _config = self.shared.config.lock().await;
+            let _config = self.config_lock().await;
             let service = self
                 .state()
                 .service(id)
@@ -133,7 +133,7 @@ impl Store {
         deadline: Timestamp,
     ) -> Result<(), CommandError> {
         {
-            let _config = self.shared.config.lock().await;
+            let _config = self.config_lock().await;
             let ends_now = self
                 .state()
                 .service_any(service_id)
@@ -175,7 +175,7 @@ impl Store {
             }
             let who = |level: &EscalationLevel| self.level_target(level, now);
             let on_call = self.on_call_for(incident, now);
-            Ok(incident.release(now, page, on_call, &who))
+            Ok(incident.release(now, page.clone(), on_call, &who))
         })
         .await
     }

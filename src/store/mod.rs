@@ -21,8 +21,10 @@ mod integrations;
 pub mod journal;
 pub mod links;
 mod maintenance;
+pub mod postgres;
 #[cfg(test)]
 mod replay_tests;
+mod replica;
 #[cfg(test)]
 mod retention_tests;
 mod schedules;
@@ -70,6 +72,12 @@ pub enum CommandError {
     /// The journal could not record it; nothing changed.
     #[error("the change could not be recorded durably: {0}")]
     Journal(#[from] JournalError),
+    /// Another Klaxon process on the same database changed what this change was decided
+    /// on, at journal position `.0`; nothing changed. The store decides again where it can.
+    #[error(
+        "another Klaxon process changed this at the same moment; nothing was changed, try again"
+    )]
+    Conflict(u64),
 }
 
 /// What kind of change an [`IncidentUpdate`] reports.
@@ -293,6 +301,9 @@ struct Shared {
     channel: String,
     /// Serializes configuration changes so referential checks stay true until applied.
     config: tokio::sync::Mutex<()>,
+    /// Shared journals: the journal position the configuration held by `config`'s holder
+    /// was read at (the basis its configuration changes name).
+    config_basis: std::sync::atomic::AtomicU64,
     /// Serializes reading a retired incident back into memory with retiring incidents, so
     /// a thaw never restores a row that a retirement running meanwhile replaced.
     thaw_lock: tokio::sync::Mutex<()>,
@@ -346,6 +357,7 @@ impl Store {
             pages: pages_tx,
             channel: channel.into(),
             config: tokio::sync::Mutex::new(()),
+            config_basis: std::sync::atomic::AtomicU64::new(0),
             thaw_lock: tokio::sync::Mutex::new(()),
             dedup_locks: (0..DEDUP_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
@@ -471,7 +483,26 @@ impl Store {
     }
 
     async fn commit(&self, event: Event) -> Result<Option<state::Applied>, CommandError> {
+        self.commit_checked(event, Vec::new()).await
+    }
+
+    /// Records `event` and applies it. With a shared journal, `checks` name the journal
+    /// position each conflict key was read at; a newer event on any of them refuses the
+    /// append ([`CommandError::Conflict`]), and the event is applied by the fold, in log
+    /// order, like every other process's.
+    async fn commit_checked(
+        &self,
+        event: Event,
+        checks: Vec<(String, u64)>,
+    ) -> Result<Option<state::Applied>, CommandError> {
         let started = std::time::Instant::now();
+        if let Some(pg) = self.shared.journal.postgres() {
+            let applied = self.commit_shared(pg, &event, checks).await?;
+            if let Some(metrics) = self.metrics() {
+                metrics.journal_append(started.elapsed());
+            }
+            return Ok(applied);
+        }
         self.shared.journal.append(&event).await?;
         if let Some(metrics) = self.metrics() {
             metrics.journal_append(started.elapsed());
@@ -490,7 +521,7 @@ impl Store {
     ) -> Result<Arc<User>, CommandError> {
         by.require(Action::Configure)?;
         let user = fields.into_user(UserId::new(), password);
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         self.check_email_free(&user.email, None)?;
         self.commit(Event::UserCreated {
             user: user.clone(),
@@ -520,7 +551,7 @@ impl Store {
     ) -> Result<Arc<User>, CommandError> {
         by.require(Action::Configure)?;
         let id: UserId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         let current = self
             .state()
             .user(id)
@@ -568,7 +599,7 @@ impl Store {
             )
             .into());
         };
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         let current = self
             .state()
             .user(id)
@@ -600,7 +631,7 @@ impl Store {
     pub async fn delete_user(&self, by: &Principal, id: &str) -> Result<UserId, CommandError> {
         by.require(Action::Configure)?;
         let id: UserId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         if self.state().user(id).is_none() {
             return Err(DomainError::not_found("user", id).into());
         }
@@ -654,7 +685,7 @@ impl Store {
     ) -> Result<Arc<Service>, CommandError> {
         by.require(Action::Configure)?;
         let service = Service::parse(ServiceId::new(), name, description)?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         self.commit(Event::ServiceCreated {
             service: service.clone(),
             actor: by.actor.clone(),
@@ -673,7 +704,7 @@ impl Store {
     ) -> Result<Arc<Service>, CommandError> {
         by.require(Action::Configure)?;
         let id: ServiceId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         let current = self
             .state()
             .service(id)
@@ -698,7 +729,7 @@ impl Store {
     ) -> Result<ServiceId, CommandError> {
         by.require(Action::Configure)?;
         let id: ServiceId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         if self.state().service(id).is_none() {
             return Err(DomainError::not_found("service", id).into());
         }
@@ -761,7 +792,7 @@ impl Store {
         let name = text::name("name", &draft.name)?;
         let time_zone = draft.time_zone.as_deref().unwrap_or("UTC");
         parse_time_zone("timeZone", time_zone)?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         let service_id = self.live_service("serviceId", &draft.service_id)?;
         let exists = self.user_exists();
         let rotation = parse_rotation(&draft.rotation, &exists)?;
@@ -814,7 +845,7 @@ impl Store {
     ) -> Result<Arc<Schedule>, CommandError> {
         by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         let current = self
             .state()
             .schedule(id)
@@ -850,7 +881,7 @@ impl Store {
     ) -> Result<Arc<Schedule>, CommandError> {
         by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         let current = self
             .state()
             .schedule(id)
@@ -884,7 +915,7 @@ impl Store {
     ) -> Result<ScheduleId, CommandError> {
         by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
-        let _config = self.shared.config.lock().await;
+        let _config = self.config_lock().await;
         if self.state().schedule(id).is_none() {
             return Err(DomainError::not_found("schedule", id).into());
         }
@@ -987,16 +1018,46 @@ impl Store {
         schedule_id: ScheduleId,
         new: NewIncident,
         alerts: Vec<Arc<crate::domain::Alert>>,
-        fold: impl FnOnce(&Incident) -> Option<IncidentChangeKind>,
+        fold: impl Fn(&Incident) -> Option<IncidentChangeKind>,
+    ) -> Result<(Arc<Incident>, bool), CommandError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = self
+                .open_or_fold_once(by, schedule_id, new.clone(), alerts.clone(), &fold)
+                .await;
+            match outcome {
+                // Another process opened or changed the incident for this key first.
+                Err(CommandError::Conflict(pos)) if attempts < 8 => self.catch_up(pos).await?,
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_or_fold_once(
+        &self,
+        by: &Principal,
+        schedule_id: ScheduleId,
+        new: NewIncident,
+        alerts: Vec<Arc<crate::domain::Alert>>,
+        fold: &impl Fn(&Incident) -> Option<IncidentChangeKind>,
     ) -> Result<(Arc<Incident>, bool), CommandError> {
         by.require(Action::TriggerIncident)?;
         let schedule = self
             .state()
             .schedule(schedule_id)
             .ok_or_else(|| DomainError::not_found("schedule", schedule_id))?;
+        let mut checks = Vec::new();
         let _dedup = match &new.dedup_key {
             Some(key) => {
                 let guard = self.dedup_lock(schedule.service_id, key).lock().await;
+                if let Some(pg) = self.shared.journal.postgres() {
+                    // Read under the stripe lock: the basis of "no open incident has it".
+                    checks.push((
+                        replica::dedup_key(schedule.service_id, key),
+                        pg.positions.folded(),
+                    ));
+                }
                 let existing = self
                     .state()
                     .dedup
@@ -1052,7 +1113,10 @@ impl Store {
             kind: IncidentChangeKind::Triggered(Box::new(incident)),
             actor: by.actor.clone(),
         };
-        let Some(applied) = self.commit(Event::Incident(change.clone())).await? else {
+        let Some(applied) = self
+            .commit_checked(Event::Incident(change.clone()), checks)
+            .await?
+        else {
             return Err(
                 DomainError::InvalidState("the incident could not be opened".into()).into(),
             );
@@ -1116,7 +1180,9 @@ impl Store {
         self.transition(id, &by.actor, |incident, now| {
             self.check_not_in_maintenance(incident.service_id, now)?;
             let who = |level: &EscalationLevel| self.level_target(level, now);
-            incident.escalate_manually(now, page, &who).map(Some)
+            incident
+                .escalate_manually(now, page.clone(), &who)
+                .map(Some)
         })
         .await
     }
@@ -1134,7 +1200,7 @@ impl Store {
             }
             let who = |level: &EscalationLevel| self.level_target(level, now);
             let on_call = self.on_call_for(incident, now);
-            Ok(incident.escalate_on_timeout(deadline, now, page, &who, on_call))
+            Ok(incident.escalate_on_timeout(deadline, now, page.clone(), &who, on_call))
         })
         .await
     }
@@ -1170,7 +1236,7 @@ impl Store {
                 return Ok(incident.hold_on_wake(deadline));
             }
             let target = self.current_target(incident, now);
-            Ok(incident.wake(deadline, now, page, target))
+            Ok(incident.wake(deadline, now, page.clone(), target))
         })
         .await
     }
@@ -1206,7 +1272,7 @@ impl Store {
         let page = self.page();
         self.transition(id, &by.actor, |incident, now| {
             self.check_not_in_maintenance(incident.service_id, now)?;
-            incident.reassign(to, now, page).map(Some)
+            incident.reassign(to, now, page.clone()).map(Some)
         })
         .await
     }
@@ -1260,10 +1326,30 @@ impl Store {
         decide: F,
     ) -> Result<Arc<Incident>, CommandError>
     where
-        F: FnOnce(&Incident, Timestamp) -> Result<Option<IncidentChangeKind>, DomainError>,
+        F: Fn(&Incident, Timestamp) -> Result<Option<IncidentChangeKind>, DomainError>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.transition_once(id, actor, &decide).await {
+                // Another process changed the incident first: read its change, decide again.
+                Err(CommandError::Conflict(pos)) if attempts < 8 => self.catch_up(pos).await?,
+                other => return other,
+            }
+        }
+    }
+
+    async fn transition_once<F>(
+        &self,
+        id: IncidentId,
+        actor: &Actor,
+        decide: &F,
+    ) -> Result<Arc<Incident>, CommandError>
+    where
+        F: Fn(&Incident, Timestamp) -> Result<Option<IncidentChangeKind>, DomainError>,
     {
         let (slot, _serialized) = self.lock_incident(id).await?;
-        let current = slot.current();
+        let (current, basis) = slot.current_with_pos();
         let now = self.shared.clock.now();
         let Some(mut kind) = decide(&current, now)? else {
             return Ok(current);
@@ -1277,8 +1363,9 @@ impl Store {
             kind,
             actor: actor.clone(),
         };
+        let checks = vec![(replica::incident_key(id), basis)];
         let applied = self
-            .commit(Event::Incident(change.clone()))
+            .commit_checked(Event::Incident(change.clone()), checks)
             .await?
             .map(|a| a.incident)
             .unwrap_or(current);
@@ -1286,9 +1373,21 @@ impl Store {
         Ok(applied)
     }
 
-    /// The effects of a durable incident change: timer, pages, publication.
+    /// The effects of a durable incident change: timer, pages, publication. On a shared
+    /// journal the fold runs them, in log order, for every process's changes alike.
     fn after_commit(&self, change: &IncidentChange, incident: &Arc<Incident>) {
-        self.record_metrics(change, incident);
+        if self.folds_shared_log() {
+            return;
+        }
+        self.effects(change, incident, true);
+    }
+
+    /// See [`Store::after_commit`]; `local`: this process made the change (counted in its
+    /// metrics).
+    fn effects(&self, change: &IncidentChange, incident: &Arc<Incident>, local: bool) {
+        if local {
+            self.record_metrics(change, incident);
+        }
         let timer = match incident.escalation_deadline {
             Some(deadline) => TimerCommand::Arm(TimerKey::Escalation(incident.id), deadline),
             None => TimerCommand::Disarm(TimerKey::Escalation(incident.id)),

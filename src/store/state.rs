@@ -26,6 +26,9 @@ pub struct IncidentSlot {
     /// The latest committed state. A std lock, held only to swap or clone the `Arc`, never
     /// across an await; readers never wait for a journal write.
     current: RwLock<Arc<Incident>>,
+    /// With a shared (PostgreSQL) journal: the position of the latest event folded into
+    /// `current`, the basis a decision on it names (0 otherwise).
+    pos: std::sync::atomic::AtomicU64,
 }
 
 /// The right to change one incident, until dropped.
@@ -43,6 +46,7 @@ impl IncidentSlot {
         Self {
             write: tokio::sync::Semaphore::new(1),
             current: RwLock::new(incident),
+            pos: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -69,6 +73,13 @@ impl IncidentSlot {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The latest committed state and the journal position it reflects (shared journals):
+    /// the position is read first, so it is never newer than the state returned.
+    pub fn current_with_pos(&self) -> (Arc<Incident>, u64) {
+        let pos = self.pos.load(Ordering::Acquire);
+        (self.current(), pos)
     }
 
     /// Read-modify-write under the write lock, so an update that needs no decision (a
@@ -115,6 +126,12 @@ pub struct State {
     counts: [AtomicU64; 3],
     /// The highest incident `seq` seen, so new incidents sort after replayed ones.
     pub max_seq: AtomicU64,
+    /// With a shared journal, several processes trigger at once: an incident's `seq` is
+    /// then given by the fold (one more than the highest), the same in every process,
+    /// not by the process that decided it.
+    seq_in_fold: std::sync::atomic::AtomicBool,
+    /// The journal position of the event being folded (shared journals only).
+    position: AtomicU64,
     /// Incidents retired to the cold index and not in memory (all resolved).
     retired: AtomicU64,
     /// Incidents in memory that also have a live cold row: retired once, then read back
@@ -164,7 +181,23 @@ fn state_index(state: IncidentState) -> usize {
 impl State {
     /// A fresh incident `seq`, after every one allocated or replayed so far.
     pub fn allocate_seq(&self) -> u64 {
+        if self.seq_in_fold.load(Ordering::Relaxed) {
+            // A placeholder: the fold numbers the incident.
+            return self.max_seq.load(Ordering::Relaxed) + 1;
+        }
         self.max_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Incidents are numbered by the fold from now on (a journal shared by processes).
+    pub fn number_in_fold(&self) {
+        self.seq_in_fold.store(true, Ordering::Relaxed);
+    }
+
+    /// Applies `event`, the journal's record at `pos` (shared journals: the position is
+    /// kept with each incident it changes, the basis of the next decision on it).
+    pub fn apply_at(&self, event: &Event, pos: u64) -> Option<Applied> {
+        self.position.store(pos, Ordering::Relaxed);
+        self.apply(event)
     }
 
     /// Number of incidents in `state`, retired ones included.
@@ -477,6 +510,9 @@ impl State {
             }
             let mut incident = (**incident).clone();
             incident.tidy();
+            if self.seq_in_fold.load(Ordering::Relaxed) {
+                incident.seq = self.max_seq.load(Ordering::Relaxed) + 1;
+            }
             // Restored from a snapshot or replayed, the policy is a copy of its own: share
             // the schedule's while it is still the same (one per schedule, not one each).
             if let Some(schedule) = self.schedules.get(&incident.schedule_id) {
@@ -488,6 +524,8 @@ impl State {
             }
             let incident = Arc::new(incident);
             let slot = Arc::new(IncidentSlot::new(incident.clone()));
+            slot.pos
+                .store(self.position.load(Ordering::Relaxed), Ordering::Release);
             // A fresh slot: try_lock always succeeds.
             let guard = slot.try_lock();
             self.index_new(&incident);
@@ -505,6 +543,8 @@ impl State {
             next.apply(change.at, &change.kind, &change.actor);
             next
         });
+        slot.pos
+            .store(self.position.load(Ordering::Relaxed), Ordering::Release);
         self.reindex(&before, &next);
         self.webhooks
             .on_incident_change(self, change, Some(before.state), &next);

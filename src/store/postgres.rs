@@ -1,0 +1,777 @@
+//! The journal in PostgreSQL (`--database-url`): one ordered event log shared by every
+//! `klaxon serve` process on the same database.
+//!
+//! Tables (migrations are versioned in `klaxon_meta` and run at start-up under an advisory
+//! lock, so two processes starting together migrate once):
+//! - `klaxon_events(pos, version, body, checksum)`: every accepted event, `pos` 1, 2, 3...
+//!   with no gaps. Appends hold the one row of `klaxon_head` (`FOR UPDATE`) until they
+//!   commit, so positions are handed out, and become visible, in order: a reader that has
+//!   seen position `n` has seen everything before it. Each process batches its appends
+//!   (one transaction, one WAL flush for every event waiting), as the SQLite writer does.
+//! - `klaxon_keys(key, pos)`: per conflict key (an incident, a dedup key, the
+//!   configuration) the position of its latest event. An append names the position its
+//!   decision was based on for each key it checks; if the key moved since, the append is
+//!   refused as a [`Conflict`] and nothing is written (optimistic concurrency: the loser
+//!   catches up and decides again).
+//!
+//! Each row's checksum covers its position, version and bytes ([`codec::checksum`]), so a
+//! damaged or misplaced row refuses to load rather than folding into wrong state.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::future::BoxFuture;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio_postgres::NoTls;
+
+use super::codec;
+use super::journal::{Journal, JournalError};
+use super::state::Applied;
+use crate::domain::Event;
+
+/// The schema this binary writes. A database at a newer version is refused.
+pub const PG_SCHEMA_VERSION: i32 = 1;
+/// Advisory lock key held while migrating ("klaxon" + 1).
+const MIGRATION_LOCK: i64 = 0x6b6c_6178_6f6e_0001;
+/// Advisory lock key of the engine holder ("klaxon" + 2).
+pub const ENGINE_LOCK: i64 = 0x6b6c_6178_6f6e_0002;
+/// The NOTIFY channel appends signal on.
+const CHANNEL: &str = "klaxon_events";
+/// Most events one append transaction carries.
+const BATCH: usize = 256;
+/// Most rows one read of the log returns.
+pub const READ_BATCH: i64 = 512;
+
+const MIGRATION_1: &str = r#"
+CREATE TABLE klaxon_head (
+    id integer PRIMARY KEY CHECK (id = 1),
+    pos bigint NOT NULL
+);
+INSERT INTO klaxon_head VALUES (1, 0);
+CREATE TABLE klaxon_events (
+    pos bigint PRIMARY KEY,
+    version integer NOT NULL,
+    body bytea NOT NULL,
+    checksum bigint NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE klaxon_keys (
+    key text PRIMARY KEY,
+    pos bigint NOT NULL
+);
+"#;
+
+/// An append was refused: `key` changed at `pos`, after the state the decision read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict {
+    /// The position of the newer event; catch up past it, then decide again.
+    pub pos: u64,
+}
+
+/// Why an append did not happen.
+#[derive(Debug)]
+pub enum AppendError {
+    /// Another process changed what the decision read.
+    Conflict(Conflict),
+    /// The database refused or could not be reached.
+    Failed(JournalError),
+}
+
+/// One event for the writer.
+struct Append {
+    version: u32,
+    body: Vec<u8>,
+    /// Keys this event moves.
+    writes: Vec<String>,
+    /// (key, the position the decision read it at).
+    checks: Vec<(String, u64)>,
+    reply: oneshot::Sender<Result<oneshot::Receiver<Option<Applied>>, AppendError>>,
+}
+
+/// A readable description of a URL without its password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or("(default)");
+    let user = config.get_user().unwrap_or("(default user)");
+    format!("postgres://{user}@{host}:{port}/{db}")
+}
+
+/// Parses `--database-url`. Only `postgres://` and `postgresql://` URLs are accepted.
+pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(format!(
+            "--database-url must be a PostgreSQL URL such as postgres://user:password@host:5432/klaxon (got {:?})",
+            url.chars().take(40).collect::<String>()
+        ));
+    }
+    let mut config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| format!("--database-url is not a valid PostgreSQL URL: {e}"))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    config.application_name("klaxon");
+    Ok(config)
+}
+
+/// The positions a process has folded and seen, shared with its tasks.
+#[derive(Debug, Default)]
+pub struct Positions {
+    /// Everything up to here is applied to this process's state.
+    folded: AtomicU64,
+    /// The newest position this process knows exists.
+    head: AtomicU64,
+    /// Wakes waiters when `folded` moves.
+    moved: Notify,
+}
+
+impl Positions {
+    /// Applied up to here.
+    pub fn folded(&self) -> u64 {
+        self.folded.load(Ordering::Acquire)
+    }
+
+    /// The newest position seen.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire).max(self.folded())
+    }
+
+    fn saw_head(&self, pos: u64) {
+        self.head.fetch_max(pos, Ordering::AcqRel);
+    }
+
+    /// Records that everything up to `pos` is applied.
+    pub fn set_folded(&self, pos: u64) {
+        self.folded.store(pos, Ordering::Release);
+        self.saw_head(pos);
+        self.moved.notify_waiters();
+    }
+
+    /// Waits until everything up to `pos` is applied here.
+    pub async fn wait_folded(&self, pos: u64) {
+        loop {
+            let moved = self.moved.notified();
+            if self.folded() >= pos {
+                return;
+            }
+            moved.await;
+        }
+    }
+}
+
+/// The PostgreSQL journal of one process.
+pub struct PgJournal {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    name: String,
+    writer: mpsc::Sender<Append>,
+    /// Local appends waiting for the fold to apply them: position → the committer.
+    pending: Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Option<Applied>>>>>,
+    /// What this process has applied.
+    pub positions: Arc<Positions>,
+    /// Wakes the fold (a notification, a local append).
+    pub wake: Arc<Notify>,
+    /// Whether this process holds the engine lock.
+    engine: Arc<AtomicBool>,
+    /// Flips when the engine lock is won (true) or lost (false).
+    engine_tx: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for PgJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgJournal").field("db", &self.name).finish()
+    }
+}
+
+/// A row of the log, checked and decoded.
+pub struct LoggedEvent {
+    /// Its position.
+    pub pos: u64,
+    /// The event.
+    pub event: Event,
+    /// For an event this process appended: who waits for it to be applied.
+    pub waiter: Option<oneshot::Sender<Option<Applied>>>,
+}
+
+fn db_error(what: &str, e: impl std::fmt::Display) -> JournalError {
+    JournalError(format!("PostgreSQL: {what}: {e}"))
+}
+
+impl PgJournal {
+    /// Connects (within `deadline`), migrates, and starts the batching writer. The state is
+    /// not read here: see [`PgJournal::read_after`].
+    pub async fn connect(url: &str, deadline: Duration) -> Result<PgJournal, String> {
+        let config = parse_url(url)?;
+        let name = describe(&config);
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| format!("PostgreSQL at {name}: {e}"))?;
+        let started = tokio::time::Instant::now();
+        let mut client = loop {
+            match pool.get().await {
+                Ok(client) => break client,
+                // Another attempt only while even a slow one (the 5 s connect timeout) ends
+                // before the deadline.
+                Err(e) if started.elapsed() + Duration::from_secs(6) < deadline => {
+                    tracing::warn!(db = %name, error = %e, "PostgreSQL is not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "could not connect to PostgreSQL at {name} (--database-url): {e}. Check that the server is running and the URL, user and password are right."
+                    ));
+                }
+            }
+        };
+        migrate(&mut client, &name).await?;
+        drop(client);
+        let (writer, queue) = mpsc::channel(4096);
+        let (engine_tx, _) = watch::channel(false);
+        let journal = PgJournal {
+            pool,
+            config,
+            name,
+            writer,
+            pending: Default::default(),
+            positions: Arc::default(),
+            wake: Arc::new(Notify::new()),
+            engine: Arc::new(AtomicBool::new(false)),
+            engine_tx,
+        };
+        tokio::spawn(run_writer(
+            journal.pool.clone(),
+            queue,
+            journal.pending.clone(),
+            journal.positions.clone(),
+            journal.wake.clone(),
+        ));
+        Ok(journal)
+    }
+
+    /// Folds the whole log into `state` (start-up): every row checked, in order.
+    pub async fn replay(&self, state: &super::State) -> Result<u64, String> {
+        state.number_in_fold();
+        let mut last = 0;
+        loop {
+            let events = self.read_after(last).await.map_err(|e| e.0)?;
+            let Some(end) = events.last().map(|e| e.pos) else {
+                break;
+            };
+            for logged in events {
+                state.apply_at(&logged.event, logged.pos);
+            }
+            last = end;
+        }
+        self.positions.set_folded(last);
+        Ok(last)
+    }
+
+    /// The database, without its password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Appends `event`; on success the receiver yields what the fold applied.
+    pub async fn append_checked(
+        &self,
+        event: &Event,
+        writes: Vec<String>,
+        checks: Vec<(String, u64)>,
+    ) -> Result<oneshot::Receiver<Option<Applied>>, AppendError> {
+        let body = codec::encode_event(event)
+            .map_err(|e| AppendError::Failed(JournalError(e.to_string())))?;
+        let (reply, answer) = oneshot::channel();
+        let append = Append {
+            version: codec::SCHEMA_VERSION,
+            body,
+            writes,
+            checks,
+            reply,
+        };
+        if self.writer.send(append).await.is_err() {
+            return Err(AppendError::Failed(JournalError(
+                "the PostgreSQL writer stopped".into(),
+            )));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(AppendError::Failed(JournalError(
+                "the PostgreSQL writer stopped".into(),
+            )))
+        })
+    }
+
+    /// Up to [`READ_BATCH`] events after `pos`, in order, checked. A row that fails its
+    /// checksum or does not decode is an error naming its position.
+    pub async fn read_after(&self, pos: u64) -> Result<Vec<LoggedEvent>, JournalError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| db_error("no connection", e))?;
+        let rows = client
+            .query(
+                "SELECT pos, version, body, checksum FROM klaxon_events WHERE pos > $1 ORDER BY pos LIMIT $2",
+                &[&(pos as i64), &READ_BATCH],
+            )
+            .await
+            .map_err(|e| db_error("reading the journal", e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (expected, row) in (pos + 1..).zip(rows) {
+            let at: i64 = row.get(0);
+            let version: i32 = row.get(1);
+            let body: &[u8] = row.get(2);
+            let checksum: i64 = row.get(3);
+            let at = at as u64;
+            if at != expected {
+                return Err(JournalError(format!(
+                    "the journal in {} has a gap: position {expected} is missing (found {at}); the database was changed by something other than Klaxon. Restore it from a backup.",
+                    self.name
+                )));
+            }
+            codec::verify(at, version as u32, body, checksum).map_err(|e| {
+                JournalError(format!(
+                    "journal row {at} in {} is damaged ({e}); refusing to fold it. Restore the database from a backup.",
+                    self.name
+                ))
+            })?;
+            let event = codec::decode_event(version as u32, body).map_err(|e| {
+                JournalError(format!(
+                    "journal row {at} in {} cannot be read by this binary ({e}); run a newer klaxon.",
+                    self.name
+                ))
+            })?;
+            let waiter = self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&at);
+            out.push(LoggedEvent {
+                pos: at,
+                event,
+                waiter,
+            });
+        }
+        if let Some(last) = out.last() {
+            self.positions.saw_head(last.pos);
+        }
+        Ok(out)
+    }
+
+    /// The newest position in the database.
+    pub async fn head(&self) -> Result<u64, JournalError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| db_error("no connection", e))?;
+        let row = client
+            .query_one("SELECT pos FROM klaxon_head WHERE id = 1", &[])
+            .await
+            .map_err(|e| db_error("reading the head", e))?;
+        let head = row.get::<_, i64>(0) as u64;
+        self.positions.saw_head(head);
+        Ok(head)
+    }
+
+    /// Whether this process holds the engine lock.
+    pub fn holds_engine(&self) -> bool {
+        self.engine.load(Ordering::Acquire)
+    }
+
+    /// Changes of [`PgJournal::holds_engine`].
+    pub fn engine_changes(&self) -> watch::Receiver<bool> {
+        self.engine_tx.subscribe()
+    }
+
+    fn set_engine(&self, held: bool) {
+        self.engine.store(held, Ordering::Release);
+        self.engine_tx.send_replace(held);
+    }
+
+    /// Keeps a connection that LISTENs for appends and wakes the fold on each; reconnects
+    /// (waking the fold, which then reads by position) when it drops. Runs forever.
+    pub async fn run_listener(&self) {
+        loop {
+            match self.config.connect(NoTls).await {
+                Ok((client, mut connection)) => {
+                    let wake = self.wake.clone();
+                    let positions = self.positions.clone();
+                    let driver = tokio::spawn(async move {
+                        loop {
+                            let message =
+                                futures_util::future::poll_fn(|cx| connection.poll_message(cx))
+                                    .await;
+                            match message {
+                                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                                    // The payload is a hint only: the fold reads by position.
+                                    if let Ok(pos) = n.payload().parse::<u64>() {
+                                        positions.saw_head(pos);
+                                    }
+                                    wake.notify_one();
+                                }
+                                Some(Ok(_)) => {}
+                                Some(Err(_)) | None => break,
+                            }
+                        }
+                    });
+                    if client
+                        .batch_execute(&format!("LISTEN {CHANNEL}"))
+                        .await
+                        .is_ok()
+                    {
+                        // Anything appended while we were not listening is read now.
+                        self.wake.notify_one();
+                        let _ = driver.await;
+                    } else {
+                        driver.abort();
+                    }
+                    tracing::warn!(db = %self.name, "the PostgreSQL notification connection dropped; reconnecting");
+                }
+                Err(e) => {
+                    tracing::warn!(db = %self.name, error = %e, "cannot listen for PostgreSQL notifications; retrying");
+                }
+            }
+            self.wake.notify_one();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Competes for the engine lock on a connection of its own, forever: holds it while
+    /// the connection lives, checks the connection every second, and lets go (stops being
+    /// the holder) as soon as the check fails. `on_won` runs each time the lock is won,
+    /// after this process has caught up with the head.
+    pub async fn run_election(&self, on_won: impl Fn()) {
+        loop {
+            let connected = self.config.connect(NoTls).await;
+            let (client, connection) = match connected {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(db = %self.name, error = %e, "engine election: cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let driver = tokio::spawn(connection);
+            let mut holds = false;
+            loop {
+                let won = tokio::time::timeout(
+                    Duration::from_secs(3),
+                    client.query_one("SELECT pg_try_advisory_lock($1)", &[&ENGINE_LOCK]),
+                )
+                .await;
+                match won {
+                    Ok(Ok(row)) if row.get::<_, bool>(0) => {
+                        holds = true;
+                        break;
+                    }
+                    Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    _ => break,
+                }
+            }
+            if holds {
+                // Caught up first, so the timers and pages it re-arms are the latest.
+                match self.head().await {
+                    Ok(head) => self.positions.wait_folded(head).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "engine election: could not read the head")
+                    }
+                }
+                tracing::info!(db = %self.name, "this process now runs the escalation engine and sends pages");
+                self.set_engine(true);
+                on_won();
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let alive = tokio::time::timeout(
+                        Duration::from_secs(3),
+                        client.simple_query("SELECT 1"),
+                    )
+                    .await;
+                    if !matches!(alive, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+                self.set_engine(false);
+                tracing::warn!(db = %self.name, "lost the engine lock (its connection failed); standing by");
+            }
+            driver.abort();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Journal for PgJournal {
+    fn append<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), JournalError>> {
+        Box::pin(async move {
+            match self.append_checked(event, Vec::new(), Vec::new()).await {
+                Ok(applied) => {
+                    let _ = applied.await;
+                    Ok(())
+                }
+                Err(AppendError::Failed(e)) => Err(e),
+                Err(AppendError::Conflict(c)) => {
+                    Err(JournalError(format!("conflict at position {}", c.pos)))
+                }
+            }
+        })
+    }
+
+    fn postgres(&self) -> Option<&PgJournal> {
+        Some(self)
+    }
+}
+
+/// Creates or upgrades the schema under the migration lock; refuses a newer schema.
+async fn migrate(client: &mut deadpool_postgres::Object, name: &str) -> Result<(), String> {
+    let fail = |what: &str, e: tokio_postgres::Error| format!("PostgreSQL at {name}: {what}: {e}");
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| fail("taking the migration lock", e))?;
+    let result = migrate_locked(client, name).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    result
+}
+
+async fn migrate_locked(client: &mut deadpool_postgres::Object, name: &str) -> Result<(), String> {
+    let fail = |what: &str, e: tokio_postgres::Error| format!("PostgreSQL at {name}: {what}: {e}");
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS klaxon_meta (id integer PRIMARY KEY CHECK (id = 1), schema_version integer NOT NULL)",
+        )
+        .await
+        .map_err(|e| fail("creating klaxon_meta", e))?;
+    let version: i32 = client
+        .query_opt("SELECT schema_version FROM klaxon_meta WHERE id = 1", &[])
+        .await
+        .map_err(|e| fail("reading the schema version", e))?
+        .map_or(0, |row| row.get(0));
+    if version > PG_SCHEMA_VERSION {
+        return Err(format!(
+            "the Klaxon schema in {name} is version {version}, newer than this binary's ({PG_SCHEMA_VERSION}): a newer klaxon wrote it. Run that version (or newer); nothing was changed."
+        ));
+    }
+    let steps: [&str; 1] = [MIGRATION_1];
+    for (index, step) in steps.iter().enumerate().skip(version as usize) {
+        let to = index as i32 + 1;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| fail("starting a migration", e))?;
+        tx.batch_execute(step)
+            .await
+            .map_err(|e| fail(&format!("migrating to schema {to}"), e))?;
+        tx.execute(
+            "INSERT INTO klaxon_meta (id, schema_version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET schema_version = EXCLUDED.schema_version",
+            &[&to],
+        )
+        .await
+        .map_err(|e| fail("recording the schema version", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| fail(&format!("committing schema {to}"), e))?;
+        tracing::info!(db = %name, schema = to, "PostgreSQL schema migrated");
+    }
+    Ok(())
+}
+
+/// The batching writer: takes every append waiting, writes them in one transaction that
+/// holds the head row, answers each with its position (or its conflict, or the error).
+async fn run_writer(
+    pool: Pool,
+    mut queue: mpsc::Receiver<Append>,
+    pending: Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Option<Applied>>>>>,
+    positions: Arc<Positions>,
+    wake: Arc<Notify>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let appends: Vec<Append> = std::mem::take(&mut batch);
+        match write_batch(&pool, &appends, &pending).await {
+            Ok(outcomes) => {
+                for (append, outcome) in appends.into_iter().zip(outcomes) {
+                    let _ = append.reply.send(outcome);
+                }
+                wake.notify_one();
+            }
+            Err((e, positions_tried)) => {
+                {
+                    let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    for pos in positions_tried {
+                        pending.remove(&pos);
+                    }
+                }
+                for append in appends {
+                    let _ = append.reply.send(Err(AppendError::Failed(e.clone_error())));
+                }
+                // If the commit did land, the fold finds the rows by position.
+                wake.notify_one();
+            }
+        }
+        let _ = &positions;
+    }
+}
+
+impl JournalError {
+    fn clone_error(&self) -> JournalError {
+        JournalError(self.0.clone())
+    }
+}
+
+type Outcome = Result<oneshot::Receiver<Option<Applied>>, AppendError>;
+
+async fn write_batch(
+    pool: &Pool,
+    appends: &[Append],
+    pending: &std::sync::Mutex<HashMap<u64, oneshot::Sender<Option<Applied>>>>,
+) -> Result<Vec<Outcome>, (JournalError, Vec<u64>)> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| (db_error("no connection", e), Vec::new()))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| (db_error("starting an append", e), Vec::new()))?;
+    let head: i64 = tx
+        .query_one("SELECT pos FROM klaxon_head WHERE id = 1 FOR UPDATE", &[])
+        .await
+        .map_err(|e| (db_error("locking the head", e), Vec::new()))?
+        .get(0);
+    let mut head = head as u64;
+    // The latest position of every key a decision read.
+    let check_keys: Vec<&str> = appends
+        .iter()
+        .flat_map(|a| a.checks.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    let mut latest: HashMap<String, u64> = HashMap::new();
+    if !check_keys.is_empty() {
+        let rows = tx
+            .query(
+                "SELECT key, pos FROM klaxon_keys WHERE key = ANY($1)",
+                &[&check_keys],
+            )
+            .await
+            .map_err(|e| (db_error("checking for conflicts", e), Vec::new()))?;
+        for row in rows {
+            latest.insert(row.get::<_, String>(0), row.get::<_, i64>(1) as u64);
+        }
+    }
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(appends.len());
+    let mut at: Vec<i64> = Vec::new();
+    let mut versions: Vec<i32> = Vec::new();
+    let mut bodies: Vec<&[u8]> = Vec::new();
+    let mut checksums: Vec<i64> = Vec::new();
+    let mut key_names: Vec<&str> = Vec::new();
+    let mut key_pos: Vec<i64> = Vec::new();
+    let mut receivers = Vec::new();
+    let mut rx_by_pos = HashMap::new();
+    for append in appends {
+        let conflict = append.checks.iter().find_map(|(key, basis)| {
+            latest
+                .get(key)
+                .filter(|&&pos| pos > *basis)
+                .map(|&pos| Conflict { pos })
+        });
+        if let Some(conflict) = conflict {
+            outcomes.push(Some(Err(AppendError::Conflict(conflict))));
+            continue;
+        }
+        head += 1;
+        at.push(head as i64);
+        versions.push(append.version as i32);
+        bodies.push(&append.body);
+        checksums.push(i64::from(codec::checksum(
+            head,
+            append.version,
+            &append.body,
+        )));
+        for key in &append.writes {
+            // A later event of the same batch moves the same key further.
+            if let Some(i) = key_names.iter().position(|k| k == key) {
+                key_pos[i] = head as i64;
+            } else {
+                key_names.push(key);
+                key_pos.push(head as i64);
+            }
+            latest.insert(key.clone(), head);
+        }
+        let (tx_applied, rx_applied) = oneshot::channel();
+        receivers.push((head, tx_applied));
+        rx_by_pos.insert(head, rx_applied);
+        outcomes.push(None);
+    }
+    // Registered before the commit, so the fold (which may read the rows the moment they
+    // commit) always finds its committer.
+    {
+        let mut map = pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (pos, sender) in receivers {
+            map.insert(pos, sender);
+        }
+    }
+    let tried: Vec<u64> = at.iter().map(|&p| p as u64).collect();
+    let fail = |what: &str, e: tokio_postgres::Error| (db_error(what, e), tried.clone());
+    if !at.is_empty() {
+        tx.execute(
+            "INSERT INTO klaxon_events (pos, version, body, checksum) SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bytea[], $4::bigint[])",
+            &[&at, &versions, &bodies, &checksums],
+        )
+        .await
+        .map_err(|e| fail("appending", e))?;
+        if !key_names.is_empty() {
+            tx.execute(
+                "INSERT INTO klaxon_keys (key, pos) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (key) DO UPDATE SET pos = EXCLUDED.pos",
+                &[&key_names, &key_pos],
+            )
+            .await
+            .map_err(|e| fail("recording keys", e))?;
+        }
+        tx.execute(
+            "UPDATE klaxon_head SET pos = $1 WHERE id = 1",
+            &[&(head as i64)],
+        )
+        .await
+        .map_err(|e| fail("moving the head", e))?;
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head.to_string()])
+            .await
+            .map_err(|e| fail("notifying", e))?;
+    }
+    tx.commit().await.map_err(|e| fail("committing", e))?;
+    let mut next = at.iter();
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Some(done) => done,
+            None => {
+                let pos = next.next().map(|&p| p as u64).unwrap_or(0);
+                rx_by_pos.remove(&pos).ok_or_else(|| {
+                    AppendError::Failed(JournalError("internal: lost an append".into()))
+                })
+            }
+        })
+        .collect())
+}
