@@ -289,6 +289,8 @@ fn metrics(c: &mut Criterion) {
         users: 500,
         schedules: 100,
         login_sessions: 50,
+        journal_lag: 0,
+        engine_holder: true,
     };
     let body = metrics.encode(&scrape).unwrap_or_default();
     eprintln!(

@@ -68,6 +68,18 @@ if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
 fi
 /usr/bin/python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)' || true
 
+step "PostgreSQL for the more-than-one-machine tests"
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "PostgreSQL is missing: tests/postgres fails without it (install Debian's postgresql, or set KLAXON_SKIP_POSTGRES=1)" >&2
+  fi
+fi
+ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || true
+
 step "web dependencies"
 (cd web && npm ci --no-audit --no-fund)
 

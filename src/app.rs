@@ -32,7 +32,16 @@ pub enum Storage {
     /// start-up replays it.
     Durable(DurableOptions),
     /// The journal is in PostgreSQL, shared by every process on the same database.
-    Postgres(DatabaseUrl),
+    Postgres(PostgresOptions),
+}
+
+/// `--database-url` and what goes with it.
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    /// Where.
+    pub url: DatabaseUrl,
+    /// The engine holder stores a snapshot every this many events (0: never).
+    pub snapshot_every: u64,
 }
 
 /// A `--database-url`. Its `Debug` hides it: it may carry a password.
@@ -266,20 +275,21 @@ pub async fn open_storage(storage: &Storage) -> std::io::Result<(Arc<dyn Journal
             );
             Ok((Arc::new(journal), state))
         }
-        Storage::Postgres(url) => {
+        Storage::Postgres(options) => {
             let started = std::time::Instant::now();
-            let journal =
-                crate::store::postgres::PgJournal::connect(&url.0, DATABASE_CONNECT_DEADLINE)
-                    .await
-                    .map_err(std::io::Error::other)?;
-            let state = State::default();
-            let last = journal
-                .replay(&state)
-                .await
-                .map_err(std::io::Error::other)?;
+            let journal = crate::store::postgres::PgJournal::connect(
+                &options.url.0,
+                DATABASE_CONNECT_DEADLINE,
+            )
+            .await
+            .map_err(std::io::Error::other)?;
+            journal.set_snapshot_every(options.snapshot_every);
+            let (state, loaded) = journal.load().await.map_err(std::io::Error::other)?;
             tracing::info!(
                 db = journal.name(),
-                position = last,
+                snapshot = ?loaded.snapshot,
+                replayed = loaded.replayed,
+                position = loaded.last,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "shared journal loaded"
             );

@@ -274,7 +274,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Storage::InMemory
     } else if let Some(url) = args.database_url.filter(|u| !u.trim().is_empty()) {
         klaxon::store::postgres::parse_url(&url).map_err(anyhow::Error::msg)?;
-        Storage::Postgres(klaxon::app::DatabaseUrl(url))
+        Storage::Postgres(klaxon::app::PostgresOptions {
+            url: klaxon::app::DatabaseUrl(url),
+            snapshot_every: args.snapshot_every,
+        })
     } else {
         Storage::Durable(DurableOptions {
             fsync: args.fsync == Fsync::On,

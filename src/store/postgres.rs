@@ -34,7 +34,7 @@ use super::state::Applied;
 use crate::domain::Event;
 
 /// The schema this binary writes. A database at a newer version is refused.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 /// Advisory lock key held while migrating ("klaxon" + 1).
 const MIGRATION_LOCK: i64 = 0x6b6c_6178_6f6e_0001;
 /// Advisory lock key of the engine holder ("klaxon" + 2).
@@ -64,6 +64,38 @@ CREATE TABLE klaxon_keys (
     pos bigint NOT NULL
 );
 "#;
+
+const MIGRATION_2: &str = r#"
+CREATE TABLE klaxon_snapshots (
+    pos bigint NOT NULL,
+    idx integer NOT NULL,
+    version integer NOT NULL,
+    body bytea NOT NULL,
+    checksum bigint NOT NULL,
+    PRIMARY KEY (pos, idx)
+);
+CREATE TABLE klaxon_snapshot_heads (
+    pos bigint PRIMARY KEY,
+    chunks integer NOT NULL,
+    taken_at timestamptz NOT NULL DEFAULT now()
+);
+"#;
+
+/// The checksum position of chunk `idx` of the snapshot at `pos` (chunks < 2^20).
+fn chunk_position(pos: u64, idx: u32) -> u64 {
+    (pos << 20) | u64::from(idx & 0xF_FFFF)
+}
+
+/// What start-up (or a snapshot build) loaded.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Loaded {
+    /// The snapshot used, by the journal position it covers.
+    pub snapshot: Option<u64>,
+    /// Events folded after it.
+    pub replayed: u64,
+    /// The last position folded.
+    pub last: u64,
+}
 
 /// An append was refused: `key` changed at `pos`, after the state the decision read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +218,8 @@ pub struct PgJournal {
     engine: Arc<AtomicBool>,
     /// Flips when the engine lock is won (true) or lost (false).
     engine_tx: watch::Sender<bool>,
+    /// The engine holder stores a snapshot every this many events (0: never).
+    snapshot_every: AtomicU64,
 }
 
 impl std::fmt::Debug for PgJournal {
@@ -260,6 +294,7 @@ impl PgJournal {
             wake: Arc::new(Notify::new()),
             engine: Arc::new(AtomicBool::new(false)),
             engine_tx,
+            snapshot_every: AtomicU64::new(1_000_000),
         };
         tokio::spawn(run_writer(
             journal.pool.clone(),
@@ -271,22 +306,220 @@ impl PgJournal {
         Ok(journal)
     }
 
-    /// Folds the whole log into `state` (start-up): every row checked, in order.
-    pub async fn replay(&self, state: &super::State) -> Result<u64, String> {
+    /// Loads the state (start-up): the newest snapshot, if one is usable, then every event
+    /// after it, every row checked, in order. A damaged snapshot is skipped (with a
+    /// warning) for the full log; a damaged event row is an error.
+    pub async fn load(&self) -> Result<(super::State, Loaded), String> {
+        let (state, loaded) = self.load_quiet().await?;
         state.number_in_fold();
-        let mut last = 0;
+        self.positions.set_folded(loaded.last);
+        Ok((state, loaded))
+    }
+
+    async fn load_quiet(&self) -> Result<(super::State, Loaded), String> {
+        let mut loaded = Loaded::default();
+        let mut state = super::State::default();
+        match self.load_snapshot().await {
+            Ok(Some((restored, pos))) => {
+                state = restored;
+                loaded.snapshot = Some(pos);
+                loaded.last = pos;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(db = %self.name, error = %e, "the newest snapshot is unusable; folding the whole journal");
+            }
+        }
+        state.number_in_fold();
         loop {
-            let events = self.read_after(last).await.map_err(|e| e.0)?;
+            let events = self.read_rows(loaded.last, false).await.map_err(|e| e.0)?;
             let Some(end) = events.last().map(|e| e.pos) else {
                 break;
             };
+            loaded.replayed += events.len() as u64;
             for logged in events {
                 state.apply_at(&logged.event, logged.pos);
             }
-            last = end;
+            loaded.last = end;
         }
-        self.positions.set_folded(last);
-        Ok(last)
+        Ok((state, loaded))
+    }
+
+    /// The newest complete snapshot, restored into a fresh state, with its position.
+    async fn load_snapshot(&self) -> Result<Option<(super::State, u64)>, String> {
+        let client = self.pool.get().await.map_err(|e| e.to_string())?;
+        let Some(head) = client
+            .query_opt(
+                "SELECT pos, chunks FROM klaxon_snapshot_heads ORDER BY pos DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let pos = head.get::<_, i64>(0) as u64;
+        let chunks = head.get::<_, i32>(1);
+        let rows = client
+            .query(
+                "SELECT idx, version, body, checksum FROM klaxon_snapshots WHERE pos = $1 ORDER BY idx",
+                &[&(pos as i64)],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if rows.len() != chunks as usize {
+            return Err(format!(
+                "snapshot {pos} has {} of its {chunks} chunks",
+                rows.len()
+            ));
+        }
+        let mut decoded = Vec::with_capacity(rows.len());
+        for (expected, row) in (0..).zip(rows) {
+            let idx: i32 = row.get(0);
+            let version: i32 = row.get(1);
+            let body: &[u8] = row.get(2);
+            let checksum: i64 = row.get(3);
+            if idx != expected {
+                return Err(format!("snapshot {pos} misses chunk {expected}"));
+            }
+            codec::verify(
+                chunk_position(pos, idx as u32),
+                version as u32,
+                body,
+                checksum,
+            )
+            .map_err(|e| format!("snapshot {pos} chunk {idx}: {e}"))?;
+            decoded.push(
+                codec::decode_chunk(version as u32, body)
+                    .map_err(|e| format!("snapshot {pos} chunk {idx}: {e}"))?,
+            );
+        }
+        let restored = tokio::task::spawn_blocking(move || {
+            let state = super::State::default();
+            // Every restored incident reflects the log up to the snapshot.
+            state.set_position(pos);
+            for chunk in decoded {
+                super::sqlite::restore_chunk(&state, chunk);
+            }
+            state
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(Some((restored, pos)))
+    }
+
+    /// The position of the newest snapshot (0: none).
+    async fn newest_snapshot(&self) -> Result<u64, String> {
+        let client = self.pool.get().await.map_err(|e| e.to_string())?;
+        let row = client
+            .query_one(
+                "SELECT coalesce(max(pos), 0) FROM klaxon_snapshot_heads",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Builds a snapshot of the log as it is now, from the database (a second fold, so the
+    /// serving state is never paused), and stores it; keeps the previous one too. Returns
+    /// its position (or the newest's, when nothing is newer).
+    pub async fn snapshot_now(&self) -> Result<u64, String> {
+        let (state, loaded) = self.load_quiet().await?;
+        if loaded.snapshot == Some(loaded.last) || loaded.last == 0 {
+            return Ok(loaded.last);
+        }
+        let pos = loaded.last;
+        let encoded = tokio::task::spawn_blocking(move || {
+            super::sqlite::chunks_of(&state)
+                .iter()
+                .map(codec::encode_chunk)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let version = codec::SCHEMA_VERSION;
+        let idx: Vec<i32> = (0..encoded.len() as i32).collect();
+        let versions = vec![version as i32; encoded.len()];
+        let checksums: Vec<i64> = encoded
+            .iter()
+            .zip(0u32..)
+            .map(|(body, i)| i64::from(codec::checksum(chunk_position(pos, i), version, body)))
+            .collect();
+        let positions = vec![pos as i64; encoded.len()];
+        let mut client = self.pool.get().await.map_err(|e| e.to_string())?;
+        let tx = client.transaction().await.map_err(|e| e.to_string())?;
+        tx.execute(
+            "INSERT INTO klaxon_snapshots (pos, idx, version, body, checksum) SELECT * FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bytea[], $5::bigint[]) ON CONFLICT DO NOTHING",
+            &[&positions, &idx, &versions, &encoded, &checksums],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.execute(
+            "INSERT INTO klaxon_snapshot_heads (pos, chunks) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&(pos as i64), &(encoded.len() as i32)],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        // Keep this one and the one before it.
+        tx.execute(
+            "DELETE FROM klaxon_snapshots WHERE pos < (SELECT coalesce(max(pos), 0) FROM klaxon_snapshot_heads WHERE pos < $1)",
+            &[&(pos as i64)],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.execute(
+            "DELETE FROM klaxon_snapshot_heads WHERE pos < (SELECT coalesce(max(pos), 0) FROM klaxon_snapshot_heads WHERE pos < $1)",
+            &[&(pos as i64)],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(pos)
+    }
+
+    /// On the engine holder, takes a snapshot whenever `every` events have been journaled
+    /// since the newest one (checked every few seconds). `every` 0: never.
+    pub async fn run_snapshots(&self) {
+        let every = self.snapshot_every.load(Ordering::Relaxed);
+        if every == 0 {
+            return;
+        }
+        let mut newest = None;
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            if !self.holds_engine() {
+                continue;
+            }
+            let since = match newest {
+                Some(pos) => pos,
+                None => match self.newest_snapshot().await {
+                    Ok(pos) => pos,
+                    Err(_) => continue,
+                },
+            };
+            newest = Some(since);
+            if self.positions.head().saturating_sub(since) < every {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            match self.snapshot_now().await {
+                Ok(pos) => {
+                    newest = Some(pos);
+                    tracing::info!(db = %self.name, position = pos, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot stored");
+                }
+                Err(e) => {
+                    newest = None;
+                    tracing::warn!(db = %self.name, error = %e, "could not store a snapshot; retrying later");
+                }
+            }
+        }
+    }
+
+    /// Sets how many events pass between snapshots (0: never).
+    pub fn set_snapshot_every(&self, every: u64) {
+        self.snapshot_every.store(every, Ordering::Relaxed);
     }
 
     /// The database, without its password.
@@ -326,6 +559,16 @@ impl PgJournal {
     /// Up to [`READ_BATCH`] events after `pos`, in order, checked. A row that fails its
     /// checksum or does not decode is an error naming its position.
     pub async fn read_after(&self, pos: u64) -> Result<Vec<LoggedEvent>, JournalError> {
+        self.read_rows(pos, true).await
+    }
+
+    /// [`PgJournal::read_after`]; `take_waiters` false leaves this process's committers
+    /// to the fold (a snapshot build reads the log too).
+    async fn read_rows(
+        &self,
+        pos: u64,
+        take_waiters: bool,
+    ) -> Result<Vec<LoggedEvent>, JournalError> {
         let client = self
             .pool
             .get()
@@ -363,11 +606,14 @@ impl PgJournal {
                     self.name
                 ))
             })?;
-            let waiter = self
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&at);
+            let waiter = if take_waiters {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&at)
+            } else {
+                None
+            };
             out.push(LoggedEvent {
                 pos: at,
                 event,
@@ -575,7 +821,7 @@ async fn migrate_locked(client: &mut deadpool_postgres::Object, name: &str) -> R
             "the Klaxon schema in {name} is version {version}, newer than this binary's ({PG_SCHEMA_VERSION}): a newer klaxon wrote it. Run that version (or newer); nothing was changed."
         ));
     }
-    let steps: [&str; 1] = [MIGRATION_1];
+    let steps: [&str; 2] = [MIGRATION_1, MIGRATION_2];
     for (index, step) in steps.iter().enumerate().skip(version as usize) {
         let to = index as i32 + 1;
         let tx = client

@@ -315,5 +315,11 @@ impl Store {
                 pg.run_election(|| store.resume()).await;
             }
         });
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Some(pg) = store.shared.journal.postgres() {
+                pg.run_snapshots().await;
+            }
+        });
     }
 }

@@ -193,6 +193,12 @@ impl State {
         self.seq_in_fold.store(true, Ordering::Relaxed);
     }
 
+    /// Sets the journal position the next applied events are recorded at (a snapshot's,
+    /// while it is restored).
+    pub fn set_position(&self, pos: u64) {
+        self.position.store(pos, Ordering::Relaxed);
+    }
+
     /// Applies `event`, the journal's record at `pos` (shared journals: the position is
     /// kept with each incident it changes, the basis of the next decision on it).
     pub fn apply_at(&self, event: &Event, pos: u64) -> Option<Applied> {
