@@ -40,16 +40,15 @@ url() { echo "postgres://postgres@127.0.0.1:$port/$1"; }
 token=bench-postgres-admin-token-0123456789abcdef
 export KLAXON_ADMIN_TOKEN=$token
 
-# Starts `klaxon serve` on database $1; prints "PID URL".
+# Starts `klaxon serve` on database $1; sets server_pid and server_url.
 start_server() {
-  local log="$work/server.$RANDOM.log"
+  local log="$work/server.$1.$RANDOM.log"
   RUST_LOG=warn "$bin/klaxon" serve --listen 127.0.0.1:0 --database-url "$(url "$1")" >"$log" 2>&1 &
-  local pid=$!
+  server_pid=$!
+  pids+=("$server_pid")
   for _ in $(seq 1 100); do
-    if grep -q "klaxon listening on" "$log"; then
-      echo "$pid $(sed -n 's/^klaxon listening on //p' "$log" | head -1)"
-      return
-    fi
+    server_url=$(sed -n 's/^klaxon listening on //p' "$log" | head -1)
+    [ -n "$server_url" ] && return
     sleep 0.1
   done
   echo "klaxon did not start: $(cat "$log")" >&2
@@ -65,15 +64,15 @@ printf '%-28s %10.0f %8.2f %8.2f\n' "SQLite (--data-dir)" \
   "$(field "$work/sqlite.json" "w['throughput']")" "$(field "$work/sqlite.json" "w['latency']['p50_ms']")" "$(field "$work/sqlite.json" "w['latency']['p99_ms']")"
 
 psql -c "CREATE DATABASE one" >/dev/null
-read -r pid1 url1 < <(start_server one); pids+=("$pid1")
+start_server one; pid1=$server_pid; url1=$server_url
 "$bin/klaxon-bench" trigger --duration "$seconds" --url "$url1" --token "$token" --json "$work/pg1.json" >/dev/null
 printf '%-28s %10.0f %8.2f %8.2f\n' "PostgreSQL, 1 process" \
   "$(field "$work/pg1.json" "w['throughput']")" "$(field "$work/pg1.json" "w['latency']['p50_ms']")" "$(field "$work/pg1.json" "w['latency']['p99_ms']")"
 kill -9 "$pid1"
 
 psql -c "CREATE DATABASE two" >/dev/null
-read -r pid_a url_a < <(start_server two); pids+=("$pid_a")
-read -r pid_b url_b < <(start_server two); pids+=("$pid_b")
+start_server two; pid_a=$server_pid; url_a=$server_url
+start_server two; pid_b=$server_pid; url_b=$server_url
 "$bin/klaxon-bench" trigger --duration "$seconds" --clients 32 --url "$url_a" --token "$token" --json "$work/pg2a.json" >/dev/null &
 bench_a=$!
 "$bin/klaxon-bench" trigger --duration "$seconds" --clients 32 --url "$url_b" --token "$token" --json "$work/pg2b.json" >/dev/null
@@ -93,4 +92,4 @@ echo "== fail-over and cross-process publication"
 # The test harness starts a cluster of its own (fsync off there: these two are latencies
 # of the processes, not of the disk).
 KLAXON_SKIP_WEB=1 cargo test --release --locked --test postgres -- --ignored --nocapture --test-threads 1 measure_ 2>&1 \
-  | grep -E '^(failover|publication)' || true
+  | grep -oE '(failover|publication): .*' || true

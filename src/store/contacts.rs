@@ -74,7 +74,7 @@ impl Store {
         require_manage(by, user_id)?;
         let name = contact::parse_name(&input.name)?;
         let target = contact::parse_target(input.kind, &input.target)?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().user(user_id).is_none() {
             return Err(DomainError::not_found("user", user_id).at("userId").into());
         }
@@ -110,7 +110,7 @@ impl Store {
         id: &str,
     ) -> Result<ContactMethodId, CommandError> {
         let id: ContactMethodId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let method = self
             .contact_method(id)
             .ok_or_else(|| DomainError::not_found("contact method", id))?;
@@ -139,7 +139,7 @@ impl Store {
             .parse()
             .map_err(|e: DomainError| e.at("contactMethodId"))?;
         let delay_ms = contact::parse_delay(delay_ms)?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().user(user_id).is_none() {
             return Err(DomainError::not_found("user", user_id).at("userId").into());
         }
@@ -178,7 +178,7 @@ impl Store {
         id: &str,
     ) -> Result<NotificationRuleId, CommandError> {
         let id: NotificationRuleId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let user_id = self
             .rule_owner(id)
             .ok_or_else(|| DomainError::not_found("notification rule", id))?;

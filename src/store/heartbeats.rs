@@ -109,7 +109,7 @@ impl Store {
             now,
             by.actor.clone(),
         )?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().schedule(schedule_id).is_none() {
             return Err(DomainError::not_found("schedule", schedule_id)
                 .at("scheduleId")

@@ -76,7 +76,7 @@ impl Store {
         let schedule_id: ScheduleId = schedule_id
             .parse()
             .map_err(|e: DomainError| e.at("scheduleId"))?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().schedule(schedule_id).is_none() {
             return Err(DomainError::not_found("schedule", schedule_id)
                 .at("scheduleId")
@@ -131,7 +131,7 @@ impl Store {
         change: impl FnOnce(&mut Integration),
     ) -> Result<Arc<Integration>, CommandError> {
         let id: IntegrationId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let current = self
             .integration(id)
             .ok_or_else(|| DomainError::not_found("integration", id))?;
@@ -154,7 +154,7 @@ impl Store {
     ) -> Result<IntegrationId, CommandError> {
         by.require(Action::Configure)?;
         let id: IntegrationId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.integration(id).is_none() {
             return Err(DomainError::not_found("integration", id).into());
         }

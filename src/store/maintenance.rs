@@ -55,7 +55,7 @@ impl Store {
         let id: ServiceId = service_id
             .parse()
             .map_err(|e: DomainError| e.at("serviceId"))?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().service(id).is_none() {
             return Err(DomainError::not_found("service", id).at("serviceId").into());
         }
@@ -89,7 +89,7 @@ impl Store {
             .parse()
             .map_err(|e: DomainError| e.at("serviceId"))?;
         {
-            let _config = self.config_lock().await;
+            let _config = self.config_lock().await?;
             let service = self
                 .state()
                 .service(id)
@@ -133,7 +133,7 @@ impl Store {
         deadline: Timestamp,
     ) -> Result<(), CommandError> {
         {
-            let _config = self.config_lock().await;
+            let _config = self.config_lock().await?;
             let ends_now = self
                 .state()
                 .service_any(service_id)

@@ -521,7 +521,7 @@ impl Store {
     ) -> Result<Arc<User>, CommandError> {
         by.require(Action::Configure)?;
         let user = fields.into_user(UserId::new(), password);
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         self.check_email_free(&user.email, None)?;
         self.commit(Event::UserCreated {
             user: user.clone(),
@@ -551,7 +551,7 @@ impl Store {
     ) -> Result<Arc<User>, CommandError> {
         by.require(Action::Configure)?;
         let id: UserId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let current = self
             .state()
             .user(id)
@@ -599,7 +599,7 @@ impl Store {
             )
             .into());
         };
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let current = self
             .state()
             .user(id)
@@ -631,7 +631,7 @@ impl Store {
     pub async fn delete_user(&self, by: &Principal, id: &str) -> Result<UserId, CommandError> {
         by.require(Action::Configure)?;
         let id: UserId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().user(id).is_none() {
             return Err(DomainError::not_found("user", id).into());
         }
@@ -685,7 +685,7 @@ impl Store {
     ) -> Result<Arc<Service>, CommandError> {
         by.require(Action::Configure)?;
         let service = Service::parse(ServiceId::new(), name, description)?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         self.commit(Event::ServiceCreated {
             service: service.clone(),
             actor: by.actor.clone(),
@@ -704,7 +704,7 @@ impl Store {
     ) -> Result<Arc<Service>, CommandError> {
         by.require(Action::Configure)?;
         let id: ServiceId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let current = self
             .state()
             .service(id)
@@ -729,7 +729,7 @@ impl Store {
     ) -> Result<ServiceId, CommandError> {
         by.require(Action::Configure)?;
         let id: ServiceId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().service(id).is_none() {
             return Err(DomainError::not_found("service", id).into());
         }
@@ -792,7 +792,7 @@ impl Store {
         let name = text::name("name", &draft.name)?;
         let time_zone = draft.time_zone.as_deref().unwrap_or("UTC");
         parse_time_zone("timeZone", time_zone)?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let service_id = self.live_service("serviceId", &draft.service_id)?;
         let exists = self.user_exists();
         let rotation = parse_rotation(&draft.rotation, &exists)?;
@@ -845,7 +845,7 @@ impl Store {
     ) -> Result<Arc<Schedule>, CommandError> {
         by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let current = self
             .state()
             .schedule(id)
@@ -881,7 +881,7 @@ impl Store {
     ) -> Result<Arc<Schedule>, CommandError> {
         by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let current = self
             .state()
             .schedule(id)
@@ -915,7 +915,7 @@ impl Store {
     ) -> Result<ScheduleId, CommandError> {
         by.require(Action::Configure)?;
         let id: ScheduleId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().schedule(id).is_none() {
             return Err(DomainError::not_found("schedule", id).into());
         }

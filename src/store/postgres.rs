@@ -39,6 +39,8 @@ pub const PG_SCHEMA_VERSION: i32 = 2;
 const MIGRATION_LOCK: i64 = 0x6b6c_6178_6f6e_0001;
 /// Advisory lock key of the engine holder ("klaxon" + 2).
 pub const ENGINE_LOCK: i64 = 0x6b6c_6178_6f6e_0002;
+/// Advisory lock key of configuration changes ("klaxon" + 3).
+const CONFIG_LOCK: i64 = 0x6b6c_6178_6f6e_0003;
 /// The NOTIFY channel appends signal on.
 const CHANNEL: &str = "klaxon_events";
 /// Most events one append transaction carries.
@@ -220,6 +222,9 @@ pub struct PgJournal {
     engine_tx: watch::Sender<bool>,
     /// The engine holder stores a snapshot every this many events (0: never).
     snapshot_every: AtomicU64,
+    /// The session that holds [`CONFIG_LOCK`] for this process's configuration changes
+    /// (one at a time: the store's configuration mutex is held around it).
+    config_session: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
 }
 
 impl std::fmt::Debug for PgJournal {
@@ -295,6 +300,7 @@ impl PgJournal {
             engine: Arc::new(AtomicBool::new(false)),
             engine_tx,
             snapshot_every: AtomicU64::new(1_000_000),
+            config_session: tokio::sync::Mutex::new(None),
         };
         tokio::spawn(run_writer(
             journal.pool.clone(),
@@ -514,6 +520,78 @@ impl PgJournal {
                     tracing::warn!(db = %self.name, error = %e, "could not store a snapshot; retrying later");
                 }
             }
+        }
+    }
+
+    /// Takes the cluster-wide configuration lock (a session advisory lock on a connection
+    /// of its own), then waits until this process has applied everything before it: the
+    /// configuration read after this is the newest, and stays so until
+    /// [`PgJournal::unlock_config`]. Called with the store's configuration mutex held.
+    pub async fn lock_config(&self) -> Result<(), JournalError> {
+        let mut session = self.config_session.lock().await;
+        if session.as_ref().is_none_or(|c| c.is_closed()) {
+            let (client, connection) =
+                tokio::time::timeout(Duration::from_secs(10), self.config.connect(NoTls))
+                    .await
+                    .map_err(|_| db_error("no connection", "timed out"))?
+                    .map_err(|e| db_error("no connection", e))?;
+            tokio::spawn(connection);
+            *session = Some(client);
+        }
+        let Some(client) = session.as_ref() else {
+            return Err(db_error("no connection", "none"));
+        };
+        let locked = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.execute("SELECT pg_advisory_lock($1)", &[&CONFIG_LOCK]),
+        )
+        .await;
+        match locked {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                *session = None;
+                return Err(db_error("taking the configuration lock", e));
+            }
+            Err(_) => {
+                // The lock may be granted after we stop waiting: a new session drops it.
+                *session = None;
+                return Err(db_error(
+                    "taking the configuration lock",
+                    "another process held it for 10 s",
+                ));
+            }
+        }
+        drop(session);
+        let caught_up = async {
+            let head = self.head().await?;
+            self.positions.wait_folded(head).await;
+            Ok::<(), JournalError>(())
+        };
+        let outcome = match tokio::time::timeout(Duration::from_secs(10), caught_up).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(JournalError(
+                "this process fell behind the shared journal; try again".into(),
+            )),
+        };
+        if outcome.is_err() {
+            self.unlock_config().await;
+        }
+        outcome
+    }
+
+    /// Lets go of the configuration lock taken by [`PgJournal::lock_config`].
+    pub async fn unlock_config(&self) {
+        let mut session = self.config_session.lock().await;
+        let failed = match session.as_ref() {
+            Some(client) => client
+                .execute("SELECT pg_advisory_unlock($1)", &[&CONFIG_LOCK])
+                .await
+                .is_err(),
+            None => false,
+        };
+        if failed {
+            // Ending the session releases it.
+            *session = None;
         }
     }
 

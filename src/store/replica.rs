@@ -84,18 +84,47 @@ fn writes(event: &Event) -> Vec<String> {
     }
 }
 
-/// The configuration lock: held, the configuration cannot change in this process, and the
-/// position it was read at is the basis of the configuration changes its holder makes.
+/// The configuration lock: held, the configuration cannot change (in this process, and on
+/// a shared journal in any), and the position it was read at is the basis of the
+/// configuration changes its holder makes.
 pub(super) struct ConfigGuard<'a> {
     _held: tokio::sync::MutexGuard<'a, ()>,
+    /// Whose cluster-wide lock to let go of on drop (shared journals).
+    shared: Option<Store>,
+}
+
+impl Drop for ConfigGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(store) = self.shared.take() {
+            // The unlock is a round trip; the next lock of this process queues behind it
+            // on the same session (advisory locks count per session, so order is moot).
+            tokio::spawn(async move {
+                if let Some(pg) = store.shared.journal.postgres() {
+                    pg.unlock_config().await;
+                }
+            });
+        }
+    }
 }
 
 impl Store {
-    /// Takes the configuration lock (see [`ConfigGuard`]).
-    pub(super) async fn config_lock(&self) -> ConfigGuard<'_> {
+    /// Takes the configuration lock (see [`ConfigGuard`]). On a shared journal it also
+    /// takes the cluster-wide one and catches up first, so configuration changes on
+    /// different processes queue instead of failing.
+    pub(super) async fn config_lock(&self) -> Result<ConfigGuard<'_>, CommandError> {
         let held = self.shared.config.lock().await;
+        let shared = match self.shared.journal.postgres() {
+            Some(pg) => {
+                pg.lock_config().await?;
+                Some(self.clone())
+            }
+            None => None,
+        };
         self.note_config_basis();
-        ConfigGuard { _held: held }
+        Ok(ConfigGuard {
+            _held: held,
+            shared,
+        })
     }
 
     fn note_config_basis(&self) {

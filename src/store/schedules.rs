@@ -176,7 +176,7 @@ impl Store {
         draft: RotationDraft,
     ) -> Result<Rotation, CommandError> {
         by.require(Action::Configure)?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let mut schedule = (*self.live_schedule(schedule_id)?).clone();
         if schedule.rotations.len() >= MAX_ROTATIONS {
             return Err(DomainError::InvalidState(format!(
@@ -200,7 +200,7 @@ impl Store {
     ) -> Result<Rotation, CommandError> {
         by.require(Action::Configure)?;
         let id: RotationId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let (schedule, index) = self.schedule_with_rotation(id)?;
         let current = &schedule.rotations[index];
         let draft = RotationDraft {
@@ -233,7 +233,7 @@ impl Store {
     ) -> Result<Arc<Schedule>, CommandError> {
         by.require(Action::Configure)?;
         let id: RotationId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let (schedule, index) = self.schedule_with_rotation(id)?;
         let mut schedule = (*schedule).clone();
         schedule.rotations.remove(index);
@@ -247,7 +247,7 @@ impl Store {
         draft: OverrideDraft,
     ) -> Result<ScheduleOverride, CommandError> {
         by.require(Action::EditOverrides)?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let mut schedule = (*self.live_schedule(&draft.schedule_id)?).clone();
         if schedule.overrides.len() >= MAX_OVERRIDES {
             return Err(DomainError::InvalidState(format!(
@@ -292,7 +292,7 @@ impl Store {
     ) -> Result<Arc<Schedule>, CommandError> {
         by.require(Action::EditOverrides)?;
         let id: OverrideId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         let (schedule, index) = self
             .schedules()
             .into_iter()

@@ -308,7 +308,7 @@ impl Store {
             Some(raw) => Some(raw.parse().map_err(|e: DomainError| e.at("serviceId"))?),
             None => None,
         };
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if let Some(service) = service_id {
             if self.state().service(service).is_none() {
                 return Err(DomainError::not_found("service", service)
@@ -352,7 +352,7 @@ impl Store {
     ) -> Result<WebhookId, CommandError> {
         by.require(Action::ManageWebhooks)?;
         let id: WebhookId = id.parse()?;
-        let _config = self.config_lock().await;
+        let _config = self.config_lock().await?;
         if self.state().webhooks.webhook(id).is_none() {
             return Err(DomainError::not_found("webhook", id).into());
         }

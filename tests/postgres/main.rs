@@ -1383,6 +1383,50 @@ async fn a_database_that_goes_away_fails_mutations_then_recovers_without_restart
     assert_escalated_once(&server.incident(&id).await, &team, TIMEOUT_MS, TAKEOVER);
 }
 
+/// Configuration changes made at the same moment through different processes queue behind
+/// one cluster-wide lock: every one succeeds, and every process sees all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_configuration_changes_on_two_processes_all_succeed() {
+    let Some(cluster) = cluster::shared() else {
+        return;
+    };
+    let url = cluster.create_database("config");
+    let a = start("A", &url);
+    let b = start("B", &url);
+    let mut calls = Vec::new();
+    for n in 0..12 {
+        for (server, side) in [(&a, "a"), (&b, "b")] {
+            let api = server.api.clone();
+            calls.push(tokio::spawn(async move {
+                api.try_gql(
+                    "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+                    json!({ "i": { "name": format!("User {side}{n}"), "email": format!("{side}{n}@example.com") } }),
+                )
+                .await
+            }));
+        }
+    }
+    for call in calls {
+        let answer = call.await.unwrap();
+        assert!(answer.is_ok(), "a createUser failed: {answer:?}");
+    }
+    let count = |api: Api| async move {
+        api.gql("{ users { id } }", json!({})).await["users"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let seen = eventually(PROPAGATION, || async {
+        count(a.api.clone()).await == 24 && count(b.api.clone()).await == 24
+    })
+    .await;
+    assert!(
+        seen,
+        "A sees {}, B sees {}",
+        count(a.api.clone()).await,
+        count(b.api.clone()).await
+    );
+}
+
 // ---- snapshots, damage, newer schemas ----------------------------------------------------
 
 /// The engine holder stores a snapshot every `--snapshot-every` events; a process started
