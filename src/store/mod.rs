@@ -438,9 +438,11 @@ impl Store {
         }
     }
 
-    /// Re-arms every pending escalation and re-queues every undelivered page; called once
-    /// at start-up after replay.
+    /// Re-arms every pending escalation and re-queues every undelivered page; called at
+    /// start-up after replay, and on a shared journal again whenever this process becomes
+    /// the engine holder.
     pub fn resume(&self) {
+        let holder = self.is_engine_holder();
         for slot in self.state().incidents.iter() {
             let incident = slot.current();
             if let Some(deadline) = incident.escalation_deadline {
@@ -455,11 +457,14 @@ impl Store {
                 let key = TimerKey::Notify(incident.id);
                 let _ = self.shared.timers.send(TimerCommand::Arm(key, due));
             }
-            for page in incident
-                .notifications
-                .iter()
-                .filter(|n| !n.delivered && !n.failed)
-            {
+            // Pages are the engine holder's to send: a standby queues none (its notifier
+            // would drop them), and a new holder queues each once, when it takes over.
+            let pages = if holder {
+                incident.notifications.as_slice()
+            } else {
+                &[]
+            };
+            for page in pages.iter().filter(|n| !n.delivered && !n.failed) {
                 let _ = self.shared.pages.send(PageJob {
                     incident_id: incident.id,
                     notification: page.clone(),
@@ -1044,8 +1049,8 @@ impl Store {
     ) -> Result<(Arc<Incident>, bool), CommandError> {
         by.require(Action::TriggerIncident)?;
         let schedule = self
-            .state()
-            .schedule(schedule_id)
+            .caught_up(|| self.state().schedule(schedule_id))
+            .await
             .ok_or_else(|| DomainError::not_found("schedule", schedule_id))?;
         let mut checks = Vec::new();
         let _dedup = match &new.dedup_key {
@@ -1555,7 +1560,13 @@ impl Store {
         for _ in 0..8 {
             let slot = match self.state().incidents.get(&id).map(|slot| slot.clone()) {
                 Some(slot) => slot,
-                None => self.thaw(id).await?,
+                None => match self
+                    .caught_up(|| self.state().incidents.get(&id).map(|s| s.clone()))
+                    .await
+                {
+                    Some(slot) => slot,
+                    None => self.thaw(id).await?,
+                },
             };
             let guard = slot.lock().await;
             let current = self

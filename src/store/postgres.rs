@@ -306,7 +306,6 @@ impl PgJournal {
             journal.pool.clone(),
             queue,
             journal.pending.clone(),
-            journal.positions.clone(),
             journal.wake.clone(),
         ));
         Ok(journal)
@@ -929,7 +928,6 @@ async fn run_writer(
     pool: Pool,
     mut queue: mpsc::Receiver<Append>,
     pending: Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Option<Applied>>>>>,
-    positions: Arc<Positions>,
     wake: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -956,7 +954,6 @@ async fn run_writer(
                 wake.notify_one();
             }
         }
-        let _ = &positions;
     }
 }
 

@@ -157,6 +157,21 @@ impl Store {
             .map(|pg| pg.positions.head().saturating_sub(pg.positions.folded()))
     }
 
+    /// `find()`, and on a shared journal, when it finds nothing, again after catching up
+    /// with the head: something just made through another process (a client triggering
+    /// on one and acknowledging on another a moment later) is found, not refused.
+    pub(super) async fn caught_up<T>(&self, find: impl Fn() -> Option<T>) -> Option<T> {
+        if let Some(found) = find() {
+            return Some(found);
+        }
+        let pg = self.shared.journal.postgres()?;
+        let head = pg.head().await.ok()?;
+        tokio::time::timeout(Duration::from_secs(5), pg.positions.wait_folded(head))
+            .await
+            .ok()?;
+        find()
+    }
+
     /// Waits until this process has applied position `pos` (a conflict's), at most 10 s.
     pub(super) async fn catch_up(&self, pos: u64) -> Result<(), CommandError> {
         let Some(pg) = self.shared.journal.postgres() else {

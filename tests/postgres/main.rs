@@ -1383,6 +1383,52 @@ async fn a_database_that_goes_away_fails_mutations_then_recovers_without_restart
     assert_escalated_once(&server.incident(&id).await, &team, TIMEOUT_MS, TAKEOVER);
 }
 
+/// What one process just made is usable through another at once, without waiting for it
+/// to propagate: a process that does not know an incident or schedule yet catches up
+/// with the journal before it answers "not found".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_process_just_made_is_usable_through_another_at_once() {
+    let Some(cluster) = cluster::shared() else {
+        return;
+    };
+    let url = cluster.create_database("at_once");
+    let a = start("A", &url);
+    let b = start("B", &url);
+    let team = a.team("At once", 600_000, 600_000).await;
+    wait_for_schedule(&b, &team.schedule).await;
+    // Many at a time, so the other process's fold has work queued when the second
+    // request arrives: an incident triggered through one, acknowledged through the other
+    // the moment the trigger is answered.
+    let mut rounds = Vec::new();
+    for round in 0..40 {
+        let (one, other) = if round % 2 == 0 {
+            (a.api.clone(), b.api.clone())
+        } else {
+            (b.api.clone(), a.api.clone())
+        };
+        let schedule = team.schedule.clone();
+        rounds.push(tokio::spawn(async move {
+            let incident = one.trigger(&schedule, "Right away").await;
+            other
+                .act("acknowledgeIncident", &id_of(&incident))
+                .await
+                .map(|acked| acked["state"].clone())
+        }));
+    }
+    for (round, done) in rounds.into_iter().enumerate() {
+        let state = done.await.unwrap();
+        assert_eq!(
+            state,
+            Ok(json!("ACKNOWLEDGED")),
+            "round {round}: the other process did not find the incident just triggered"
+        );
+    }
+    // A schedule made through one process is triggered on through the other at once.
+    let fresh = b.team("Fresh", 600_000, 600_000).await;
+    let incident = a.trigger(&fresh.schedule, "On a new schedule").await;
+    assert_eq!(incident["state"], "TRIGGERED", "{incident:#}");
+}
+
 /// Configuration changes made at the same moment through different processes queue behind
 /// one cluster-wide lock: every one succeeds, and every process sees all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
