@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::future::BoxFuture;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use super::codec;
@@ -218,8 +218,6 @@ pub struct PgJournal {
     pub wake: Arc<Notify>,
     /// Whether this process holds the engine lock.
     engine: Arc<AtomicBool>,
-    /// Flips when the engine lock is won (true) or lost (false).
-    engine_tx: watch::Sender<bool>,
     /// The engine holder stores a snapshot every this many events (0: never).
     snapshot_every: AtomicU64,
     /// The session that holds [`CONFIG_LOCK`] for this process's configuration changes
@@ -288,7 +286,6 @@ impl PgJournal {
         migrate(&mut client, &name).await?;
         drop(client);
         let (writer, queue) = mpsc::channel(4096);
-        let (engine_tx, _) = watch::channel(false);
         let journal = PgJournal {
             pool,
             config,
@@ -298,7 +295,6 @@ impl PgJournal {
             positions: Arc::default(),
             wake: Arc::new(Notify::new()),
             engine: Arc::new(AtomicBool::new(false)),
-            engine_tx,
             snapshot_every: AtomicU64::new(1_000_000),
             config_session: tokio::sync::Mutex::new(None),
         };
@@ -724,14 +720,8 @@ impl PgJournal {
         self.engine.load(Ordering::Acquire)
     }
 
-    /// Changes of [`PgJournal::holds_engine`].
-    pub fn engine_changes(&self) -> watch::Receiver<bool> {
-        self.engine_tx.subscribe()
-    }
-
     fn set_engine(&self, held: bool) {
         self.engine.store(held, Ordering::Release);
-        self.engine_tx.send_replace(held);
     }
 
     /// Keeps a connection that LISTENs for appends and wakes the fold on each; reconnects

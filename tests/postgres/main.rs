@@ -224,6 +224,35 @@ struct Exit {
     stderr: String,
 }
 
+impl Exit {
+    /// Everything about the run, for assertion messages.
+    fn report(&self) -> String {
+        format!(
+            "after {:?}, {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.took, self.status, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts that `serve` refused to start: exited non-zero within 15 s without ever
+    /// listening. Returns the report.
+    fn assert_refused(&self, what: &str) -> String {
+        let report = self.report();
+        let status = self
+            .status
+            .unwrap_or_else(|| panic!("still running after 20 s ({what}): {report}"));
+        assert!(!status.success(), "exited 0 ({what}): {report}");
+        assert!(
+            self.took <= Duration::from_secs(15),
+            "too slow ({what}): {report}"
+        );
+        assert!(
+            !self.stdout.contains("klaxon listening"),
+            "it served ({what}): {report}"
+        );
+        report
+    }
+}
+
 /// Runs `klaxon ARGS` until it exits or `limit` passes.
 fn run_to_exit(args: &[&str], limit: Duration) -> Exit {
     let mut child = Command::new(BIN)
@@ -1177,19 +1206,7 @@ fn serve_exits_when_the_database_cannot_be_reached_or_the_url_is_malformed() {
         &["serve", "--listen", "127.0.0.1:0", "--database-url", &url],
         Duration::from_secs(20),
     );
-    let report = format!(
-        "after {:?}, {:?}\nstdout:\n{}\nstderr:\n{}",
-        exit.took, exit.status, exit.stdout, exit.stderr
-    );
-    let status = exit
-        .status
-        .unwrap_or_else(|| panic!("still running after 20 s: {report}"));
-    assert!(!status.success(), "exited 0: {report}");
-    assert!(exit.took <= Duration::from_secs(15), "too slow: {report}");
-    assert!(
-        !exit.stdout.contains("klaxon listening"),
-        "it served without its database: {report}"
-    );
+    let report = exit.assert_refused("no database");
     assert!(
         exit.stderr.contains(&port.to_string()),
         "stderr does not name the database (127.0.0.1:{port}): {report}"
@@ -1209,19 +1226,7 @@ fn serve_exits_when_the_database_cannot_be_reached_or_the_url_is_malformed() {
         ],
         Duration::from_secs(20),
     );
-    let report = format!(
-        "after {:?}, {:?}\nstdout:\n{}\nstderr:\n{}",
-        exit.took, exit.status, exit.stdout, exit.stderr
-    );
-    let status = exit
-        .status
-        .unwrap_or_else(|| panic!("still running after 20 s: {report}"));
-    assert!(!status.success(), "exited 0 on a malformed URL: {report}");
-    assert!(exit.took <= Duration::from_secs(15), "too slow: {report}");
-    assert!(
-        !exit.stdout.contains("klaxon listening"),
-        "it served on a malformed URL: {report}"
-    );
+    let report = exit.assert_refused("a malformed URL");
     let stderr = exit.stderr.to_lowercase();
     assert!(
         stderr.contains("database") || stderr.contains("url"),
@@ -1558,12 +1563,7 @@ async fn a_damaged_row_or_a_newer_schema_refuses_to_start() {
         )
         .unwrap();
     let exit = run_to_exit(&serve, Duration::from_secs(20));
-    assert!(
-        exit.status.is_some_and(|s| !s.success()),
-        "started on a damaged row ({:?}): {}",
-        exit.status,
-        exit.stderr
-    );
+    exit.assert_refused("a damaged row");
     assert!(
         exit.stderr.contains("journal row 1") && exit.stderr.contains("damaged"),
         "{}",
@@ -1580,11 +1580,7 @@ async fn a_damaged_row_or_a_newer_schema_refuses_to_start() {
         .psql(&name, "UPDATE klaxon_meta SET schema_version = 99")
         .unwrap();
     let exit = run_to_exit(&serve, Duration::from_secs(20));
-    assert!(
-        exit.status.is_some_and(|s| !s.success()),
-        "started on a newer schema: {}",
-        exit.stderr
-    );
+    exit.assert_refused("a newer schema");
     assert!(
         exit.stderr.contains("version 99") && exit.stderr.contains("newer"),
         "{}",
