@@ -19,7 +19,8 @@
 //!   without the incident's lock (a delivery record) can be lost to a retirement.
 //!
 //! This module owns the table's row shape and the blocking reads; [`super::sqlite`] owns
-//! the writes (inside the journal writer's transactions) and the schema.
+//! the writes (inside the journal writer's transactions) and the schema. The same table
+//! in PostgreSQL is [`super::pg_cold`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -62,6 +63,14 @@ pub enum ColdError {
         path: PathBuf,
         /// What SQLite said.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused or could not be reached.
+    #[error("cold history in PostgreSQL at {db}: {reason}")]
+    Postgres {
+        /// The database, without its password.
+        db: String,
+        /// What went wrong.
+        reason: String,
     },
     /// A row failed its checksum or did not decode.
     #[error("cold history {path}: the row of incident {id} is damaged ({reason})")]
@@ -139,7 +148,7 @@ impl ColdRow {
     }
 }
 
-fn severity_word(severity: crate::domain::Severity) -> &'static str {
+pub(super) fn severity_word(severity: crate::domain::Severity) -> &'static str {
     match severity {
         crate::domain::Severity::Low => "low",
         crate::domain::Severity::Medium => "medium",

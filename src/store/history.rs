@@ -16,10 +16,12 @@ use chrono::TimeDelta;
 use futures_util::future::join_all;
 
 use super::sqlite::{DurableOptions, SqliteJournal};
-use super::{ScheduleDraft, Store, UPDATE_BUFFER};
+use super::{IncidentFilter, ScheduleDraft, Store, UPDATE_BUFFER};
 use crate::clock::Clock;
 use crate::domain::schedule::{PolicyInput, RotationInput};
-use crate::domain::{Delivery, IncidentId, NewIncident, Principal, Severity, Timestamp};
+use crate::domain::{
+    Delivery, IncidentId, IncidentState, NewIncident, Principal, Severity, Timestamp,
+};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -56,7 +58,8 @@ impl Clock for Synthetic {
     }
 }
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+/// Why generating (or setting up) a history failed.
+pub type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 /// Fills the data directory `dir` (which should be empty) with `plan`'s history, then
 /// writes a snapshot.
@@ -152,7 +155,7 @@ pub async fn generate(dir: &std::path::Path, plan: &HistoryPlan) -> Result<Histo
 
 /// One responder on call from `from` to `to` on a schedule per service named in
 /// `services`, no escalation levels: the services' and the schedules' ids.
-pub(crate) async fn team(
+pub async fn team(
     store: &Store,
     services: &[&str],
     from: Timestamp,
@@ -227,7 +230,7 @@ async fn one_incident(
 }
 
 /// Every pending page delivered, as the notifier would record it.
-pub(crate) async fn settle_pages(store: &Store) -> Result<(), Failure> {
+pub async fn settle_pages(store: &Store) -> Result<(), Failure> {
     let pending: Vec<Delivery> = store
         .state()
         .incidents
@@ -251,6 +254,77 @@ pub(crate) async fn settle_pages(store: &Store) -> Result<(), Failure> {
         store.record_deliveries(batch).await?;
     }
     Ok(())
+}
+
+/// Everything a reader can ask about incidents `ids` (on `services`, as `team` made them),
+/// as text: each incident, every page of `incidents` under seven filters, and the export
+/// window. Two stores that answer the same are indistinguishable to a client; the
+/// retention property tests compare a store that evicts with one that never did.
+pub async fn answers(
+    store: &Store,
+    ids: &[IncidentId],
+    services: &[String],
+    window: (Timestamp, Timestamp),
+) -> Result<Vec<String>, Failure> {
+    let mut out = Vec::new();
+    for id in ids {
+        let found = store.find_incident(*id).await?;
+        out.push(serde_json::to_string(&found.as_deref())?);
+    }
+    let service = |i: usize| services.get(i).and_then(|s| s.parse().ok());
+    let filters = [
+        IncidentFilter::default(),
+        IncidentFilter {
+            state: Some(IncidentState::Resolved),
+            ..IncidentFilter::default()
+        },
+        IncidentFilter {
+            state: Some(IncidentState::Triggered),
+            ..IncidentFilter::default()
+        },
+        IncidentFilter {
+            service_id: service(0),
+            ..IncidentFilter::default()
+        },
+        IncidentFilter {
+            severity: Some(Severity::High),
+            state: Some(IncidentState::Resolved),
+            ..IncidentFilter::default()
+        },
+        IncidentFilter {
+            search: Some("DISK".into()),
+            ..IncidentFilter::default()
+        },
+        IncidentFilter {
+            search: Some("ünï".into()),
+            service_id: service(1),
+            ..IncidentFilter::default()
+        },
+    ];
+    for filter in &filters {
+        let mut after = None;
+        loop {
+            let page = store.incidents(filter, 3, after).await?;
+            let seqs: Vec<u64> = page.nodes.iter().map(|i| i.seq).collect();
+            out.push(format!(
+                "{filter:?} after {after:?}: {seqs:?} total {} next {}",
+                page.total_count, page.has_next_page
+            ));
+            for node in &page.nodes {
+                out.push(serde_json::to_string(&**node)?);
+            }
+            match (page.has_next_page, page.nodes.last()) {
+                (true, Some(last)) => after = Some(last.seq),
+                _ => break,
+            }
+        }
+    }
+    let window = store.incidents_triggered(window.0, window.1, None).await?;
+    out.push(format!(
+        "export: {:?}",
+        window.iter().map(|i| i.seq).collect::<Vec<_>>()
+    ));
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod integrations;
 pub mod journal;
 pub mod links;
 mod maintenance;
+pub mod pg_cold;
 pub mod postgres;
 #[cfg(test)]
 mod replay_tests;
@@ -1593,6 +1594,19 @@ impl Store {
         if let Some(slot) = self.state().incidents.get(&id) {
             return Ok(slot.clone());
         }
+        if let Some(pg) = self.shared.journal.postgres() {
+            // The slot's basis is the row's retirement: a change to it decided meanwhile
+            // elsewhere refuses this one's append, which then decides again.
+            let found = pg
+                .cold_rows()
+                .live_with_pos(id)
+                .await
+                .map_err(|e| JournalError(format!("cold history read failed: {e}")))?;
+            return match found {
+                Some((incident, retired)) => Ok(self.state().thaw_at(incident, retired)),
+                None => Err(not_found()),
+            };
+        }
         match blocking(move || cold.get(id)).await? {
             Some(incident) => Ok(self.state().thaw(incident)),
             None => Err(not_found()),
@@ -1622,12 +1636,13 @@ impl Store {
             let mut guards = Vec::with_capacity(batch.len());
             let mut rows = Vec::with_capacity(batch.len());
             let mut ids = Vec::with_capacity(batch.len());
+            let mut checks = Vec::with_capacity(batch.len());
             for slot in batch {
                 // A slot someone is changing is left for the next cut.
                 let Some(guard) = slot.try_lock() else {
                     continue;
                 };
-                let current = slot.current();
+                let (current, pos) = slot.current_with_pos();
                 let in_memory = state
                     .incidents
                     .get(&current.id)
@@ -1636,6 +1651,7 @@ impl Store {
                     continue;
                 }
                 rows.push(cold::ColdRow::of(&current).map_err(|e| JournalError(e.to_string()))?);
+                checks.push((replica::incident_key(current.id), pos));
                 ids.push(current.id);
                 guards.push(guard);
             }
@@ -1647,8 +1663,18 @@ impl Store {
                 at: self.shared.clock.now(),
                 ids,
             };
-            self.shared.journal.retire(&event, rows).await?;
-            state.apply(&event);
+            if let Some(pg) = self.shared.journal.postgres() {
+                // Applied by the fold, here and in every other process.
+                match self.retire_shared(pg, &event, checks, rows).await {
+                    Ok(()) => {}
+                    // One of them changed through another process: the next cut.
+                    Err(CommandError::Conflict(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                self.shared.journal.retire(&event, rows).await?;
+                state.apply(&event);
+            }
             retired += n;
             drop(guards);
         }

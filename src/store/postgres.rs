@@ -13,6 +13,9 @@
 //!   decision was based on for each key it checks; if the key moved since, the append is
 //!   refused as a [`Conflict`] and nothing is written (optimistic concurrency: the loser
 //!   catches up and decides again).
+//! - `klaxon_snapshots`, `klaxon_snapshot_heads` (schema 2): snapshots of the hot state;
+//!   `klaxon_cold_incidents` (schema 3, [`super::pg_cold`]): retired incidents, written in
+//!   the transaction of their `IncidentsRetired` record.
 //!
 //! Each row's checksum covers its position, version and bytes ([`codec::checksum`]), so a
 //! damaged or misplaced row refuses to load rather than folding into wrong state.
@@ -34,7 +37,7 @@ use super::state::Applied;
 use crate::domain::Event;
 
 /// The schema this binary writes. A database at a newer version is refused.
-pub const PG_SCHEMA_VERSION: i32 = 2;
+pub const PG_SCHEMA_VERSION: i32 = 3;
 /// Advisory lock key held while migrating ("klaxon" + 1).
 const MIGRATION_LOCK: i64 = 0x6b6c_6178_6f6e_0001;
 /// Advisory lock key of the engine holder ("klaxon" + 2).
@@ -123,6 +126,9 @@ struct Append {
     writes: Vec<String>,
     /// (key, the position the decision read it at).
     checks: Vec<(String, u64)>,
+    /// For an `IncidentsRetired` record: the retired incidents' cold rows, written in the
+    /// same transaction at its position.
+    cold: Vec<super::cold::ColdRow>,
     reply: oneshot::Sender<Result<oneshot::Receiver<Option<Applied>>, AppendError>>,
 }
 
@@ -223,6 +229,8 @@ pub struct PgJournal {
     /// The session that holds [`CONFIG_LOCK`] for this process's configuration changes
     /// (one at a time: the store's configuration mutex is held around it).
     config_session: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+    /// Retired incidents, read back.
+    cold: Arc<super::pg_cold::PgCold>,
 }
 
 impl std::fmt::Debug for PgJournal {
@@ -287,6 +295,7 @@ impl PgJournal {
         drop(client);
         let (writer, queue) = mpsc::channel(4096);
         let journal = PgJournal {
+            cold: Arc::new(super::pg_cold::PgCold::new(pool.clone(), name.clone())),
             pool,
             config,
             name,
@@ -311,16 +320,80 @@ impl PgJournal {
     /// after it, every row checked, in order. A damaged snapshot is skipped (with a
     /// warning) for the full log; a damaged event row is an error.
     pub async fn load(&self) -> Result<(super::State, Loaded), String> {
-        let (state, loaded) = self.load_quiet().await?;
+        let (state, loaded) = self.load_quiet(true, false).await?;
         state.number_in_fold();
+        self.count_cold(&state, loaded.last).await?;
         self.positions.set_folded(loaded.last);
         Ok((state, loaded))
     }
 
-    async fn load_quiet(&self) -> Result<(super::State, Loaded), String> {
+    /// The whole log folded as if no incident had ever been retired (every
+    /// `IncidentsRetired` record skipped, no snapshot): what a server that never evicted
+    /// would hold. For checking that retention loses nothing.
+    pub async fn load_never_evicted(&self) -> Result<super::State, String> {
+        self.load_quiet(false, true).await.map(|(state, _)| state)
+    }
+
+    /// After start-up's load at position `last`: how many incidents are only in the cold
+    /// table, and which in memory were retired once (thawed; lists skip their cold row).
+    /// On a shared log every incident's `seq` is given by the fold, one more than the
+    /// highest, so the incidents ever triggered are exactly `max_seq`.
+    async fn count_cold(&self, state: &super::State, last: u64) -> Result<(), String> {
+        let resolved: Vec<_> = state
+            .incidents
+            .iter()
+            .filter(|slot| !slot.current().is_open())
+            .map(|slot| *slot.key())
+            .collect();
+        let thawed = self
+            .cold
+            .retired_among(&resolved, last)
+            .await
+            .map_err(|e| e.to_string())?;
+        state.thawed.clear();
+        for id in thawed {
+            state.thawed.insert(id, ());
+        }
+        let ever = state.max_seq.load(Ordering::Relaxed);
+        state.set_retired(ever.saturating_sub(state.incidents.len() as u64));
+        Ok(())
+    }
+
+    /// Brings back into `state` every retired incident `event` (at `pos`) changes, each as
+    /// its row retired before `pos`.
+    pub async fn thaw_for(
+        &self,
+        state: &super::State,
+        event: &Event,
+        pos: u64,
+    ) -> Result<(), String> {
+        let missing: Vec<_> = state.missing_incidents(event).collect();
+        for id in missing {
+            let row = self
+                .cold
+                .row_before(id, pos)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some((incident, retired)) = row {
+                state.thaw_at(incident, retired);
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_quiet(
+        &self,
+        evicting: bool,
+        from_scratch: bool,
+    ) -> Result<(super::State, Loaded), String> {
         let mut loaded = Loaded::default();
         let mut state = super::State::default();
-        match self.load_snapshot().await {
+        let snapshot = if from_scratch {
+            Ok(None)
+        } else {
+            self.load_snapshot().await
+        };
+        match snapshot {
             Ok(Some((restored, pos))) => {
                 state = restored;
                 loaded.snapshot = Some(pos);
@@ -339,6 +412,13 @@ impl PgJournal {
             };
             loaded.replayed += events.len() as u64;
             for logged in events {
+                if !evicting {
+                    if matches!(logged.event, Event::IncidentsRetired { .. }) {
+                        continue;
+                    }
+                } else {
+                    self.thaw_for(&state, &logged.event, logged.pos).await?;
+                }
                 state.apply_at(&logged.event, logged.pos);
             }
             loaded.last = end;
@@ -426,7 +506,7 @@ impl PgJournal {
     /// serving state is never paused), and stores it; keeps the previous one too. Returns
     /// its position (or the newest's, when nothing is newer).
     pub async fn snapshot_now(&self) -> Result<u64, String> {
-        let (state, loaded) = self.load_quiet().await?;
+        let (state, loaded) = self.load_quiet(true, false).await?;
         if loaded.snapshot == Some(loaded.last) || loaded.last == 0 {
             return Ok(loaded.last);
         }
@@ -607,6 +687,32 @@ impl PgJournal {
         writes: Vec<String>,
         checks: Vec<(String, u64)>,
     ) -> Result<oneshot::Receiver<Option<Applied>>, AppendError> {
+        self.send(event, writes, checks, Vec::new()).await
+    }
+
+    /// [`PgJournal::append_checked`] of an `IncidentsRetired` record with its cold rows.
+    pub async fn append_retirement(
+        &self,
+        event: &Event,
+        writes: Vec<String>,
+        checks: Vec<(String, u64)>,
+        rows: Vec<super::cold::ColdRow>,
+    ) -> Result<oneshot::Receiver<Option<Applied>>, AppendError> {
+        self.send(event, writes, checks, rows).await
+    }
+
+    /// Where retired incidents are read back.
+    pub fn cold_rows(&self) -> &super::pg_cold::PgCold {
+        &self.cold
+    }
+
+    async fn send(
+        &self,
+        event: &Event,
+        writes: Vec<String>,
+        checks: Vec<(String, u64)>,
+        cold: Vec<super::cold::ColdRow>,
+    ) -> Result<oneshot::Receiver<Option<Applied>>, AppendError> {
         let body = codec::encode_event(event)
             .map_err(|e| AppendError::Failed(JournalError(e.to_string())))?;
         let (reply, answer) = oneshot::channel();
@@ -615,6 +721,7 @@ impl PgJournal {
             body,
             writes,
             checks,
+            cold,
             reply,
         };
         if self.writer.send(append).await.is_err() {
@@ -854,6 +961,10 @@ impl Journal for PgJournal {
     fn postgres(&self) -> Option<&PgJournal> {
         Some(self)
     }
+
+    fn cold(&self) -> Option<Arc<dyn super::cold::ColdIndex>> {
+        Some(self.cold.clone())
+    }
 }
 
 /// Creates or upgrades the schema under the migration lock; refuses a newer schema.
@@ -888,7 +999,7 @@ async fn migrate_locked(client: &mut deadpool_postgres::Object, name: &str) -> R
             "the Klaxon schema in {name} is version {version}, newer than this binary's ({PG_SCHEMA_VERSION}): a newer klaxon wrote it. Run that version (or newer); nothing was changed."
         ));
     }
-    let steps: [&str; 2] = [MIGRATION_1, MIGRATION_2];
+    let steps: [&str; 3] = [MIGRATION_1, MIGRATION_2, super::pg_cold::MIGRATION_3];
     for (index, step) in steps.iter().enumerate().skip(version as usize) {
         let to = index as i32 + 1;
         let tx = client
@@ -1001,6 +1112,7 @@ async fn write_batch(
     let mut key_pos: Vec<i64> = Vec::new();
     let mut receivers = Vec::new();
     let mut rx_by_pos = HashMap::new();
+    let mut retirements: Vec<(u64, &[super::cold::ColdRow])> = Vec::new();
     for append in appends {
         let conflict = append.checks.iter().find_map(|(key, basis)| {
             latest
@@ -1014,6 +1126,9 @@ async fn write_batch(
         }
         head += 1;
         at.push(head as i64);
+        if !append.cold.is_empty() {
+            retirements.push((head, &append.cold));
+        }
         versions.push(append.version as i32);
         bodies.push(&append.body);
         checksums.push(i64::from(codec::checksum(
@@ -1053,6 +1168,11 @@ async fn write_batch(
         )
         .await
         .map_err(|e| fail("appending", e))?;
+        for (pos, rows) in retirements {
+            super::pg_cold::insert_rows(&tx, rows, pos)
+                .await
+                .map_err(|e| fail("writing retired incidents", e))?;
+        }
         if !key_names.is_empty() {
             tx.execute(
                 "INSERT INTO klaxon_keys (key, pos) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (key) DO UPDATE SET pos = EXCLUDED.pos",

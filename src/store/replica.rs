@@ -79,6 +79,9 @@ fn writes(event: &Event) -> Vec<String> {
             }
             keys
         }
+        // A retirement moves its incidents: a decision on one read before it is refused
+        // and made again on the cold row.
+        Event::IncidentsRetired { ids, .. } => ids.iter().map(|id| incident_key(*id)).collect(),
         event if is_config(event) => vec![CONFIG_KEY.to_owned()],
         _ => Vec::new(),
     }
@@ -241,6 +244,7 @@ impl Store {
                     failing = false;
                     for logged in events {
                         let pos = logged.pos;
+                        self.thaw_for_fold(pg, &logged.event, pos).await;
                         self.fold_one(logged);
                         pg.positions.set_folded(pos);
                     }
@@ -254,6 +258,43 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Reads back the retired incidents `event` changes (each as retired before `pos`),
+    /// retrying every second while the database cannot answer: the fold cannot skip it.
+    async fn thaw_for_fold(&self, pg: &PgJournal, event: &Event, pos: u64) {
+        let mut failing = false;
+        while let Err(e) = pg.thaw_for(self.state(), event, pos).await {
+            if !failing {
+                tracing::error!(error = %e, position = pos, "cannot read a retired incident back for the fold; retrying every second");
+            }
+            failing = true;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Retires `rows` (of incidents read at the positions in `checks`) through the shared
+    /// log: refused, with nothing written, if any of them changed since.
+    pub(super) async fn retire_shared(
+        &self,
+        pg: &PgJournal,
+        event: &Event,
+        checks: Vec<(String, u64)>,
+        rows: Vec<super::cold::ColdRow>,
+    ) -> Result<(), CommandError> {
+        let applied = pg
+            .append_retirement(event, writes(event), checks, rows)
+            .await
+            .map_err(|e| match e {
+                AppendError::Conflict(c) => CommandError::Conflict(c.pos),
+                AppendError::Failed(e) => CommandError::Journal(e),
+            })?;
+        applied.await.map_err(|_| {
+            CommandError::Journal(JournalError(
+                "the retirement was recorded, but this process stopped reading the journal before applying it".into(),
+            ))
+        })?;
+        Ok(())
     }
 
     /// Applies one event of the log and runs its effects; hands the result to its

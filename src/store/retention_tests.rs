@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use super::journal::MemoryJournal;
 use super::sqlite::{DurableOptions, SqliteJournal, backup};
-use super::{IncidentFilter, IncidentState, Store, UPDATE_BUFFER};
+use super::{IncidentState, Store, UPDATE_BUFFER};
 use crate::clock::Clock;
 use crate::domain::{Delivery, IncidentId, NewIncident, Principal, Severity, Timestamp};
 
@@ -64,6 +64,14 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// The export window every answer includes (the clock starts on 2026-05-01).
+fn window() -> (Timestamp, Timestamp) {
+    (
+        Utc.with_ymd_and_hms(2026, 4, 30, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2027, 4, 30, 0, 0, 0).unwrap(),
+    )
+}
+
 const TITLES: [&str; 3] = ["Disk full on db-1", "CPU hot", "disk SLOW Ünïcode"];
 
 fn options(dir: &std::path::Path) -> DurableOptions {
@@ -86,76 +94,6 @@ fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> World {
     World { journal, store }
 }
 
-/// Everything a reader can ask about incidents, as text.
-async fn answers(store: &Store, ids: &[IncidentId], services: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    for id in ids {
-        let found = store.find_incident(*id).await.unwrap();
-        out.push(serde_json::to_string(&found.as_deref()).unwrap());
-    }
-    let service = |i: usize| services.get(i).and_then(|s| s.parse().ok());
-    let filters = [
-        IncidentFilter::default(),
-        IncidentFilter {
-            state: Some(IncidentState::Resolved),
-            ..IncidentFilter::default()
-        },
-        IncidentFilter {
-            state: Some(IncidentState::Triggered),
-            ..IncidentFilter::default()
-        },
-        IncidentFilter {
-            service_id: service(0),
-            ..IncidentFilter::default()
-        },
-        IncidentFilter {
-            severity: Some(Severity::High),
-            state: Some(IncidentState::Resolved),
-            ..IncidentFilter::default()
-        },
-        IncidentFilter {
-            search: Some("DISK".into()),
-            ..IncidentFilter::default()
-        },
-        IncidentFilter {
-            search: Some("ünï".into()),
-            service_id: service(1),
-            ..IncidentFilter::default()
-        },
-    ];
-    for filter in &filters {
-        let mut after = None;
-        loop {
-            let page = store.incidents(filter, 3, after).await.unwrap();
-            let seqs: Vec<u64> = page.nodes.iter().map(|i| i.seq).collect();
-            out.push(format!(
-                "{filter:?} after {after:?}: {seqs:?} total {} next {}",
-                page.total_count, page.has_next_page
-            ));
-            for node in &page.nodes {
-                out.push(serde_json::to_string(&**node).unwrap());
-            }
-            match (page.has_next_page, page.nodes.last()) {
-                (true, Some(last)) => after = Some(last.seq),
-                _ => break,
-            }
-        }
-    }
-    let window = store
-        .incidents_triggered(
-            Utc.with_ymd_and_hms(2026, 4, 30, 0, 0, 0).unwrap(),
-            Utc.with_ymd_and_hms(2027, 4, 30, 0, 0, 0).unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
-    out.push(format!(
-        "export: {:?}",
-        window.iter().map(|i| i.seq).collect::<Vec<_>>()
-    ));
-    out
-}
-
 /// The answers of a server that never evicted, from a copy of `dir`.
 async fn never_evicted(
     dir: &std::path::Path,
@@ -174,7 +112,9 @@ async fn never_evicted(
     assert_eq!(state.retired(), 0);
     let clock = Arc::new(ManualClock(AtomicI64::new(0)));
     let (store, _outlets) = Store::new(state, Arc::new(MemoryJournal), clock, "log", UPDATE_BUFFER);
-    answers(&store, ids, services).await
+    super::history::answers(&store, ids, services, window())
+        .await
+        .unwrap()
 }
 
 async fn setup(store: &Store) -> (Vec<String>, Vec<String>) {
@@ -257,7 +197,9 @@ async fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
             }
         }
     }
-    let served = answers(&world.store, &ids, &services).await;
+    let served = super::history::answers(&world.store, &ids, &services, window())
+        .await
+        .unwrap();
     drop(world);
     let expected = never_evicted(dir.path(), &ids, &services).await;
     prop_assert_eq!(served.len(), expected.len());
@@ -267,7 +209,9 @@ async fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
     // And once more after a restart from disk (snapshot or journal, whichever is newest).
     // (Where an incident lives may differ: a refused change still read it back.)
     let world = open(dir.path(), &clock);
-    let reopened = answers(&world.store, &ids, &services).await;
+    let reopened = super::history::answers(&world.store, &ids, &services, window())
+        .await
+        .unwrap();
     prop_assert_eq!(&reopened, &expected);
     Ok(())
 }

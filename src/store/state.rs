@@ -238,11 +238,21 @@ impl State {
     /// to it is decided or replayed. Not an event: the state it restores is the fold of
     /// the journal up to its retirement, read from the cold index.
     pub fn thaw(&self, incident: Incident) -> Arc<IncidentSlot> {
-        if let Some(slot) = self.incidents.get(&incident.id) {
-            return slot.clone();
-        }
+        self.thaw_at(incident, 0)
+    }
+
+    /// [`State::thaw`] of a row retired at journal position `retired` (shared journals:
+    /// the slot reflects the log up to there, so the fold skips what it already holds).
+    /// Atomic: of two thaws of one incident (a command's and the fold's), one wins and the
+    /// other gets its slot.
+    pub fn thaw_at(&self, incident: Incident, retired: u64) -> Arc<IncidentSlot> {
+        let entry = match self.incidents.entry(incident.id) {
+            dashmap::mapref::entry::Entry::Occupied(slot) => return slot.get().clone(),
+            dashmap::mapref::entry::Entry::Vacant(entry) => entry,
+        };
         let incident = Arc::new(incident);
         let slot = Arc::new(IncidentSlot::new(incident.clone()));
+        slot.pos.store(retired, Ordering::Release);
         self.max_seq.fetch_max(incident.seq, Ordering::Relaxed);
         self.counts[state_index(incident.state)].fetch_add(1, Ordering::Relaxed);
         write(&self.order).insert(incident.seq, incident.id);
@@ -250,7 +260,7 @@ impl State {
         let _ = self
             .retired
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        self.incidents.insert(incident.id, slot.clone());
+        entry.insert(slot.clone());
         slot
     }
 
@@ -277,8 +287,14 @@ impl State {
     }
 
     fn retire(&self, ids: &[IncidentId]) {
+        let position = self.position.load(Ordering::Relaxed);
         for id in ids {
-            let Some((_, slot)) = self.incidents.remove(id) else {
+            // A slot thawed from a later retirement's row (shared journals) already holds
+            // more than this record retires: it stays.
+            let Some((_, slot)) = self
+                .incidents
+                .remove_if(id, |_, slot| slot.pos.load(Ordering::Acquire) <= position)
+            else {
                 continue;
             };
             let incident = slot.current();
@@ -544,6 +560,11 @@ impl State {
             });
         }
         let slot = self.incidents.get(&change.incident_id)?.clone();
+        let position = self.position.load(Ordering::Relaxed);
+        if position > 0 && slot.pos.load(Ordering::Acquire) >= position {
+            // Shared journals: thawed from a row that already holds this change.
+            return None;
+        }
         let (before, next) = slot.update(|current| {
             let mut next = current.clone();
             next.apply(change.at, &change.kind, &change.actor);

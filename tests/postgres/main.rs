@@ -10,6 +10,7 @@
 //! `cargo test --release --test postgres`
 
 mod cluster;
+mod retention;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -1476,6 +1477,86 @@ async fn concurrent_configuration_changes_on_two_processes_all_succeed() {
         count(a.api.clone()).await,
         count(b.api.clone()).await
     );
+}
+
+/// Waits until every one of `servers` reports `n` incidents retired (cuts run every
+/// second with a one-second window).
+async fn wait_retired(servers: &[&Server], n: u64) {
+    let done = eventually(Duration::from_secs(8), || async {
+        for server in servers {
+            if server.health().await["incidentsRetired"] != n {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(done, "expected {n} retired incidents on every process");
+}
+
+/// `--hot-retention` on PostgreSQL: a resolved incident leaves the memory of every process
+/// (the engine holder cuts; the others fold the cut) and is still answered through each,
+/// from `klaxon_cold_incidents`; a note through either brings it back on both and the next
+/// cut retires it again, note included; a process started later finds it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_incidents_leave_every_process_and_are_still_answered() {
+    let Some(cluster) = cluster::shared() else {
+        return;
+    };
+    let url = cluster.create_database("hot_retention");
+    let retention = ["--hot-retention", "1s"];
+    let a = spawn_with("A", &url, Via::Flag, &retention).ready();
+    let b = spawn_with("B", &url, Via::Flag, &retention).ready();
+    let retired = |api: &Api| {
+        let api = api.clone();
+        async move { api.health().await["incidentsRetired"].clone() }
+    };
+
+    let team = a.team("Retention", 3_600_000, 3_600_000).await;
+    let old = id_of(&a.trigger(&team.schedule, "Disk full on db-1").await);
+    let open = id_of(&b.trigger(&team.schedule, "CPU hot").await);
+    b.act("resolveIncident", &old).await.unwrap();
+    wait_retired(&[&a, &b], 1).await;
+
+    let list = |api: &Api| {
+        let api = api.clone();
+        async move {
+            api.gql(
+                "{ incidents(first: 10) { totalCount nodes { id state title } } resolved: incidents(first: 10, state: RESOLVED) { totalCount nodes { id } } }",
+                json!({}),
+            )
+            .await
+        }
+    };
+    let seen = agreed(&[&a, &b], PROPAGATION, list).await;
+    assert_eq!(seen["incidents"]["totalCount"], 2, "{seen:#}");
+    let ids: Vec<&str> = seen["incidents"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [open.as_str(), old.as_str()], "newest first: {seen:#}");
+    assert_eq!(seen["resolved"]["totalCount"], 1, "{seen:#}");
+    let cold = agreed(&[&a, &b], PROPAGATION, |api| api.incident(&old)).await;
+    assert_eq!(cold["state"], "RESOLVED", "{cold:#}");
+    assert_eq!(cold["title"], "Disk full on db-1", "{cold:#}");
+
+    // A note through B: back in memory on both (B by the decision, A by the fold).
+    b.add_note(&old, "postmortem: bigger disk").await.unwrap();
+    let noted = agreed(&[&a, &b], PROPAGATION, |api| api.incident(&old)).await;
+    let text = noted.to_string();
+    assert!(text.contains("postmortem: bigger disk"), "{noted:#}");
+    // The next cut retires it again, note included.
+    wait_retired(&[&a, &b], 1).await;
+    let again = agreed(&[&a, &b], PROPAGATION, |api| api.incident(&old)).await;
+    assert_eq!(again, noted);
+
+    // A process started later reads the same from the database.
+    let c = spawn_with("C", &url, Via::Flag, &retention).ready();
+    assert_eq!(retired(&c).await, 1);
+    assert_eq!(c.incident(&old).await, noted);
+    assert_eq!(agreed(&[&a, &b, &c], PROPAGATION, list).await, seen);
 }
 
 // ---- snapshots, damage, newer schemas ----------------------------------------------------
