@@ -5,7 +5,10 @@
 #   2. fail-over: SIGKILL of the engine holder → the first escalation fired by the new one,
 #      over 10 trials (median, max);
 #   3. cross-process publication: a mutation on process A → its event at a subscriber on
-#      process B (p50, p99).
+#      process B (p50, p99);
+#   4. cold reads: KLAXON_BENCH_COLD_INCIDENTS (default 100,000) retired incidents in
+#      klaxon_cold_incidents, then `incidents(first: 50)` deep in them and `incident(id)`
+#      of retired ones over HTTP (p50, p99), and the start-up time on that database.
 # Starts a throwaway PostgreSQL cluster (Debian's postgresql package; as root, initdb runs
 # as the `postgres` user) with its default fsync on, in a temporary directory, on a free
 # port, and removes it afterwards. Needs the release build (`cargo build --release --bins`).
@@ -88,8 +91,8 @@ EOF
 kill -9 "$pid_a" "$pid_b"
 
 echo
-echo "== fail-over and cross-process publication"
+echo "== fail-over, cross-process publication, cold reads"
 # The test harness starts a cluster of its own (fsync off there: these two are latencies
 # of the processes, not of the disk).
 KLAXON_SKIP_WEB=1 cargo test --release --locked --test postgres -- --ignored --nocapture --test-threads 1 measure_ 2>&1 \
-  | grep -oE '(failover|publication): .*' || true
+  | grep -oE '(failover|publication|cold): .*' || true

@@ -372,3 +372,120 @@ fn a_cut_racing_a_note_made_through_another_process_keeps_the_note() {
         assert!(retired >= 1, "the case retired nothing");
     }
 }
+
+/// Cold reads on PostgreSQL, over HTTP: `KLAXON_BENCH_COLD_INCIDENTS` (default 100,000)
+/// resolved incidents are made through a store on the database and retired (and a
+/// snapshot taken, as the engine holder would), then a real `klaxon serve` starts on it
+/// and answers, for 500 retired incidents picked across the history, `incidents(first: 50,
+/// state: RESOLVED, after: <its seq>)` and `incident(id)`. Prints start-up time and p50/p99.
+#[test]
+#[ignore = "a measurement: scripts/bench-postgres.sh"]
+fn measure_cold_reads() {
+    let Some(cluster) = cluster::shared() else {
+        return;
+    };
+    let n: usize = std::env::var("KLAXON_BENCH_COLD_INCIDENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let url = cluster.create_database("cold_reads");
+    let clock = Arc::new(ManualClock(AtomicI64::new(0)));
+    let process = Process::start(&url, &clock);
+    let made = Instant::now();
+    let sample = process.run(async {
+        let store = &process.store;
+        let (_, schedules) = klaxon::store::history::team(
+            store,
+            &["Checkout", "Search"],
+            clock.now() - TimeDelta::days(1),
+            clock.now() + TimeDelta::days(3650),
+        )
+        .await
+        .unwrap();
+        let workers = 64;
+        let tasks: Vec<_> = (0..workers)
+            .map(|w| {
+                let store = store.clone();
+                let schedule = schedules[w % 2].clone();
+                tokio::spawn(async move {
+                    let by = Principal::system();
+                    let mut made = Vec::new();
+                    for i in (w..n).step_by(workers) {
+                        let new = NewIncident::parse(
+                            &format!(
+                                "Incident {i}: disk {} on db-{}",
+                                ["full", "slow"][i % 2],
+                                i % 50
+                            ),
+                            (i % 2 == 0).then_some("Checked by the nightly job"),
+                            [Severity::Low, Severity::Medium, Severity::High][i % 3],
+                            None,
+                        )
+                        .unwrap();
+                        let incident = store.trigger(&by, &schedule, new).await.unwrap();
+                        store.resolve(&by, &incident.id.to_string()).await.unwrap();
+                        made.push((incident.id, incident.seq));
+                    }
+                    made
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(n);
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        klaxon::store::history::settle_pages(store).await.unwrap();
+        clock.0.fetch_add(2 * 86_400_000, Ordering::Relaxed);
+        let retired = store
+            .retire_resolved(clock.now() - TimeDelta::days(1))
+            .await
+            .unwrap();
+        assert_eq!(retired, n, "every incident retired");
+        process.journal.snapshot_now().await.unwrap();
+        all.sort_by_key(|(_, seq)| *seq);
+        let step = (all.len() / 500).max(1);
+        all.into_iter().step_by(step).collect::<Vec<_>>()
+    });
+    let made = made.elapsed();
+    drop(process);
+
+    let started = Instant::now();
+    let server = crate::spawn("cold", &url, crate::Via::Flag).ready();
+    let startup = started.elapsed();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut pages, mut singles) = runtime.block_on(async {
+        assert_eq!(server.health().await["incidentsRetired"], n as u64);
+        let (mut pages, mut singles) = (Vec::new(), Vec::new());
+        for (id, seq) in &sample {
+            let sent = Instant::now();
+            let page = server
+                .gql(
+                    "query($a: String) { incidents(first: 50, state: RESOLVED, after: $a) { totalCount nodes { id title state severity triggeredAt resolvedAt } } }",
+                    serde_json::json!({ "a": seq.to_string() }),
+                )
+                .await;
+            pages.push(sent.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(page["incidents"]["totalCount"], n as u64);
+            let sent = Instant::now();
+            let one = server.incident(&id.to_string()).await;
+            singles.push(sent.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(one["id"], id.to_string());
+        }
+        (pages, singles)
+    });
+    pages.sort_by(f64::total_cmp);
+    singles.sort_by(f64::total_cmp);
+    println!(
+        "cold: {n} retired incidents (made and retired in {:.1} s); serve start-up to ready {:.2} s; incidents(first: 50) over the cold history p50 {:.2} ms p99 {:.2} ms; incident(id) cold p50 {:.2} ms p99 {:.2} ms ({} samples each)",
+        made.as_secs_f64(),
+        startup.as_secs_f64(),
+        crate::percentile(&pages, 0.5),
+        crate::percentile(&pages, 0.99),
+        crate::percentile(&singles, 0.5),
+        crate::percentile(&singles, 0.99),
+        pages.len()
+    );
+}
