@@ -137,6 +137,8 @@ pub struct State {
     /// Incidents in memory that also have a live cold row: retired once, then read back
     /// because a change came for them (a note, usually). Lists skip their cold row.
     pub thawed: DashMap<IncidentId, ()>,
+    /// Serializes thaws (see [`State::thaw_at`]).
+    thawing: std::sync::Mutex<()>,
     /// API tokens, revoked ones included (the list shows them).
     pub api_tokens: DashMap<ApiTokenId, Arc<ApiToken>>,
     /// Token id by the digest of its secret: authenticating a request is one hash lookup.
@@ -243,13 +245,17 @@ impl State {
 
     /// [`State::thaw`] of a row retired at journal position `retired` (shared journals:
     /// the slot reflects the log up to there, so the fold skips what it already holds).
-    /// Atomic: of two thaws of one incident (a command's and the fold's), one wins and the
-    /// other gets its slot.
+    /// Of two thaws of one incident (a command's and the fold's), one restores it and the
+    /// other gets its slot. (A lock of its own, not the map's entry: holding a shard of
+    /// `incidents` while taking `order` would invert the order the lists take them in.)
     pub fn thaw_at(&self, incident: Incident, retired: u64) -> Arc<IncidentSlot> {
-        let entry = match self.incidents.entry(incident.id) {
-            dashmap::mapref::entry::Entry::Occupied(slot) => return slot.get().clone(),
-            dashmap::mapref::entry::Entry::Vacant(entry) => entry,
+        let _one_at_a_time = match self.thawing.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         };
+        if let Some(slot) = self.incidents.get(&incident.id) {
+            return slot.clone();
+        }
         let incident = Arc::new(incident);
         let slot = Arc::new(IncidentSlot::new(incident.clone()));
         slot.pos.store(retired, Ordering::Release);
@@ -260,7 +266,7 @@ impl State {
         let _ = self
             .retired
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        entry.insert(slot.clone());
+        self.incidents.insert(incident.id, slot.clone());
         slot
     }
 
