@@ -158,8 +158,9 @@ pub(super) fn severity_word(severity: crate::domain::Severity) -> &'static str {
 
 /// Reads retired incidents. Blocking: the store calls it from `spawn_blocking`.
 pub trait ColdIndex: Send + Sync + std::fmt::Debug + 'static {
-    /// The live row of `id`.
-    fn get(&self, id: IncidentId) -> Result<Option<Incident>, ColdError>;
+    /// The live row of `id`, and the journal position it was retired at (the position
+    /// the incident reflects: a thawed slot's basis on a shared journal).
+    fn get(&self, id: IncidentId) -> Result<Option<(Incident, u64)>, ColdError>;
     /// The live rows of the incidents numbered `seqs` (missing ones left out), in no
     /// particular order.
     fn get_by_seqs(&self, seqs: &[u64]) -> Result<Vec<Incident>, ColdError>;
@@ -233,16 +234,17 @@ impl SqliteCold {
         result
     }
 
-    fn decode(&self, row: &rusqlite::Row<'_>) -> Result<Incident, ColdError> {
+    fn decode(&self, row: &rusqlite::Row<'_>) -> Result<(Incident, u64), ColdError> {
         decode_row(&self.path, row)
     }
 
-    /// The live row of each `key` in `column` (`id` or `seq`), missing ones left out.
+    /// The live row of each `key` in `column` (`id` or `seq`), missing ones left out, each
+    /// with its `retired`.
     fn live_rows(
         &self,
         column: &str,
         keys: impl IntoIterator<Item = Value>,
-    ) -> Result<Vec<Incident>, ColdError> {
+    ) -> Result<Vec<(Incident, u64)>, ColdError> {
         self.with(|conn| {
             let mut statement = conn
                 .prepare_cached(&format!(
@@ -261,8 +263,8 @@ impl SqliteCold {
     }
 }
 
-/// Decodes `(id, retired, version, payload, crc)`.
-fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<Incident, ColdError> {
+/// Decodes `(id, retired, version, payload, crc)`: the incident and its `retired`.
+fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<(Incident, u64), ColdError> {
     let sqlite = |source| ColdError::Sqlite {
         path: path.to_path_buf(),
         source,
@@ -284,6 +286,7 @@ fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<Incident, ColdErro
     let crc: i64 = row.get(4).map_err(sqlite)?;
     codec::verify(retired as u64, version, payload, crc)
         .and_then(|()| codec::decode_incident(version, payload))
+        .map(|incident| (incident, retired as u64))
         .map_err(|e| ColdError::Damaged {
             path: path.to_path_buf(),
             id,
@@ -323,7 +326,7 @@ fn conditions(filter: &IncidentFilter) -> Option<(String, Vec<Value>)> {
 }
 
 impl ColdIndex for SqliteCold {
-    fn get(&self, id: IncidentId) -> Result<Option<Incident>, ColdError> {
+    fn get(&self, id: IncidentId) -> Result<Option<(Incident, u64)>, ColdError> {
         let key = Value::Blob(id.0.as_bytes().to_vec());
         Ok(self.live_rows("id", [key])?.pop())
     }
@@ -333,7 +336,11 @@ impl ColdIndex for SqliteCold {
             .iter()
             .filter_map(|seq| i64::try_from(*seq).ok())
             .map(Value::Integer);
-        self.live_rows("seq", keys)
+        Ok(self
+            .live_rows("seq", keys)?
+            .into_iter()
+            .map(|(incident, _)| incident)
+            .collect())
     }
 
     fn page(
@@ -361,7 +368,7 @@ impl ColdIndex for SqliteCold {
                 .map_err(self.err())?;
             let mut page = Vec::with_capacity(limit.min(256));
             while let Some(row) = rows.next().map_err(self.err())? {
-                page.push(self.decode(row)?);
+                page.push(self.decode(row)?.0);
             }
             Ok(page)
         })
@@ -408,7 +415,7 @@ pub fn row_before(
         ])
         .map_err(sqlite)?;
     match rows.next().map_err(sqlite)? {
-        Some(row) => decode_row(path, row).map(Some),
+        Some(row) => decode_row(path, row).map(|(incident, _)| Some(incident)),
         None => Ok(None),
     }
 }

@@ -460,12 +460,14 @@ impl Store {
             }
             // Pages are the engine holder's to send: a standby queues none (its notifier
             // would drop them), and a new holder queues each once, when it takes over.
-            let pages = if holder {
-                incident.notifications.as_slice()
-            } else {
-                &[]
-            };
-            for page in pages.iter().filter(|n| !n.delivered && !n.failed) {
+            if !holder {
+                continue;
+            }
+            for page in incident
+                .notifications
+                .iter()
+                .filter(|n| !n.delivered && !n.failed)
+            {
                 let _ = self.shared.pages.send(PageJob {
                     incident_id: incident.id,
                     notification: page.clone(),
@@ -1489,7 +1491,9 @@ impl Store {
         };
         let found = blocking(move || cold.get(id)).await?;
         // Thawed meanwhile: memory is newer.
-        Ok(self.incident(id).or(found.map(Arc::new)))
+        Ok(self
+            .incident(id)
+            .or(found.map(|(incident, _)| Arc::new(incident))))
     }
 
     /// A page of incidents matching `filter`, newest first, strictly older than the
@@ -1594,21 +1598,10 @@ impl Store {
         if let Some(slot) = self.state().incidents.get(&id) {
             return Ok(slot.clone());
         }
-        if let Some(pg) = self.shared.journal.postgres() {
-            // The slot's basis is the row's retirement: a change to it decided meanwhile
-            // elsewhere refuses this one's append, which then decides again.
-            let found = pg
-                .cold_rows()
-                .live_with_pos(id)
-                .await
-                .map_err(|e| JournalError(format!("cold history read failed: {e}")))?;
-            return match found {
-                Some((incident, retired)) => Ok(self.state().thaw_at(incident, retired)),
-                None => Err(not_found()),
-            };
-        }
         match blocking(move || cold.get(id)).await? {
-            Some(incident) => Ok(self.state().thaw(incident)),
+            // The slot's basis is the row's retirement (shared journals): a change to it
+            // decided meanwhile elsewhere refuses this one's append, which decides again.
+            Some((incident, retired)) => Ok(self.state().thaw_at(incident, retired)),
             None => Err(not_found()),
         }
     }

@@ -163,10 +163,7 @@ impl PgCold {
     }
 
     /// The live row of `id` and the position it was retired at.
-    pub async fn live_with_pos(
-        &self,
-        id: IncidentId,
-    ) -> Result<Option<(Incident, u64)>, ColdError> {
+    async fn live_row(&self, id: IncidentId) -> Result<Option<(Incident, u64)>, ColdError> {
         let key: &[u8] = id.0.as_bytes();
         let rows = self
             .query(
@@ -327,10 +324,8 @@ impl Conditions {
 }
 
 impl ColdIndex for PgCold {
-    fn get(&self, id: IncidentId) -> Result<Option<Incident>, ColdError> {
-        self.runtime
-            .block_on(self.live_with_pos(id))
-            .map(|found| found.map(|(incident, _)| incident))
+    fn get(&self, id: IncidentId) -> Result<Option<(Incident, u64)>, ColdError> {
+        self.runtime.block_on(self.live_row(id))
     }
 
     fn get_by_seqs(&self, seqs: &[u64]) -> Result<Vec<Incident>, ColdError> {

@@ -91,6 +91,16 @@ fn chunk_position(pos: u64, idx: u32) -> u64 {
     (pos << 20) | u64::from(idx & 0xF_FFFF)
 }
 
+/// How [`PgJournal::load_quiet`] folds the log.
+#[derive(Clone, Copy)]
+enum Fold {
+    /// As a serving process does: from the newest snapshot, retired incidents read back
+    /// when a change comes for them.
+    Serving,
+    /// From the first event, every `IncidentsRetired` skipped: a server that never evicted.
+    NeverEvicted,
+}
+
 /// What start-up (or a snapshot build) loaded.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Loaded {
@@ -320,7 +330,7 @@ impl PgJournal {
     /// after it, every row checked, in order. A damaged snapshot is skipped (with a
     /// warning) for the full log; a damaged event row is an error.
     pub async fn load(&self) -> Result<(super::State, Loaded), String> {
-        let (state, loaded) = self.load_quiet(true, false).await?;
+        let (state, loaded) = self.load_quiet(Fold::Serving).await?;
         state.number_in_fold();
         self.count_cold(&state, loaded.last).await?;
         self.positions.set_folded(loaded.last);
@@ -331,7 +341,9 @@ impl PgJournal {
     /// `IncidentsRetired` record skipped, no snapshot): what a server that never evicted
     /// would hold. For checking that retention loses nothing.
     pub async fn load_never_evicted(&self) -> Result<super::State, String> {
-        self.load_quiet(false, true).await.map(|(state, _)| state)
+        self.load_quiet(Fold::NeverEvicted)
+            .await
+            .map(|(state, _)| state)
     }
 
     /// After start-up's load at position `last`: how many incidents are only in the cold
@@ -339,12 +351,7 @@ impl PgJournal {
     /// On a shared log every incident's `seq` is given by the fold, one more than the
     /// highest, so the incidents ever triggered are exactly `max_seq`.
     async fn count_cold(&self, state: &super::State, last: u64) -> Result<(), String> {
-        let resolved: Vec<_> = state
-            .incidents
-            .iter()
-            .filter(|slot| !slot.current().is_open())
-            .map(|slot| *slot.key())
-            .collect();
+        let resolved = state.resolved_in_memory();
         let thawed = self
             .cold
             .retired_among(&resolved, last)
@@ -381,17 +388,12 @@ impl PgJournal {
         Ok(())
     }
 
-    async fn load_quiet(
-        &self,
-        evicting: bool,
-        from_scratch: bool,
-    ) -> Result<(super::State, Loaded), String> {
+    async fn load_quiet(&self, fold: Fold) -> Result<(super::State, Loaded), String> {
         let mut loaded = Loaded::default();
         let mut state = super::State::default();
-        let snapshot = if from_scratch {
-            Ok(None)
-        } else {
-            self.load_snapshot().await
+        let snapshot = match fold {
+            Fold::Serving => self.load_snapshot().await,
+            Fold::NeverEvicted => Ok(None),
         };
         match snapshot {
             Ok(Some((restored, pos))) => {
@@ -412,12 +414,10 @@ impl PgJournal {
             };
             loaded.replayed += events.len() as u64;
             for logged in events {
-                if !evicting {
-                    if matches!(logged.event, Event::IncidentsRetired { .. }) {
-                        continue;
-                    }
-                } else {
-                    self.thaw_for(&state, &logged.event, logged.pos).await?;
+                match (fold, &logged.event) {
+                    (Fold::NeverEvicted, Event::IncidentsRetired { .. }) => continue,
+                    (Fold::NeverEvicted, _) => {}
+                    (Fold::Serving, event) => self.thaw_for(&state, event, logged.pos).await?,
                 }
                 state.apply_at(&logged.event, logged.pos);
             }
@@ -506,7 +506,7 @@ impl PgJournal {
     /// serving state is never paused), and stores it; keeps the previous one too. Returns
     /// its position (or the newest's, when nothing is newer).
     pub async fn snapshot_now(&self) -> Result<u64, String> {
-        let (state, loaded) = self.load_quiet(true, false).await?;
+        let (state, loaded) = self.load_quiet(Fold::Serving).await?;
         if loaded.snapshot == Some(loaded.last) || loaded.last == 0 {
             return Ok(loaded.last);
         }
@@ -699,11 +699,6 @@ impl PgJournal {
         rows: Vec<super::cold::ColdRow>,
     ) -> Result<oneshot::Receiver<Option<Applied>>, AppendError> {
         self.send(event, writes, checks, rows).await
-    }
-
-    /// Where retired incidents are read back.
-    pub fn cold_rows(&self) -> &super::pg_cold::PgCold {
-        &self.cold
     }
 
     async fn send(

@@ -1067,13 +1067,7 @@ fn count_cold(conn: &Connection, db_path: &Path, state: &State) -> Result<(), St
         .fetch_max(newest, std::sync::atomic::Ordering::Relaxed);
     state.thawed.clear();
     if live > 0 {
-        let resolved: Vec<_> = state
-            .incidents
-            .iter()
-            .filter(|slot| !slot.current().is_open())
-            .map(|slot| *slot.key())
-            .collect();
-        for id in resolved {
+        for id in state.resolved_in_memory() {
             if super::cold::has_live_row(conn, id).map_err(sqlite_err(db_path))? {
                 state.thawed.insert(id, ());
             }

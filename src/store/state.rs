@@ -243,8 +243,9 @@ impl State {
         self.thaw_at(incident, 0)
     }
 
-    /// [`State::thaw`] of a row retired at journal position `retired` (shared journals:
-    /// the slot reflects the log up to there, so the fold skips what it already holds).
+    /// [`State::thaw`] of a row retired at journal position `retired`: the slot reflects
+    /// the log up to there (on a shared journal the fold skips what it already holds, and
+    /// a decision on it names that position).
     /// Of two thaws of one incident (a command's and the fold's), one restores it and the
     /// other gets its slot. (A lock of its own, not the map's entry: holding a shard of
     /// `incidents` while taking `order` would invert the order the lists take them in.)
@@ -268,6 +269,15 @@ impl State {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         self.incidents.insert(incident.id, slot.clone());
         slot
+    }
+
+    /// The resolved incidents in memory (after a load: the ones that may be thawed).
+    pub fn resolved_in_memory(&self) -> Vec<IncidentId> {
+        self.incidents
+            .iter()
+            .filter(|slot| !slot.current().is_open())
+            .map(|slot| *slot.key())
+            .collect()
     }
 
     /// The incidents an event changes that are not in memory (and so must be thawed
@@ -295,12 +305,11 @@ impl State {
     fn retire(&self, ids: &[IncidentId]) {
         let position = self.position.load(Ordering::Relaxed);
         for id in ids {
-            // A slot thawed from a later retirement's row (shared journals) already holds
-            // more than this record retires: it stays.
-            let Some((_, slot)) = self
-                .incidents
-                .remove_if(id, |_, slot| slot.pos.load(Ordering::Acquire) <= position)
-            else {
+            // A slot thawed from a later retirement's row (shared journals, which fold at
+            // a position) already holds more than this record retires: it stays.
+            let Some((_, slot)) = self.incidents.remove_if(id, |_, slot| {
+                position == 0 || slot.pos.load(Ordering::Acquire) <= position
+            }) else {
                 continue;
             };
             let incident = slot.current();
