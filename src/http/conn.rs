@@ -98,6 +98,12 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        // Responses and subscription events are small writes that must leave at once:
+        // with Nagle's algorithm a write waits while the previous one is unacknowledged,
+        // which a client's delayed acknowledgement can stretch to tens of milliseconds.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let app = app.clone();

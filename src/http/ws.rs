@@ -15,11 +15,18 @@ use std::str::FromStr;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols, WsMessage};
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::ws::Utf8Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt, future};
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use tokio_stream::StreamMap;
 
 use super::AppState;
@@ -136,15 +143,62 @@ pub async fn upgrade(
             let mut delegated: HashSet<String> = HashSet::new();
             // Nothing of the hub's may precede async-graphql's `connection_ack`.
             let mut acked = false;
+            // The quiet sources (the credential's end, async-graphql's output, the client's
+            // messages) wake this task through `quiet`, and are polled only after one of
+            // them did: an event for a shared subscription, the common wake-up, polls the
+            // shared subscriptions alone (polling every source on every event cost a
+            // fifth of the server's CPU outside the kernel in `fanout`).
+            let quiet = Arc::new(QuietWake::new());
+            let quiet_waker = Waker::from(quiet.clone());
             loop {
-                tokio::select! {
-                    ending = &mut control.0 => {
-                        if let Ok(Some(message)) = ending {
+                let next = future::poll_fn(|cx| {
+                    quiet.task.register(cx.waker());
+                    if quiet.woken.swap(false, Ordering::AcqRel) {
+                        let mut quiet_cx = Context::from_waker(&quiet_waker);
+                        if let Poll::Ready(ending) = Pin::new(&mut control.0).poll(&mut quiet_cx) {
+                            return Poll::Ready(Next::Ending(ending.ok().flatten()));
+                        }
+                        // After a message a source may hold more: poll them all again next
+                        // time.
+                        if let Poll::Ready(message) = from_graphql.poll_recv(&mut quiet_cx) {
+                            quiet.woken.store(true, Ordering::Release);
+                            return Poll::Ready(Next::Graphql(message));
+                        }
+                        // The client is read only after async-graphql's `connection_ack`
+                        // (nothing of the hub's may precede it) and while async-graphql
+                        // has room for its input; until then, look again on every wake-up.
+                        if let Some(tx) = &to_graphql {
+                            if acked && tx.capacity() > 0 {
+                                if let Poll::Ready(received) = incoming.poll_recv(&mut quiet_cx) {
+                                    quiet.woken.store(true, Ordering::Release);
+                                    return Poll::Ready(Next::Client(received));
+                                }
+                            } else {
+                                quiet.woken.store(true, Ordering::Release);
+                            }
+                        }
+                    }
+                    if !shared.is_empty() {
+                        if let Poll::Ready(Some((_, text))) = shared.poll_next_unpin(cx) {
+                            return Poll::Ready(Next::Shared(text));
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await;
+                match next {
+                    Next::Ending(message) => {
+                        if let Some(message) = message {
                             let _ = sink.send(message).await;
                         }
                         break;
                     }
-                    message = from_graphql.recv() => {
+                    Next::Shared(text) => {
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Next::Graphql(message) => {
                         let Some(message) = message else { break };
                         if let Message::Text(text) = &message {
                             acked = true;
@@ -156,17 +210,19 @@ pub async fn upgrade(
                             break;
                         }
                     }
-                    received = incoming.recv(), if acked && to_graphql.as_ref().is_some_and(|tx| tx.capacity() > 0) => {
+                    Next::Client(received) => {
                         // The client is gone: async-graphql's input ends, then its output.
                         let Some(bytes) = received else {
                             to_graphql = None;
                             continue;
                         };
                         let reply = match &state.fanout {
-                            Some(hub) => route(&bytes, &mut shared, &mut delegated, |id, request, root| {
-                                let permit = budget.try_acquire()?;
-                                Some(hub.join(id, request, root, &principal, protocol, permit))
-                            }),
+                            Some(hub) => {
+                                route(&bytes, &mut shared, &mut delegated, |id, request, root| {
+                                    let permit = budget.try_acquire()?;
+                                    Some(hub.join(id, request, root, &principal, protocol, permit))
+                                })
+                            }
                             None => Route::Forward,
                         };
                         match reply {
@@ -183,17 +239,51 @@ pub async fn upgrade(
                             Route::Done => {}
                         }
                     }
-                    Some((_, text)) = shared.next(), if !shared.is_empty() => {
-                        if sink.send(Message::Text(text.into())).await.is_err() {
-                            break;
-                        }
-                    }
                 }
             }
             drop(control);
             let _ = sink.close().await;
             drop(permit);
         })
+}
+
+/// What woke a connection's loop.
+enum Next {
+    /// Its credential ended, or the server shuts down: send this, then close.
+    Ending(Option<Message>),
+    /// A message of a shared subscription.
+    Shared(Utf8Bytes),
+    /// async-graphql's next message (`None`: its protocol ended).
+    Graphql(Option<Message>),
+    /// The client's next message (`None`: the socket ended).
+    Client(Option<Bytes>),
+}
+
+/// The waker of a connection's quiet sources: marks that one of them woke, then wakes the
+/// connection's task. It starts woken, so the first poll polls every source.
+struct QuietWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl QuietWake {
+    fn new() -> Self {
+        Self {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        }
+    }
+}
+
+impl Wake for QuietWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 /// What to do with a client message after routing it.

@@ -247,6 +247,10 @@ pub async fn fanout(
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..plan.rounds).map(|_| AtomicU64::new(0)).collect());
     let received: Arc<Vec<AtomicUsize>> =
         Arc::new((0..plan.rounds).map(|_| AtomicUsize::new(0)).collect());
+    // Each round's last receipt (nanoseconds since `origin`).
+    let last: Arc<Vec<AtomicU64>> = Arc::new((0..plan.rounds).map(|_| AtomicU64::new(0)).collect());
+    let first: Arc<Vec<AtomicU64>> =
+        Arc::new((0..plan.rounds).map(|_| AtomicU64::new(u64::MAX)).collect());
     let connected = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let handshakes = Arc::new(Semaphore::new(256));
@@ -256,9 +260,11 @@ pub async fn fanout(
         // Every connection carries `per_connection` operations but the last, which
         // carries what is left.
         let ops = per_connection.min(subscribers - n * per_connection);
-        let (sent, received, connected, failed, handshakes) = (
+        let (sent, received, first, last, connected, failed, handshakes) = (
             sent.clone(),
             received.clone(),
+            first.clone(),
+            last.clone(),
             connected.clone(),
             failed.clone(),
             handshakes.clone(),
@@ -277,8 +283,13 @@ pub async fn fanout(
             drop(permit);
             connected.fetch_add(ops, Ordering::Relaxed);
             let mut latencies = Vec::with_capacity(sent.len() * ops);
+            // One wait for the stop, kept across messages: a new one per message registered
+            // and dropped a waiter each time, a few percent of the driver's CPU.
+            let stopped = stop.changed();
+            tokio::pin!(stopped);
             loop {
                 tokio::select! {
+                    biased;
                     message = ws.next_text() => {
                         let Some(message) = message? else { break };
                         let now = origin.elapsed().as_nanos() as u64;
@@ -286,11 +297,13 @@ pub async fn fanout(
                             if round < sent.len() {
                                 let at = sent[round].load(Ordering::Acquire);
                                 latencies.push((now.saturating_sub(at) / 1000) as i64);
+                                first[round].fetch_min(now, Ordering::Relaxed);
+                                last[round].fetch_max(now, Ordering::Relaxed);
                                 received[round].fetch_add(1, Ordering::Release);
                             }
                         }
                     }
-                    _ = stop.changed() => break,
+                    _ = &mut stopped => break,
                 }
             }
             Ok::<_, std::io::Error>(latencies)
@@ -348,6 +361,21 @@ pub async fn fanout(
     }
     let delivered = latencies.len() as u64;
     let expected = (live * plan.rounds) as u64;
+    // How long each round took to reach its first and its last subscriber, sorted: the
+    // p99 above is mostly the slowest rounds' last receipts.
+    let since_sent = |receipts: &[AtomicU64]| {
+        let mut ms: Vec<f64> = receipts
+            .iter()
+            .zip(sent.iter())
+            .map(|(at, sent)| {
+                let (at, sent) = (at.load(Ordering::Relaxed), sent.load(Ordering::Relaxed));
+                (at.saturating_sub(sent) as f64 / 1e4).round() / 100.0
+            })
+            .collect();
+        ms.sort_unstable_by(f64::total_cmp);
+        ms
+    };
+    let (firsts, rounds) = (since_sent(&first), since_sent(&last));
     let mut extra = Map::new();
     extra.insert("subscribers".into(), live.into());
     extra.insert("connections".into(), connections.into());
@@ -361,6 +389,13 @@ pub async fn fanout(
         failed.load(Ordering::Relaxed).into(),
     );
     extra.insert("connect_s".into(), connect_s.into());
+    if let (Some(median), Some(slowest)) = (rounds.get(rounds.len() / 2), rounds.last()) {
+        extra.insert("round_p50_ms".into(), (*median).into());
+        extra.insert("round_max_ms".into(), (*slowest).into());
+    }
+    if let Some(median) = firsts.get(firsts.len() / 2) {
+        extra.insert("first_p50_ms".into(), (*median).into());
+    }
     Ok(Report {
         workload: format!("fanout-{subscribers}"),
         ops: delivered,
