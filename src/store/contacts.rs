@@ -202,7 +202,7 @@ impl Store {
         let Some((first, method)) = plan.next() else {
             return;
         };
-        page.channel = method.kind.channel().to_owned();
+        page.channel = method.kind.channel().into();
         page.contact_method_id = Some(method.id);
         page.delay_ms = first.delay_ms;
         page.follow_ups = plan

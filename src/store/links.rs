@@ -186,7 +186,7 @@ impl Store {
                 }
             }
         }
-        let (acknowledge_url, resolve_url) = if page.channel == "email" {
+        let (acknowledge_url, resolve_url) = if &*page.channel == "email" {
             let expires = now + LINK_LIFETIME;
             let link = |action| {
                 self.link_token(incident.id, page.user_id, action, expires)

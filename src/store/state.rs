@@ -605,7 +605,7 @@ impl State {
             write(&self.open).insert(incident.seq, incident.id);
             if let Some(key) = &incident.dedup_key {
                 self.dedup
-                    .insert((incident.service_id, key.clone()), incident.id);
+                    .insert((incident.service_id, key.to_string()), incident.id);
             }
         }
     }
@@ -620,7 +620,9 @@ impl State {
             write(&self.open).remove(&after.seq);
             if let Some(key) = &after.dedup_key {
                 self.dedup
-                    .remove_if(&(after.service_id, key.clone()), |_, id| *id == after.id);
+                    .remove_if(&(after.service_id, key.to_string()), |_, id| {
+                        *id == after.id
+                    });
             }
         }
     }
