@@ -2,8 +2,7 @@
 //! variables and role are the same (and, for a document that reads fields only their owner
 //! may see, the same person) form one group. The group's one execution resolves and
 //! serializes each event once; every member writes its own operation `id` around the
-//! shared payload, and members whose operation id and protocol are the same send one
-//! shared copy of the whole message. A member that falls behind lags alone (its own error, its stream ends);
+//! shared payload. A member that falls behind lags alone (its own error, its stream ends);
 //! one that joins a running group skips what was published before it joined, so it sees
 //! exactly what a subscription of its own would.
 //!
@@ -13,13 +12,12 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use async_graphql::http::WebSocketProtocols;
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{PathSegment, Pos, Request, Response, ServerError};
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
@@ -190,21 +188,6 @@ struct Frame {
     seq: u64,
     /// The response's JSON; `None` marks the end of the execution.
     payload: Option<String>,
-    /// The whole WebSocket message, written once for the first member that sends it, with
-    /// that member's prefix (protocol and operation id). Members whose prefix is the same
-    /// (clients number their operations alike, so most are) send these very bytes; the
-    /// others write their own.
-    rendered: OnceLock<(String, Utf8Bytes)>,
-}
-
-impl Frame {
-    fn new(seq: u64, payload: Option<String>) -> Self {
-        Self {
-            seq,
-            payload,
-            rendered: OnceLock::new(),
-        }
-    }
 }
 
 /// The shared executions, by what makes them the same.
@@ -400,12 +383,18 @@ async fn execute(
             last = Some(payload);
             break;
         }
-        let _ = frames.send(Arc::new(Frame::new(tap.seq(), Some(payload))));
+        let _ = frames.send(Arc::new(Frame {
+            seq: tap.seq(),
+            payload: Some(payload),
+        }));
     }
     hub.forget(&key, me.as_ptr());
     // The last response (if the execution ended with one), then the end.
     for payload in [last.map(Some), Some(None)].into_iter().flatten() {
-        let _ = frames.send(Arc::new(Frame::new(ShareTap::EVERYONE, payload)));
+        let _ = frames.send(Arc::new(Frame {
+            seq: ShareTap::EVERYONE,
+            payload,
+        }));
     }
 }
 
@@ -445,19 +434,6 @@ impl Member {
         text
     }
 
-    /// The message carrying `frame`'s `payload` for this member: the frame's shared bytes
-    /// when they were written with the same prefix.
-    fn message_of(&self, frame: &Frame, payload: &str) -> Utf8Bytes {
-        let (prefix, text) = frame
-            .rendered
-            .get_or_init(|| (self.prefix.clone(), self.next_message(payload).into()));
-        if *prefix == self.prefix {
-            text.clone()
-        } else {
-            self.next_message(payload).into()
-        }
-    }
-
     /// The error this member gets when it alone fell `missed` frames behind: the same
     /// response an unshared subscription's lag gives.
     fn lag_payload(&self, missed: u64) -> String {
@@ -474,15 +450,15 @@ impl Drop for Member {
 }
 
 impl Stream for Member {
-    type Item = Utf8Bytes;
+    type Item = String;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Utf8Bytes>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
         loop {
             match self.state {
                 MemberState::Done => return Poll::Ready(None),
                 MemberState::Completing => {
                     self.state = MemberState::Done;
-                    return Poll::Ready(Some(self.complete.clone().into()));
+                    return Poll::Ready(Some(self.complete.clone()));
                 }
                 MemberState::Live => {}
             }
@@ -496,7 +472,7 @@ impl Stream for Member {
                             if frame.seq == ShareTap::EVERYONE {
                                 self.state = MemberState::Completing;
                             }
-                            return Poll::Ready(Some(self.message_of(&frame, payload)));
+                            return Poll::Ready(Some(self.next_message(payload)));
                         }
                         None => self.state = MemberState::Completing,
                     }
@@ -504,7 +480,7 @@ impl Stream for Member {
                 Some(Err(BroadcastStreamRecvError::Lagged(missed))) => {
                     self.state = MemberState::Completing;
                     let payload = self.lag_payload(missed);
-                    return Poll::Ready(Some(self.next_message(&payload).into()));
+                    return Poll::Ready(Some(self.next_message(&payload)));
                 }
                 None => self.state = MemberState::Completing,
             }

@@ -15,7 +15,6 @@ use std::str::FromStr;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols, WsMessage};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::ws::Utf8Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -194,7 +193,7 @@ pub async fn upgrade(
                         break;
                     }
                     Next::Shared(text) => {
-                        if sink.send(Message::Text(text)).await.is_err() {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
                             break;
                         }
                     }
@@ -252,7 +251,7 @@ enum Next {
     /// Its credential ended, or the server shuts down: send this, then close.
     Ending(Option<Message>),
     /// A message of a shared subscription.
-    Shared(Utf8Bytes),
+    Shared(String),
     /// async-graphql's next message (`None`: its protocol ended).
     Graphql(Option<Message>),
     /// The client's next message (`None`: the socket ended).

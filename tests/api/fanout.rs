@@ -333,8 +333,7 @@ async fn websocket_subscribers_of_one_document_share_one_execution() {
     }
     assert_eq!(health_of(&app, "subscriptionExecutions").await, 3);
     app.trigger(&team.schedule, "y").await;
-    // The frame's bytes are shared only by members whose prefix is the same: whichever of
-    // the two writes it first, each gets its own operation id around the same payload.
+    // Each member gets its own operation id around the same payload.
     let frame = a.next_message(Duration::from_secs(5)).await.unwrap();
     assert_eq!(frame["id"], "2", "{frame}");
     let other = b.next_message(Duration::from_secs(5)).await.unwrap();
