@@ -149,9 +149,18 @@ pub async fn upgrade(
             // fifth of the server's CPU outside the kernel in `fanout`).
             let quiet = Arc::new(QuietWake::new());
             let quiet_waker = Waker::from(quiet.clone());
+            // After a message from a quiet source the shared subscriptions go first, so a
+            // busy async-graphql (unshared subscriptions on this connection) cannot starve
+            // them, nor they it.
+            let mut shared_first = false;
             loop {
                 let next = future::poll_fn(|cx| {
                     quiet.task.register(cx.waker());
+                    if shared_first && !shared.is_empty() {
+                        if let Poll::Ready(Some((_, text))) = shared.poll_next_unpin(cx) {
+                            return Poll::Ready(Next::Shared(text));
+                        }
+                    }
                     if quiet.woken.swap(false, Ordering::AcqRel) {
                         let mut quiet_cx = Context::from_waker(&quiet_waker);
                         if let Poll::Ready(ending) = Pin::new(&mut control.0).poll(&mut quiet_cx) {
@@ -177,7 +186,7 @@ pub async fn upgrade(
                             }
                         }
                     }
-                    if !shared.is_empty() {
+                    if !shared_first && !shared.is_empty() {
                         if let Poll::Ready(Some((_, text))) = shared.poll_next_unpin(cx) {
                             return Poll::Ready(Next::Shared(text));
                         }
@@ -185,6 +194,7 @@ pub async fn upgrade(
                     Poll::Pending
                 })
                 .await;
+                shared_first = !matches!(next, Next::Shared(_));
                 match next {
                     Next::Ending(message) => {
                         if let Some(message) = message {
