@@ -256,16 +256,40 @@ pub async fn settle_pages(store: &Store) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The titles the retention property tests trigger with: the filters in [`answers`]
+/// search them ("DISK" in two, by case; "ünï" in one).
+const PROBE_TITLES: [&str; 3] = ["Disk full on db-1", "CPU hot", "disk SLOW Ünïcode"];
+
+/// The incident a retention property test's trigger step opens: title `title` of
+/// [`PROBE_TITLES`] (the second with a description that also matches "DISK") and severity
+/// `severity` (0 low, 1 medium, 2 high). Indexes past the end are clamped.
+pub fn probe_incident(title: u8, severity: u8) -> Result<NewIncident, Failure> {
+    let title = usize::from(title).min(PROBE_TITLES.len() - 1);
+    let severity = [Severity::Low, Severity::Medium, Severity::High][usize::from(severity).min(2)];
+    Ok(NewIncident::parse(
+        PROBE_TITLES[title],
+        (title == 1).then_some("the DISK is fine"),
+        severity,
+        None,
+    )?)
+}
+
 /// Everything a reader can ask about incidents `ids` (on `services`, as `team` made them),
 /// as text: each incident, every page of `incidents` under seven filters, and the export
-/// window. Two stores that answer the same are indistinguishable to a client; the
+/// of everything triggered from 2026-04-30 to 2027-04-30 (the tests' clocks start on
+/// 2026-05-01). Two stores that answer the same are indistinguishable to a client; the
 /// retention property tests compare a store that evicts with one that never did.
 pub async fn answers(
     store: &Store,
     ids: &[IncidentId],
     services: &[String],
-    window: (Timestamp, Timestamp),
 ) -> Result<Vec<String>, Failure> {
+    use chrono::TimeZone;
+    let day = |y, m, d| chrono::Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single();
+    let window = (day(2026, 4, 30), day(2027, 4, 30));
+    let (Some(from), Some(to)) = window else {
+        return Err("the export window is not a date".into());
+    };
     let mut out = Vec::new();
     for id in ids {
         let found = store.find_incident(*id).await?;
@@ -319,7 +343,7 @@ pub async fn answers(
             }
         }
     }
-    let window = store.incidents_triggered(window.0, window.1, None).await?;
+    let window = store.incidents_triggered(from, to, None).await?;
     out.push(format!(
         "export: {:?}",
         window.iter().map(|i| i.seq).collect::<Vec<_>>()

@@ -680,28 +680,10 @@ impl PgJournal {
         &self.name
     }
 
-    /// Appends `event`; on success the receiver yields what the fold applied.
+    /// Appends `event` with its `writes` and `checks` (and, for an `IncidentsRetired`
+    /// record, its cold rows, written in the same transaction); on success the receiver
+    /// yields what the fold applied.
     pub async fn append_checked(
-        &self,
-        event: &Event,
-        writes: Vec<String>,
-        checks: Vec<(String, u64)>,
-    ) -> Result<oneshot::Receiver<Option<Applied>>, AppendError> {
-        self.send(event, writes, checks, Vec::new()).await
-    }
-
-    /// [`PgJournal::append_checked`] of an `IncidentsRetired` record with its cold rows.
-    pub async fn append_retirement(
-        &self,
-        event: &Event,
-        writes: Vec<String>,
-        checks: Vec<(String, u64)>,
-        rows: Vec<super::cold::ColdRow>,
-    ) -> Result<oneshot::Receiver<Option<Applied>>, AppendError> {
-        self.send(event, writes, checks, rows).await
-    }
-
-    async fn send(
         &self,
         event: &Event,
         writes: Vec<String>,
@@ -940,7 +922,10 @@ impl PgJournal {
 impl Journal for PgJournal {
     fn append<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), JournalError>> {
         Box::pin(async move {
-            match self.append_checked(event, Vec::new(), Vec::new()).await {
+            match self
+                .append_checked(event, Vec::new(), Vec::new(), Vec::new())
+                .await
+            {
                 Ok(applied) => {
                     let _ = applied.await;
                     Ok(())

@@ -204,7 +204,7 @@ impl Store {
             ));
         }
         let applied = pg
-            .append_checked(event, writes(event), checks)
+            .append_checked(event, writes(event), checks, Vec::new())
             .await
             .map_err(|e| match e {
                 AppendError::Conflict(c) => CommandError::Conflict(c.pos),
@@ -283,7 +283,7 @@ impl Store {
         rows: Vec<super::cold::ColdRow>,
     ) -> Result<(), CommandError> {
         let applied = pg
-            .append_retirement(event, writes(event), checks, rows)
+            .append_checked(event, writes(event), checks, rows)
             .await
             .map_err(|e| match e {
                 AppendError::Conflict(c) => CommandError::Conflict(c.pos),

@@ -64,16 +64,6 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// The export window every answer includes (the clock starts on 2026-05-01).
-fn window() -> (Timestamp, Timestamp) {
-    (
-        Utc.with_ymd_and_hms(2026, 4, 30, 0, 0, 0).unwrap(),
-        Utc.with_ymd_and_hms(2027, 4, 30, 0, 0, 0).unwrap(),
-    )
-}
-
-const TITLES: [&str; 3] = ["Disk full on db-1", "CPU hot", "disk SLOW Ünïcode"];
-
 fn options(dir: &std::path::Path) -> DurableOptions {
     DurableOptions {
         fsync: false,
@@ -112,7 +102,7 @@ async fn never_evicted(
     assert_eq!(state.retired(), 0);
     let clock = Arc::new(ManualClock(AtomicI64::new(0)));
     let (store, _outlets) = Store::new(state, Arc::new(MemoryJournal), clock, "log", UPDATE_BUFFER);
-    super::history::answers(&store, ids, services, window())
+    super::history::answers(&store, ids, services)
         .await
         .unwrap()
 }
@@ -145,15 +135,7 @@ async fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
                 severity,
                 title,
             } => {
-                let severity =
-                    [Severity::Low, Severity::Medium, Severity::High][*severity as usize];
-                let new = NewIncident::parse(
-                    TITLES[*title as usize],
-                    (*title == 1).then_some("the DISK is fine"),
-                    severity,
-                    None,
-                )
-                .unwrap();
+                let new = super::history::probe_incident(*title, *severity).unwrap();
                 let incident = store.trigger(&by, &schedules[*service], new).await.unwrap();
                 ids.push(incident.id);
             }
@@ -197,7 +179,7 @@ async fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
             }
         }
     }
-    let served = super::history::answers(&world.store, &ids, &services, window())
+    let served = super::history::answers(&world.store, &ids, &services)
         .await
         .unwrap();
     drop(world);
@@ -209,7 +191,7 @@ async fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
     // And once more after a restart from disk (snapshot or journal, whichever is newest).
     // (Where an incident lives may differ: a refused change still read it back.)
     let world = open(dir.path(), &clock);
-    let reopened = super::history::answers(&world.store, &ids, &services, window())
+    let reopened = super::history::answers(&world.store, &ids, &services)
         .await
         .unwrap();
     prop_assert_eq!(&reopened, &expected);

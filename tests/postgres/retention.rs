@@ -69,6 +69,12 @@ impl Process {
         self.runtime.block_on(work)
     }
 
+    /// Everything a reader can ask about `ids`, as this process answers it.
+    fn answers(&self, ids: &[IncidentId], services: &[String]) -> Vec<String> {
+        self.run(klaxon::store::history::answers(&self.store, ids, services))
+            .unwrap()
+    }
+
     /// Waits until this process has folded everything in the database.
     fn catch_up(&self) {
         self.run(async {
@@ -123,16 +129,6 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// The export window every answer includes (the clock starts on 2026-05-01).
-fn window() -> (Timestamp, Timestamp) {
-    (
-        Utc.with_ymd_and_hms(2026, 4, 30, 0, 0, 0).unwrap(),
-        Utc.with_ymd_and_hms(2027, 4, 30, 0, 0, 0).unwrap(),
-    )
-}
-
-const TITLES: [&str; 3] = ["Disk full on db-1", "CPU hot", "disk SLOW Ünïcode"];
-
 /// The answers of a server that never evicted: the whole log of `url`, every retirement
 /// skipped, on a store with nothing cold.
 fn never_evicted(url: &str, ids: &[IncidentId], services: &[String]) -> Vec<String> {
@@ -149,7 +145,7 @@ fn never_evicted(url: &str, ids: &[IncidentId], services: &[String]) -> Vec<Stri
         let clock = Arc::new(ManualClock(AtomicI64::new(0)));
         let (store, _outlets) =
             Store::new(state, Arc::new(MemoryJournal), clock, "log", UPDATE_BUFFER);
-        klaxon::store::history::answers(&store, ids, services, window())
+        klaxon::store::history::answers(&store, ids, services)
             .await
             .unwrap()
     })
@@ -188,15 +184,7 @@ fn run_case(steps: &[Step]) -> Result<u64, TestCaseError> {
                 title,
             } => {
                 let process = &processes[*on];
-                let severity =
-                    [Severity::Low, Severity::Medium, Severity::High][*severity as usize];
-                let new = NewIncident::parse(
-                    TITLES[*title as usize],
-                    (*title == 1).then_some("the DISK is fine"),
-                    severity,
-                    None,
-                )
-                .unwrap();
+                let new = klaxon::store::history::probe_incident(*title, *severity).unwrap();
                 let incident = process
                     .run(process.store.trigger(&by, &schedules[*service], new))
                     .unwrap();
@@ -255,14 +243,7 @@ fn run_case(steps: &[Step]) -> Result<u64, TestCaseError> {
     let expected = never_evicted(&url, &ids, &services);
     for (n, process) in processes.iter().enumerate() {
         process.catch_up();
-        let served = process
-            .run(klaxon::store::history::answers(
-                &process.store,
-                &ids,
-                &services,
-                window(),
-            ))
-            .unwrap();
+        let served = process.answers(&ids, &services);
         prop_assert_eq!(served.len(), expected.len(), "process {}", n);
         for (got, want) in served.iter().zip(&expected) {
             prop_assert_eq!(got, want, "process {}", n);
@@ -271,14 +252,7 @@ fn run_case(steps: &[Step]) -> Result<u64, TestCaseError> {
     // And a process started afterwards (from the newest snapshot, or the log).
     drop(processes);
     let later = Process::start(&url, &clock);
-    let reopened = later
-        .run(klaxon::store::history::answers(
-            &later.store,
-            &ids,
-            &services,
-            window(),
-        ))
-        .unwrap();
+    let reopened = later.answers(&ids, &services);
     prop_assert_eq!(&reopened, &expected);
     Ok(retired_seen)
 }
