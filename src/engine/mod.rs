@@ -46,25 +46,47 @@ pub enum TimerCommand {
     Disarm(TimerKey),
 }
 
-/// Pending deadlines: an ordered set for "what is next", a map for "replace or cancel".
+/// Pending deadlines in one ordered set, "what is next" first.
+///
+/// An incident's timers (escalation, wake-up, next notification) are checked when due
+/// instead of replaced or cancelled when they change: the incident itself holds its live
+/// deadline, so a due entry that no longer matches it is dropped ([`incident_timer_live`];
+/// the domain checks again under the incident's lock). They need no map from key to
+/// deadline, ~54 bytes an open incident; a superseded entry waits in the set until its
+/// instant, at most one timeout. Schedules', heartbeats' and services' timers, a few per
+/// team, are replaced and cancelled exactly through `keyed`.
 #[derive(Debug, Default)]
 struct Deadlines {
     queue: BTreeSet<(Timestamp, TimerKey)>,
-    by_key: HashMap<TimerKey, Timestamp>,
+    keyed: HashMap<TimerKey, Timestamp>,
+}
+
+impl TimerKey {
+    /// An incident's timer: checked against the incident when due, not kept in `keyed`.
+    fn checked_when_due(self) -> bool {
+        matches!(
+            self,
+            TimerKey::Escalation(_) | TimerKey::Wake(_) | TimerKey::Notify(_)
+        )
+    }
 }
 
 impl Deadlines {
     fn apply(&mut self, command: TimerCommand) {
         match command {
-            TimerCommand::Arm(id, at) => {
-                if let Some(old) = self.by_key.insert(id, at) {
-                    self.queue.remove(&(old, id));
-                }
-                self.queue.insert((at, id));
+            TimerCommand::Arm(key, at) if key.checked_when_due() => {
+                self.queue.insert((at, key));
             }
-            TimerCommand::Disarm(id) => {
-                if let Some(old) = self.by_key.remove(&id) {
-                    self.queue.remove(&(old, id));
+            TimerCommand::Disarm(key) if key.checked_when_due() => {}
+            TimerCommand::Arm(key, at) => {
+                if let Some(old) = self.keyed.insert(key, at) {
+                    self.queue.remove(&(old, key));
+                }
+                self.queue.insert((at, key));
+            }
+            TimerCommand::Disarm(key) => {
+                if let Some(old) = self.keyed.remove(&key) {
+                    self.queue.remove(&(old, key));
                 }
             }
         }
@@ -74,22 +96,39 @@ impl Deadlines {
         self.queue.first().map(|(at, _)| *at)
     }
 
-    /// Removes and returns every deadline at or before `now`, earliest first.
+    /// Removes and returns every deadline at or before `now`, earliest first (an
+    /// incident's, live or superseded: see [`incident_timer_live`]).
     fn take_due(&mut self, now: Timestamp) -> Vec<(Timestamp, TimerKey)> {
         let mut due = Vec::new();
-        while let Some(&(at, id)) = self.queue.first() {
+        while let Some(&(at, key)) = self.queue.first() {
             if at > now {
                 break;
             }
             self.queue.pop_first();
-            self.by_key.remove(&id);
-            due.push((at, id));
+            if !key.checked_when_due() {
+                self.keyed.remove(&key);
+            }
+            due.push((at, key));
         }
         due
     }
 
     fn len(&self) -> usize {
         self.queue.len()
+    }
+}
+
+/// Whether an incident timer due at `at` is still the incident's: its escalation
+/// deadline, wake-up or next notification is still that instant. A superseded one (the
+/// incident was acknowledged, escalated, resolved or retired since) is dropped unfired.
+/// Other timers are exact, so always live.
+fn incident_timer_live(store: &Store, key: TimerKey, at: Timestamp) -> bool {
+    let current = |id| store.state().incident(id);
+    match key {
+        TimerKey::Escalation(id) => current(id).is_some_and(|i| i.escalation_deadline == Some(at)),
+        TimerKey::Wake(id) => current(id).is_some_and(|i| i.wake_deadline() == Some(at)),
+        TimerKey::Notify(id) => current(id).is_some_and(|i| i.next_notification_due() == Some(at)),
+        TimerKey::Handoff(_) | TimerKey::Heartbeat(_) | TimerKey::Maintenance(_) => true,
     }
 }
 
@@ -131,6 +170,9 @@ pub async fn run_escalations(
                 let holder = store.is_engine_holder();
                 for (deadline, key) in deadlines.take_due(now) {
                     if !holder && !matches!(key, TimerKey::Handoff(_)) {
+                        continue;
+                    }
+                    if !incident_timer_live(&store, key, deadline) {
                         continue;
                     }
                     if let Some(metrics) = store.metrics() {
@@ -207,24 +249,41 @@ mod tests {
     }
 
     #[test]
-    fn rearming_replaces_the_old_deadline() {
+    fn rearming_a_keyed_timer_replaces_the_old_deadline() {
         let mut d = Deadlines::default();
-        let id = TimerKey::Escalation(IncidentId::new());
+        let id = TimerKey::Handoff(ScheduleId::new());
         d.apply(TimerCommand::Arm(id, t(100)));
         d.apply(TimerCommand::Arm(id, t(300)));
         assert_eq!(d.len(), 1);
         assert!(d.take_due(t(200)).is_empty());
         assert_eq!(d.take_due(t(300)), vec![(t(300), id)]);
+        assert!(d.keyed.is_empty());
     }
 
     #[test]
-    fn disarm_cancels() {
+    fn disarm_cancels_a_keyed_timer() {
         let mut d = Deadlines::default();
-        let id = TimerKey::Escalation(IncidentId::new());
+        let id = TimerKey::Maintenance(ServiceId::new());
         d.apply(TimerCommand::Arm(id, t(100)));
         d.apply(TimerCommand::Disarm(id));
         assert!(d.take_due(t(1_000)).is_empty());
         assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn an_incident_timer_keeps_no_map_and_its_superseded_entries_come_due_too() {
+        let mut d = Deadlines::default();
+        let id = TimerKey::Escalation(IncidentId::new());
+        d.apply(TimerCommand::Arm(id, t(100)));
+        // Every change of the incident arms its deadline again: one entry.
+        d.apply(TimerCommand::Arm(id, t(100)));
+        assert_eq!(d.len(), 1);
+        d.apply(TimerCommand::Arm(id, t(300)));
+        d.apply(TimerCommand::Disarm(id));
+        assert!(d.keyed.is_empty());
+        // Both come due; the engine fires only the one the incident still has.
+        assert_eq!(d.take_due(t(1_000)), vec![(t(100), id), (t(300), id)]);
+        assert_eq!(d.len(), 0);
     }
 
     #[test]
