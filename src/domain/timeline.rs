@@ -1,14 +1,19 @@
 //! An incident's timeline, packed. Each record is encoded into one byte buffer, one after
-//! another (20-60 bytes a record instead of the 104 of a [`TimelineRecord`] and the heap
+//! another (8-60 bytes a record instead of the 104 of a [`TimelineRecord`] and the heap
 //! strings it points at), and decoded when read. Timelines are written on every change but
 //! read only when someone opens an incident, so the hot incidents carry the small form.
 //!
 //! The serialized form is unchanged: a sequence of [`TimelineRecord`]s.
 //!
-//! A record's bytes: its kind, a flags byte (which optional parts follow, and the actor's
-//! kind), the instant (seconds since the epoch, zigzag varint; nanoseconds, varint), the
-//! actor's id (16 bytes) if any and name (varint length, UTF-8), the user (16 bytes), the
-//! detail (varint length, UTF-8) and the level (varint), each only when present.
+//! A record's bytes: its kind (and whether its instant is absolute), a flags byte (which
+//! optional parts follow, the actor's kind, and what it repeats of the records before it),
+//! the instant, the actor's id (16 bytes) if any and name (varint length, UTF-8), the user
+//! (16 bytes), the detail (varint length, UTF-8) and the level (varint), each only when
+//! present. Most records repeat what came before: the instant is a delta in nanoseconds
+//! from the previous record's (zigzag varint; absolute seconds and nanoseconds for the
+//! first record, a leap second or a delta beyond 292 years); an actor equal to the
+//! previous record's, and a user equal to the last one named, are a flag instead of their
+//! bytes. A record is then decoded with what came before it; skipping one needs nothing.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
@@ -21,6 +26,14 @@ const HAS_USER: u8 = 1 << 1;
 const HAS_DETAIL: u8 = 1 << 2;
 const HAS_LEVEL: u8 = 1 << 3;
 const ACTOR_KIND_SHIFT: u8 = 4;
+const ACTOR_KIND_MASK: u8 = 0b11;
+/// The actor is the previous record's: no id or name follows.
+const SAME_ACTOR: u8 = 1 << 6;
+/// The user is the last one a record named: no id follows.
+const SAME_USER: u8 = 1 << 7;
+/// In the kind byte: the instant is absolute (seconds, nanoseconds), not a delta.
+const ABSOLUTE_TIME: u8 = 0x80;
+const NANOS_PER_SEC: i128 = 1_000_000_000;
 
 const KINDS: [TimelineKind; 13] = [
     TimelineKind::Triggered,
@@ -63,22 +76,26 @@ pub struct Timeline {
 impl Timeline {
     /// Appends a record.
     pub fn push(&mut self, record: TimelineRecord) {
-        let mut bytes = Vec::with_capacity(self.bytes.len() + encoded_len(&record));
+        let mut reader = Reader::new(&self.bytes);
+        while !reader.rest.is_empty() && reader.parts().is_some() {}
+        let mut bytes = Vec::with_capacity(self.bytes.len() + 64);
         bytes.extend_from_slice(&self.bytes);
-        encode(&record, &mut bytes);
+        encode(&record, &reader.context, &mut bytes);
         self.bytes = bytes.into_boxed_slice();
     }
 
     /// The records, oldest first, decoded one by one.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { rest: &self.bytes }
+        Iter {
+            reader: Reader::new(&self.bytes),
+        }
     }
 
-    /// How many records (counted without decoding them).
+    /// How many records (counted without decoding their text).
     pub fn len(&self) -> usize {
-        let mut reader = Reader { rest: &self.bytes };
+        let mut reader = Reader::new(&self.bytes);
         let mut count = 0;
-        while !reader.rest.is_empty() && reader.skip().is_some() {
+        while !reader.rest.is_empty() && reader.parts().is_some() {
             count += 1;
         }
         count
@@ -89,16 +106,14 @@ impl Timeline {
         self.bytes.is_empty()
     }
 
-    /// The newest record (the others are skipped, not decoded).
+    /// The newest record (the others are read without allocating).
     pub fn last(&self) -> Option<TimelineRecord> {
-        let mut reader = Reader { rest: &self.bytes };
+        let mut reader = Reader::new(&self.bytes);
         let mut last = None;
         while !reader.rest.is_empty() {
-            let start = reader.rest;
-            reader.skip()?;
-            last = Some(start);
+            last = Some(reader.parts()?);
         }
-        Reader { rest: last? }.record()
+        last.map(Parts::into_record)
     }
 
     /// Forgets every record.
@@ -120,8 +135,17 @@ impl Timeline {
 impl FromIterator<TimelineRecord> for Timeline {
     fn from_iter<I: IntoIterator<Item = TimelineRecord>>(records: I) -> Self {
         let mut bytes = Vec::new();
+        let mut previous: Option<TimelineRecord> = None;
+        let mut user = None;
         for record in records {
-            encode(&record, &mut bytes);
+            let context = Context {
+                at: previous.as_ref().map(|p| p.at),
+                actor: previous.as_ref().map(|p| ActorRef::of(&p.actor)),
+                user,
+            };
+            encode(&record, &context, &mut bytes);
+            user = record.user.or(user);
+            previous = Some(record);
         }
         Self {
             bytes: bytes.into_boxed_slice(),
@@ -162,37 +186,24 @@ impl<'de> Deserialize<'de> for Timeline {
 /// only [`Timeline::push`] writes, so never in practice).
 #[derive(Clone, Debug)]
 pub struct Iter<'a> {
-    rest: &'a [u8],
+    reader: Reader<'a>,
 }
 
 impl Iterator for Iter<'_> {
     type Item = TimelineRecord;
 
     fn next(&mut self) -> Option<TimelineRecord> {
-        if self.rest.is_empty() {
+        if self.reader.rest.is_empty() {
             return None;
         }
-        let mut reader = Reader { rest: self.rest };
-        match reader.record() {
-            Some(record) => {
-                self.rest = reader.rest;
-                Some(record)
-            }
+        match self.reader.parts() {
+            Some(parts) => Some(parts.into_record()),
             None => {
-                self.rest = &[];
+                self.reader.rest = &[];
                 None
             }
         }
     }
-}
-
-fn varint_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
 }
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
@@ -211,28 +222,73 @@ fn unzigzag(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
-fn encoded_len(record: &TimelineRecord) -> usize {
-    let name = record.actor.name.len();
-    2 + varint_len(zigzag(record.at.timestamp()))
-        + varint_len(u64::from(record.at.timestamp_subsec_nanos()))
-        + record.actor.id.map_or(0, |_| 16)
-        + varint_len(name as u64)
-        + name
-        + record.user.map_or(0, |_| 16)
-        + record
-            .detail
-            .as_ref()
-            .map_or(0, |d| varint_len(d.len() as u64) + d.len())
-        + record.level.map_or(0, |l| varint_len(u64::from(l)))
+/// An instant in nanoseconds since the epoch; `None` in a leap second, whose nanoseconds
+/// (1e9 and over) would not read back as the same instant.
+fn nanos_of(at: Timestamp) -> Option<i128> {
+    let nanos = at.timestamp_subsec_nanos();
+    (i128::from(nanos) < NANOS_PER_SEC)
+        .then(|| i128::from(at.timestamp()) * NANOS_PER_SEC + i128::from(nanos))
 }
 
-fn encode(record: &TimelineRecord, out: &mut Vec<u8>) {
+/// An actor as a record holds it, borrowed: what "the same actor" compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ActorRef<'a> {
+    kind: ActorKind,
+    id: Option<Uuid>,
+    name: &'a str,
+}
+
+impl<'a> ActorRef<'a> {
+    fn of(actor: &'a Actor) -> Self {
+        Self {
+            kind: actor.kind,
+            id: actor.id,
+            name: &actor.name,
+        }
+    }
+
+    fn to_actor(self) -> Actor {
+        if self.kind == ActorKind::System && self.id.is_none() && self.name == "Klaxon" {
+            Actor::system()
+        } else {
+            Actor {
+                kind: self.kind,
+                id: self.id,
+                name: self.name.into(),
+            }
+        }
+    }
+}
+
+/// What a record may refer back to: the previous record's instant and actor, and the
+/// last user a record named.
+#[derive(Clone, Copy, Debug, Default)]
+struct Context<'a> {
+    at: Option<Timestamp>,
+    actor: Option<ActorRef<'a>>,
+    user: Option<UserId>,
+}
+
+fn encode(record: &TimelineRecord, context: &Context<'_>, out: &mut Vec<u8>) {
+    let actor = ActorRef::of(&record.actor);
+    let same_actor = context.actor == Some(actor);
+    let same_user = record.user.is_some() && record.user == context.user;
+    let delta = context
+        .at
+        .and_then(nanos_of)
+        .zip(nanos_of(record.at))
+        .and_then(|(before, now)| i64::try_from(now - before).ok());
     let mut flags = actor_kind_code(record.actor.kind) << ACTOR_KIND_SHIFT;
-    if record.actor.id.is_some() {
+    if same_actor {
+        flags |= SAME_ACTOR;
+    } else if record.actor.id.is_some() {
         flags |= HAS_ACTOR_ID;
     }
     if record.user.is_some() {
         flags |= HAS_USER;
+    }
+    if same_user {
+        flags |= SAME_USER;
     }
     if record.detail.is_some() {
         flags |= HAS_DETAIL;
@@ -240,16 +296,28 @@ fn encode(record: &TimelineRecord, out: &mut Vec<u8>) {
     if record.level.is_some() {
         flags |= HAS_LEVEL;
     }
-    out.push(kind_code(record.kind));
-    out.push(flags);
-    put_varint(out, zigzag(record.at.timestamp()));
-    put_varint(out, u64::from(record.at.timestamp_subsec_nanos()));
-    if let Some(id) = record.actor.id {
-        out.extend_from_slice(id.as_bytes());
+    let kind = kind_code(record.kind);
+    match delta {
+        Some(delta) => {
+            out.push(kind);
+            out.push(flags);
+            put_varint(out, zigzag(delta));
+        }
+        None => {
+            out.push(kind | ABSOLUTE_TIME);
+            out.push(flags);
+            put_varint(out, zigzag(record.at.timestamp()));
+            put_varint(out, u64::from(record.at.timestamp_subsec_nanos()));
+        }
     }
-    put_varint(out, record.actor.name.len() as u64);
-    out.extend_from_slice(record.actor.name.as_bytes());
-    if let Some(user) = record.user {
+    if !same_actor {
+        if let Some(id) = record.actor.id {
+            out.extend_from_slice(id.as_bytes());
+        }
+        put_varint(out, record.actor.name.len() as u64);
+        out.extend_from_slice(record.actor.name.as_bytes());
+    }
+    if let (Some(user), false) = (record.user, same_user) {
         out.extend_from_slice(user.0.as_bytes());
     }
     if let Some(detail) = &record.detail {
@@ -261,11 +329,44 @@ fn encode(record: &TimelineRecord, out: &mut Vec<u8>) {
     }
 }
 
+/// One record, read but borrowed: no allocation until [`Parts::into_record`].
+struct Parts<'a> {
+    kind: TimelineKind,
+    at: Timestamp,
+    actor: ActorRef<'a>,
+    user: Option<UserId>,
+    detail: Option<&'a str>,
+    level: Option<u32>,
+}
+
+impl Parts<'_> {
+    fn into_record(self) -> TimelineRecord {
+        TimelineRecord {
+            at: self.at,
+            kind: self.kind,
+            actor: self.actor.to_actor(),
+            user: self.user,
+            detail: self.detail.map(str::to_owned),
+            level: self.level,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 struct Reader<'a> {
     rest: &'a [u8],
+    /// What the records read so far leave for the next to refer to.
+    context: Context<'a>,
 }
 
 impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            rest: bytes,
+            context: Context::default(),
+        }
+    }
+
     fn byte(&mut self) -> Option<u8> {
         let (first, rest) = self.rest.split_first()?;
         self.rest = rest;
@@ -303,57 +404,44 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).ok()
     }
 
-    /// Steps over one record without allocating.
-    fn skip(&mut self) -> Option<()> {
-        KINDS.get(usize::from(self.byte()?))?;
+    /// The next record, with what it refers back to filled in; it becomes the context.
+    fn parts(&mut self) -> Option<Parts<'a>> {
+        let kind_byte = self.byte()?;
+        let kind = *KINDS.get(usize::from(kind_byte & !ABSOLUTE_TIME))?;
         let flags = self.byte()?;
-        self.varint()?;
-        self.varint()?;
-        if flags & HAS_ACTOR_ID != 0 {
-            self.take(16)?;
-        }
-        self.text()?;
-        if flags & HAS_USER != 0 {
-            self.take(16)?;
-        }
-        if flags & HAS_DETAIL != 0 {
-            self.text()?;
-        }
-        if flags & HAS_LEVEL != 0 {
-            self.varint()?;
-        }
-        Some(())
-    }
-
-    fn record(&mut self) -> Option<TimelineRecord> {
-        let kind = *KINDS.get(usize::from(self.byte()?))?;
-        let flags = self.byte()?;
-        let secs = unzigzag(self.varint()?);
-        let nanos = u32::try_from(self.varint()?).ok()?;
-        let at: Timestamp = chrono::DateTime::from_timestamp(secs, nanos)?;
-        let actor_kind = *ACTOR_KINDS.get(usize::from(flags >> ACTOR_KIND_SHIFT))?;
-        let actor_id = if flags & HAS_ACTOR_ID != 0 {
-            Some(self.uuid()?)
+        let at = if kind_byte & ABSOLUTE_TIME != 0 {
+            let secs = unzigzag(self.varint()?);
+            let nanos = u32::try_from(self.varint()?).ok()?;
+            chrono::DateTime::from_timestamp(secs, nanos)?
         } else {
-            None
+            let delta = i128::from(unzigzag(self.varint()?));
+            let nanos = nanos_of(self.context.at?)? + delta;
+            let secs = i64::try_from(nanos.div_euclid(NANOS_PER_SEC)).ok()?;
+            let subsec = u32::try_from(nanos.rem_euclid(NANOS_PER_SEC)).ok()?;
+            chrono::DateTime::from_timestamp(secs, subsec)?
         };
-        let name = self.text()?;
-        let actor = if actor_kind == ActorKind::System && actor_id.is_none() && name == "Klaxon" {
-            Actor::system()
+        let actor = if flags & SAME_ACTOR != 0 {
+            self.context.actor?
         } else {
-            Actor {
-                kind: actor_kind,
-                id: actor_id,
-                name: name.into(),
+            let kind = ACTOR_KINDS[usize::from((flags >> ACTOR_KIND_SHIFT) & ACTOR_KIND_MASK)];
+            let id = if flags & HAS_ACTOR_ID != 0 {
+                Some(self.uuid()?)
+            } else {
+                None
+            };
+            ActorRef {
+                kind,
+                id,
+                name: self.text()?,
             }
         };
-        let user = if flags & HAS_USER != 0 {
-            Some(UserId(self.uuid()?))
-        } else {
-            None
+        let user = match (flags & HAS_USER != 0, flags & SAME_USER != 0) {
+            (false, _) => None,
+            (true, true) => Some(self.context.user?),
+            (true, false) => Some(UserId(self.uuid()?)),
         };
         let detail = if flags & HAS_DETAIL != 0 {
-            Some(self.text()?.to_owned())
+            Some(self.text()?)
         } else {
             None
         };
@@ -362,9 +450,14 @@ impl<'a> Reader<'a> {
         } else {
             None
         };
-        Some(TimelineRecord {
-            at,
+        self.context = Context {
+            at: Some(at),
+            actor: Some(actor),
+            user: user.or(self.context.user),
+        };
+        Some(Parts {
             kind,
+            at,
             actor,
             user,
             detail,
@@ -413,7 +506,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn records_read_back_exactly_as_pushed(records in proptest::collection::vec(arbitrary_record(), 0..12)) {
+        fn records_read_back_exactly_as_pushed(records in prop_oneof![
+            proptest::collection::vec(arbitrary_record(), 0..12),
+            repeating_records(),
+        ]) {
             let mut timeline = Timeline::default();
             for (i, record) in records.iter().enumerate() {
                 timeline.push(record.clone());
@@ -429,6 +525,61 @@ mod tests {
             let back: Timeline = rmp_serde::from_slice(&plain).unwrap();
             prop_assert_eq!(back, timeline);
         }
+    }
+
+    /// Records as incidents write them: a few actors and users over and over, instants
+    /// close together (and now and then a leap second or a jump back).
+    fn repeating_records() -> impl Strategy<Value = Vec<TimelineRecord>> {
+        let actors = [
+            Actor::system(),
+            Actor {
+                kind: ActorKind::User,
+                id: Some(Uuid::from_bytes([1; 16])),
+                name: "Ada".into(),
+            },
+            Actor {
+                kind: ActorKind::Integration,
+                id: Some(Uuid::from_bytes([2; 16])),
+                name: "alertmanager".into(),
+            },
+        ];
+        let step = (
+            0..KINDS.len(),
+            0..actors.len(),
+            proptest::option::of(0u8..3),
+            prop_oneof![
+                4 => 0i64..5_000_000_000,
+                1 => -5_000_000_000i64..0,
+                1 => Just(i64::MAX / 2),
+            ],
+            any::<bool>(),
+            proptest::option::of("[a-z ]{0,12}"),
+        );
+        proptest::collection::vec(step, 0..16).prop_map(move |steps| {
+            let mut at = chrono::DateTime::from_timestamp(1_800_000_000, 5).unwrap();
+            steps
+                .into_iter()
+                .map(|(kind, actor, user, step, leap, detail)| {
+                    at = at
+                        .checked_add_signed(chrono::TimeDelta::nanoseconds(step))
+                        .unwrap_or(at);
+                    let at = if leap {
+                        chrono::DateTime::from_timestamp(at.timestamp(), 1_500_000_000)
+                            .unwrap_or(at)
+                    } else {
+                        at
+                    };
+                    TimelineRecord {
+                        at,
+                        kind: KINDS[kind],
+                        actor: actors[actor].clone(),
+                        user: user.map(|u| UserId(Uuid::from_bytes([u + 10; 16]))),
+                        detail,
+                        level: None,
+                    }
+                })
+                .collect()
+        })
     }
 
     #[test]
@@ -455,6 +606,22 @@ mod tests {
         .into();
         assert_eq!(timeline.len(), 2);
         assert!(timeline.packed_len() <= 2 * 40, "{}", timeline.packed_len());
+        // A page, then its delivery: the same actor and user, a few milliseconds later.
+        let mut paged = timeline.clone();
+        let before = paged.packed_len();
+        paged.push(TimelineRecord {
+            at: at + chrono::TimeDelta::milliseconds(3),
+            kind: TimelineKind::Notified,
+            actor: Actor::system(),
+            user: Some(UserId(Uuid::from_bytes([9; 16]))),
+            detail: Some("delivered via log".into()),
+            level: None,
+        });
+        assert!(
+            paged.packed_len() - before <= 24,
+            "{}",
+            paged.packed_len() - before
+        );
         // The system actor decodes to the shared one, not a fresh name.
         let first = timeline.iter().next().unwrap();
         assert!(std::sync::Arc::ptr_eq(
