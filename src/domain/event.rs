@@ -473,7 +473,7 @@ impl IncidentChangeKind {
                 .collect(),
             other => other
                 .page()
-                .map(|page| page.expand().filter(|n| n.delay_ms == 0).collect())
+                .map(|page| page.expand().filter(|n| n.delay_ms() == 0).collect())
                 .unwrap_or_default(),
         }
     }

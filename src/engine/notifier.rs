@@ -425,7 +425,7 @@ enum Destination {
 }
 
 fn destination(page: &Notification) -> Destination {
-    page.contact_method_id
+    page.contact_method_id()
         .map_or(Destination::Default(page.user_id), Destination::Method)
 }
 
@@ -625,7 +625,7 @@ async fn deliver(
         tracing::warn!(incident = %job.incident_id, user = %page.user_id, "page to an unknown user dropped");
         return outcomes(0, Some("the user no longer exists".into()));
     };
-    let method = match page.contact_method_id {
+    let method = match page.contact_method_id() {
         Some(id) => match store.contact_method(id) {
             Some(method) => Some(method),
             None => return outcomes(0, Some("the contact method was removed".into())),
@@ -683,20 +683,21 @@ mod tests {
     use crate::domain::{NotificationId, NotificationReason};
 
     fn job(method: Option<ContactMethodId>, user: UserId) -> PageJob {
+        let mut notification = Notification::decided(
+            crate::domain::incident::Page {
+                id: NotificationId::new(),
+                channel: "email".into(),
+            },
+            user,
+            NotificationReason::Triggered,
+            chrono::Utc::now(),
+        );
+        if let Some(method) = method {
+            notification.set_rule(method, 0);
+        }
         PageJob {
             incident_id: IncidentId::new(),
-            notification: Notification {
-                contact_method_id: method,
-                ..Notification::decided(
-                    crate::domain::incident::Page {
-                        id: NotificationId::new(),
-                        channel: "email".into(),
-                    },
-                    user,
-                    NotificationReason::Triggered,
-                    chrono::Utc::now(),
-                )
-            },
+            notification,
         }
     }
 

@@ -780,7 +780,7 @@ impl NotificationObject {
         &self,
         ctx: &Context<'_>,
     ) -> Option<super::contacts::ContactMethodObject> {
-        let id = self.0.contact_method_id?;
+        let id = self.0.contact_method_id()?;
         store(ctx)
             .contact_method(id)
             .map(super::contacts::ContactMethodObject)
@@ -795,7 +795,7 @@ impl NotificationObject {
     }
     /// Why the last attempt failed.
     async fn last_error(&self) -> Option<&str> {
-        self.0.last_error.as_deref()
+        self.0.last_error()
     }
     /// `triggered`, `escalated` or `manual`.
     async fn reason(&self) -> &str {

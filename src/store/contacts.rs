@@ -203,16 +203,16 @@ impl Store {
             return;
         };
         page.channel = method.kind.channel().into();
-        page.contact_method_id = Some(method.id);
-        page.delay_ms = first.delay_ms;
-        page.follow_ups = plan
-            .map(|(rule, method)| FollowUp {
+        page.set_rule(method.id, first.delay_ms);
+        page.set_follow_ups(
+            plan.map(|(rule, method)| FollowUp {
                 id: NotificationId::new(),
                 contact_method_id: method.id,
                 channel: method.kind.channel().to_owned(),
                 delay_ms: rule.delay_ms,
             })
-            .collect();
+            .collect(),
+        );
     }
 
     /// The notification timer of an incident: sends the pending rules that are due, if it
