@@ -1356,8 +1356,7 @@ impl Store {
     where
         F: Fn(&Incident, Timestamp) -> Result<Option<IncidentChangeKind>, DomainError>,
     {
-        let (slot, _serialized) = self.lock_incident(id).await?;
-        let (current, basis) = slot.current_with_pos();
+        let (_serialized, current, basis) = self.lock_incident(id).await?;
         let now = self.shared.clock.now();
         let Some(mut kind) = decide(&current, now)? else {
             return Ok(current);
@@ -1555,32 +1554,31 @@ impl Store {
         })
     }
 
-    /// Locks incident `id`'s slot for a change, reading it back from the cold index first
-    /// when it was retired. The slot returned is the one in memory (a retirement that ran
-    /// while this waited for the lock sends it round again).
+    /// Locks incident `id` for a change, reading it back from the cold index first when
+    /// it was retired, and returns it as it is in memory once locked, with its basis (a
+    /// retirement that ran while this waited for the lock sends it round again).
     async fn lock_incident(
         &self,
         id: IncidentId,
-    ) -> Result<(Arc<state::IncidentSlot>, state::SlotGuard), CommandError> {
+    ) -> Result<(state::SlotGuard, Arc<Incident>, u64), CommandError> {
+        let in_memory = || self.state().incidents.contains_key(&id);
         for _ in 0..8 {
-            let slot = match self.state().incidents.get(&id).map(|slot| slot.clone()) {
-                Some(slot) => slot,
-                None => match self
-                    .caught_up(|| self.state().incidents.get(&id).map(|s| s.clone()))
-                    .await
-                {
-                    Some(slot) => slot,
-                    None => self.thaw(id).await?,
-                },
-            };
-            let guard = slot.lock().await;
-            let current = self
+            // Only an incident that exists is locked: in memory, after catching up with
+            // the shared log, or thawed from the cold index (not found otherwise).
+            if !in_memory() && self.caught_up(|| in_memory().then_some(())).await.is_none() {
+                self.thaw(id).await?;
+            }
+            let guard = self.state().locks.lock(id).await;
+            // Unless retired while this waited (here a retirement takes the lock; another
+            // process's, folded from the shared log, makes this decision's basis stale,
+            // and its append is refused).
+            let slot = self
                 .state()
                 .incidents
                 .get(&id)
-                .is_some_and(|s| Arc::ptr_eq(&s, &slot));
-            if current {
-                return Ok((slot, guard));
+                .map(|s| s.current_with_pos());
+            if let Some((current, basis)) = slot {
+                return Ok((guard, current, basis));
             }
         }
         Err(JournalError(format!(
@@ -1589,19 +1587,22 @@ impl Store {
         .into())
     }
 
-    async fn thaw(&self, id: IncidentId) -> Result<Arc<state::IncidentSlot>, CommandError> {
+    async fn thaw(&self, id: IncidentId) -> Result<(), CommandError> {
         let not_found = || CommandError::from(DomainError::not_found("incident", id));
         let Some(cold) = self.shared.journal.cold() else {
             return Err(not_found());
         };
         let _thaws = self.shared.thaw_lock.lock().await;
-        if let Some(slot) = self.state().incidents.get(&id) {
-            return Ok(slot.clone());
+        if self.state().incidents.contains_key(&id) {
+            return Ok(());
         }
         match blocking(move || cold.get(id)).await? {
             // The slot's basis is the row's retirement (shared journals): a change to it
             // decided meanwhile elsewhere refuses this one's append, which decides again.
-            Some((incident, retired)) => Ok(self.state().thaw_at(incident, retired)),
+            Some((incident, retired)) => {
+                self.state().thaw_at(incident, retired);
+                Ok(())
+            }
             None => Err(not_found()),
         }
     }
@@ -1615,12 +1616,17 @@ impl Store {
             return Ok(0);
         }
         let state = self.state();
-        let candidates: Vec<Arc<state::IncidentSlot>> = {
+        let candidates: Vec<IncidentId> = {
             let order = state::read(&state.order);
             order
                 .values()
-                .filter_map(|id| state.incidents.get(id).map(|slot| slot.clone()))
-                .filter(|slot| retirable(&slot.current(), older_than))
+                .filter(|id| {
+                    state
+                        .incidents
+                        .get(id)
+                        .is_some_and(|slot| retirable(&slot.current(), older_than))
+                })
+                .copied()
                 .collect()
         };
         let mut retired = 0;
@@ -1630,17 +1636,16 @@ impl Store {
             let mut rows = Vec::with_capacity(batch.len());
             let mut ids = Vec::with_capacity(batch.len());
             let mut checks = Vec::with_capacity(batch.len());
-            for slot in batch {
-                // A slot someone is changing is left for the next cut.
-                let Some(guard) = slot.try_lock() else {
+            for id in batch {
+                // An incident someone is changing is left for the next cut.
+                let Some(guard) = state.locks.try_lock(*id) else {
                     continue;
                 };
-                let (current, pos) = slot.current_with_pos();
-                let in_memory = state
-                    .incidents
-                    .get(&current.id)
-                    .is_some_and(|s| Arc::ptr_eq(&s, slot));
-                if !in_memory || !retirable(&current, older_than) {
+                let Some((current, pos)) = state.incidents.get(id).map(|s| s.current_with_pos())
+                else {
+                    continue;
+                };
+                if !retirable(&current, older_than) {
                     continue;
                 }
                 rows.push(cold::ColdRow::of(&current).map_err(|e| JournalError(e.to_string()))?);
@@ -1676,11 +1681,14 @@ impl Store {
 
     /// Open incidents, newest first.
     pub fn open_incidents(&self) -> Vec<Arc<Incident>> {
-        let ids: Vec<IncidentId> = state::read(&self.state().open)
-            .values()
-            .rev()
-            .copied()
-            .collect();
+        let ids: Vec<IncidentId> = {
+            let order = state::read(&self.state().order);
+            let open = state::read(&self.state().open);
+            open.iter()
+                .rev()
+                .filter_map(|seq| order.get(seq).copied())
+                .collect()
+        };
         ids.into_iter().filter_map(|id| self.incident(id)).collect()
     }
 
@@ -1697,8 +1705,9 @@ impl Store {
             filter.state,
             Some(IncidentState::Triggered | IncidentState::Acknowledged)
         );
-        let index = if open_only { &state.open } else { &state.order };
-        let index = state::read(index);
+        // `order` before `open`, the order `State` writes them in (never both at once).
+        let order = state::read(&state.order);
+        let open = open_only.then(|| state::read(&state.open));
         let upper = after.unwrap_or(u64::MAX);
         let mut nodes = Vec::with_capacity(first.min(64));
         let mut has_next_page = false;
@@ -1708,12 +1717,17 @@ impl Store {
         let count_all = !filter.only_state();
         let needle = filter.search.as_deref().map(str::to_lowercase);
         let needle = needle.as_deref();
-        let scan = if count_all {
-            index.range(..)
-        } else {
-            index.range(..upper)
+        let range = ..if count_all { u64::MAX } else { upper };
+        // The open list holds `seq`s only; `order` names their incidents.
+        let scan: Box<dyn Iterator<Item = (&u64, &IncidentId)>> = match &open {
+            Some(open) => Box::new(
+                open.range(range)
+                    .rev()
+                    .filter_map(|seq| order.get_key_value(seq)),
+            ),
+            None => Box::new(order.range(range).rev()),
         };
-        for (seq, id) in scan.rev() {
+        for (seq, id) in scan {
             let Some(incident) = state.incident(*id) else {
                 continue;
             };

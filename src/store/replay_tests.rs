@@ -73,7 +73,7 @@ fn fingerprint(state: &State) -> (Vec<u8>, [u64; 3], Vec<u64>, Vec<String>, u64)
         state.count(IncidentState::Acknowledged),
         state.count(IncidentState::Resolved),
     ];
-    let open = super::state::read(&state.open).keys().copied().collect();
+    let open = super::state::read(&state.open).iter().copied().collect();
     let mut dedup: Vec<String> = state
         .dedup
         .iter()

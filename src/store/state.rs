@@ -2,7 +2,7 @@
 //! [`State::apply`], the fold that turns one event into the next state. Live changes and
 //! journal replay both go through `apply`; nothing else writes these maps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -15,84 +15,123 @@ use crate::domain::{
     ScheduleId, Service, ServiceId, Session, SessionId, Timestamp, User, UserId,
 };
 
-/// One incident's cell.
-#[derive(Debug)]
+/// One incident's latest committed state, as the `incidents` map holds it: a value in
+/// the map, not an allocation of its own. Readers clone the `Arc` under the map shard's
+/// read lock and never wait for a journal write; the fold swaps it under the shard's
+/// write lock. Changes to the incident are serialized by [`IncidentLocks`], not here.
+#[derive(Clone, Debug)]
 pub struct IncidentSlot {
-    /// Serializes every change to this incident (people, timers, notifier): one permit,
-    /// held as a [`SlotGuard`]. Async, because the holder awaits the journal while it
-    /// decides and records a change. Inside the slot, not an `Arc` of its own: one
-    /// allocation per incident instead of two.
-    write: tokio::sync::Semaphore,
-    /// The latest committed state. A std lock, held only to swap or clone the `Arc`, never
-    /// across an await; readers never wait for a journal write.
-    current: RwLock<Arc<Incident>>,
+    current: Arc<Incident>,
     /// With a shared (PostgreSQL) journal: the position of the latest event folded into
     /// `current`, the basis a decision on it names (0 otherwise).
-    pos: std::sync::atomic::AtomicU64,
-}
-
-/// The right to change one incident, until dropped.
-#[derive(Debug)]
-pub struct SlotGuard(Arc<IncidentSlot>);
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        self.0.write.add_permits(1);
-    }
+    pos: u64,
 }
 
 impl IncidentSlot {
-    fn new(incident: Arc<Incident>) -> Self {
+    fn new(incident: Arc<Incident>, pos: u64) -> Self {
         Self {
-            write: tokio::sync::Semaphore::new(1),
-            current: RwLock::new(incident),
-            pos: std::sync::atomic::AtomicU64::new(0),
+            current: incident,
+            pos,
         }
-    }
-
-    /// Waits for the right to change this incident. Cancel-safe: dropped while waiting,
-    /// it takes nothing.
-    pub async fn lock(self: &Arc<Self>) -> SlotGuard {
-        // Nothing closes the semaphore, so `acquire` cannot fail.
-        if let Ok(permit) = self.write.acquire().await {
-            permit.forget();
-        }
-        SlotGuard(self.clone())
-    }
-
-    /// The right to change this incident, if nobody holds it.
-    pub fn try_lock(self: &Arc<Self>) -> Option<SlotGuard> {
-        let permit = self.write.try_acquire().ok()?;
-        permit.forget();
-        Some(SlotGuard(self.clone()))
     }
 
     /// The latest committed state.
     pub fn current(&self) -> Arc<Incident> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+        self.current.clone()
+    }
+
+    /// The latest committed state and the journal position it reflects (shared journals).
+    pub fn current_with_pos(&self) -> (Arc<Incident>, u64) {
+        (self.current.clone(), self.pos)
+    }
+}
+
+/// Serializes every change to one incident (people, timers, notifier): one permit per
+/// incident id, held as a [`SlotGuard`]. Async, because the holder awaits the journal
+/// while it decides and records a change.
+///
+/// A semaphore exists only while someone holds or awaits it: an incident at rest costs
+/// nothing here (a semaphore inside every incident's cell was 88 bytes an open incident).
+/// The invariant: every clone of an entry's `Arc` is taken under the map shard's lock,
+/// and an entry is removed only when the map holds its sole reference, checked under
+/// that lock; so everyone who locks one id uses one semaphore.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentLocks(Arc<DashMap<IncidentId, Arc<tokio::sync::Semaphore>>>);
+
+/// A claim on an incident's semaphore: taken, or only awaited. Dropped, it lets go of
+/// the entry, which goes when nobody else has it.
+#[derive(Debug)]
+struct Claim {
+    locks: IncidentLocks,
+    id: IncidentId,
+    semaphore: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        drop(self.semaphore.take());
+        self.locks
+            .0
+            .remove_if(&self.id, |_, semaphore| Arc::strong_count(semaphore) == 1);
+    }
+}
+
+/// The right to change one incident, until dropped.
+#[derive(Debug)]
+pub struct SlotGuard(Claim);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        // Then the claim's own drop lets go of the entry.
+        if let Some(semaphore) = &self.0.semaphore {
+            semaphore.add_permits(1);
+        }
+    }
+}
+
+impl IncidentLocks {
+    fn claim(&self, id: IncidentId) -> Claim {
+        let semaphore = self
+            .0
+            .entry(id)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1)))
+            .clone();
+        Claim {
+            locks: self.clone(),
+            id,
+            semaphore: Some(semaphore),
         }
     }
 
-    /// The latest committed state and the journal position it reflects (shared journals):
-    /// the position is read first, so it is never newer than the state returned.
-    pub fn current_with_pos(&self) -> (Arc<Incident>, u64) {
-        let pos = self.pos.load(Ordering::Acquire);
-        (self.current(), pos)
+    /// Waits for the right to change incident `id`. Cancel-safe: dropped while waiting,
+    /// it takes nothing (and leaves no entry behind).
+    pub async fn lock(&self, id: IncidentId) -> SlotGuard {
+        let claim = self.claim(id);
+        if let Some(semaphore) = &claim.semaphore {
+            // Nothing closes the semaphore, so `acquire` cannot fail.
+            if let Ok(permit) = semaphore.acquire().await {
+                permit.forget();
+            }
+        }
+        SlotGuard(claim)
     }
 
-    /// Read-modify-write under the write lock, so an update that needs no decision (a
-    /// delivery record) can never be lost between another change's read and write.
-    fn update(&self, change: impl FnOnce(&Incident) -> Incident) -> (Arc<Incident>, Arc<Incident>) {
-        let mut guard = match self.current.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let before = guard.clone();
-        let next = Arc::new(change(&before));
-        *guard = next.clone();
-        (before, next)
+    /// The right to change incident `id`, if nobody holds it.
+    pub fn try_lock(&self, id: IncidentId) -> Option<SlotGuard> {
+        let claim = self.claim(id);
+        let permit = claim.semaphore.as_ref()?.try_acquire().ok()?;
+        permit.forget();
+        Some(SlotGuard(claim))
+    }
+
+    /// Semaphores in the map: held or awaited ones only.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no incident is locked or awaited.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -114,12 +153,16 @@ pub struct State {
     pub services: DashMap<ServiceId, Arc<Service>>,
     /// Schedules, including deleted ones.
     pub schedules: DashMap<ScheduleId, Arc<Schedule>>,
-    /// Every incident ever triggered.
-    pub incidents: DashMap<IncidentId, Arc<IncidentSlot>>,
+    /// Every incident in memory (the hot ones; retired ones are in the cold index).
+    pub incidents: DashMap<IncidentId, IncidentSlot>,
+    /// Who may change which incident now.
+    pub locks: IncidentLocks,
     /// All incidents by creation order (`seq`): newest-first lists and cursors.
     pub order: RwLock<BTreeMap<u64, IncidentId>>,
-    /// Open (unresolved) incidents by creation order: the board's list.
-    pub open: RwLock<BTreeMap<u64, IncidentId>>,
+    /// Open (unresolved) incidents by creation order: the board's list. Only the `seq`s
+    /// (an incident's id is `order`'s): a B-tree of 8-byte keys takes ~12 bytes an open
+    /// incident, one of keys and ids ~49.
+    pub open: RwLock<BTreeSet<u64>>,
     /// Open incidents by (service, dedup key).
     pub dedup: DashMap<(ServiceId, String), IncidentId>,
     /// Incidents per state: TRIGGERED, ACKNOWLEDGED, RESOLVED.
@@ -239,7 +282,7 @@ impl State {
     /// Brings a retired incident back into memory, as it was retired, before a change
     /// to it is decided or replayed. Not an event: the state it restores is the fold of
     /// the journal up to its retirement, read from the cold index.
-    pub fn thaw(&self, incident: Incident) -> Arc<IncidentSlot> {
+    pub fn thaw(&self, incident: Incident) {
         self.thaw_at(incident, 0)
     }
 
@@ -249,17 +292,15 @@ impl State {
     /// Of two thaws of one incident (a command's and the fold's), one restores it and the
     /// other gets its slot. (A lock of its own, not the map's entry: holding a shard of
     /// `incidents` while taking `order` would invert the order the lists take them in.)
-    pub fn thaw_at(&self, incident: Incident, retired: u64) -> Arc<IncidentSlot> {
+    pub fn thaw_at(&self, incident: Incident, retired: u64) {
         let _one_at_a_time = match self.thawing.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(slot) = self.incidents.get(&incident.id) {
-            return slot.clone();
+        if self.incidents.contains_key(&incident.id) {
+            return;
         }
         let incident = Arc::new(incident);
-        let slot = Arc::new(IncidentSlot::new(incident.clone()));
-        slot.pos.store(retired, Ordering::Release);
         self.max_seq.fetch_max(incident.seq, Ordering::Relaxed);
         self.counts[state_index(incident.state)].fetch_add(1, Ordering::Relaxed);
         write(&self.order).insert(incident.seq, incident.id);
@@ -267,8 +308,8 @@ impl State {
         let _ = self
             .retired
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        self.incidents.insert(incident.id, slot.clone());
-        slot
+        self.incidents
+            .insert(incident.id, IncidentSlot::new(incident, retired));
     }
 
     /// The resolved incidents in memory (after a load: the ones that may be thawed).
@@ -307,9 +348,10 @@ impl State {
         for id in ids {
             // A slot thawed from a later retirement's row (shared journals, which fold at
             // a position) already holds more than this record retires: it stays.
-            let Some((_, slot)) = self.incidents.remove_if(id, |_, slot| {
-                position == 0 || slot.pos.load(Ordering::Acquire) <= position
-            }) else {
+            let Some((_, slot)) = self
+                .incidents
+                .remove_if(id, |_, slot| position == 0 || slot.pos <= position)
+            else {
                 continue;
             };
             let incident = slot.current();
@@ -358,20 +400,20 @@ impl State {
             Event::IncidentsRetired { ids, .. } => self.retire(ids),
             Event::NotificationsDelivered { at, deliveries } => {
                 for delivery in deliveries {
-                    let Some(slot) = self.incidents.get(&delivery.incident_id).map(|s| s.clone())
-                    else {
+                    // Read-modify-write under the shard's write lock, so an update that
+                    // needs no decision can never be lost between another change's read
+                    // and write.
+                    let Some(mut slot) = self.incidents.get_mut(&delivery.incident_id) else {
                         continue;
                     };
-                    slot.update(|current| {
-                        let mut next = current.clone();
-                        next.record_outcome(
-                            *at,
-                            delivery.notification_id,
-                            delivery.attempts,
-                            delivery.error.as_deref(),
-                        );
-                        next
-                    });
+                    let mut next = (*slot.current).clone();
+                    next.record_outcome(
+                        *at,
+                        delivery.notification_id,
+                        delivery.attempts,
+                        delivery.error.as_deref(),
+                    );
+                    slot.current = Arc::new(next);
                 }
             }
             Event::ContactMethodAdded { method, .. } => {
@@ -560,11 +602,10 @@ impl State {
                 }
             }
             let incident = Arc::new(incident);
-            let slot = Arc::new(IncidentSlot::new(incident.clone()));
-            slot.pos
-                .store(self.position.load(Ordering::Relaxed), Ordering::Release);
-            // A fresh slot: try_lock always succeeds.
-            let guard = slot.try_lock();
+            let slot = IncidentSlot::new(incident.clone(), self.position.load(Ordering::Relaxed));
+            // A fresh id: nobody holds its lock (a command locks only an incident it
+            // found in memory or thawed).
+            let guard = self.locks.try_lock(incident.id);
             self.index_new(&incident);
             self.incidents.insert(incident.id, slot);
             self.webhooks
@@ -574,19 +615,23 @@ impl State {
                 new_slot_guard: guard,
             });
         }
-        let slot = self.incidents.get(&change.incident_id)?.clone();
-        let position = self.position.load(Ordering::Relaxed);
-        if position > 0 && slot.pos.load(Ordering::Acquire) >= position {
-            // Shared journals: thawed from a row that already holds this change.
-            return None;
-        }
-        let (before, next) = slot.update(|current| {
-            let mut next = current.clone();
+        let (before, next) = {
+            // Read-modify-write under the shard's write lock (a pure fold: it takes no
+            // other lock).
+            let mut slot = self.incidents.get_mut(&change.incident_id)?;
+            let position = self.position.load(Ordering::Relaxed);
+            if position > 0 && slot.pos >= position {
+                // Shared journals: thawed from a row that already holds this change.
+                return None;
+            }
+            let before = slot.current.clone();
+            let mut next = (*before).clone();
             next.apply(change.at, &change.kind, &change.actor);
-            next
-        });
-        slot.pos
-            .store(self.position.load(Ordering::Relaxed), Ordering::Release);
+            let next = Arc::new(next);
+            slot.current = next.clone();
+            slot.pos = position;
+            (before, next)
+        };
         self.reindex(&before, &next);
         self.webhooks
             .on_incident_change(self, change, Some(before.state), &next);
@@ -602,7 +647,7 @@ impl State {
         write(&self.order).insert(incident.seq, incident.id);
         self.analytics.record(incident);
         if incident.is_open() {
-            write(&self.open).insert(incident.seq, incident.id);
+            write(&self.open).insert(incident.seq);
             if let Some(key) = &incident.dedup_key {
                 self.dedup
                     .insert((incident.service_id, key.to_string()), incident.id);
@@ -722,4 +767,68 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// See [`write`].
 pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn one_holder_per_incident_and_nothing_left_at_rest() {
+        block_on(async {
+            let locks = IncidentLocks::default();
+            let (a, b) = (IncidentId::new(), IncidentId::new());
+            let held = locks.lock(a).await;
+            assert!(
+                locks.try_lock(a).is_none(),
+                "a second holder of one incident"
+            );
+            // Another incident is independent.
+            let other = locks.try_lock(b).expect("another incident's lock");
+            drop(other);
+            assert_eq!(locks.len(), 1, "only the held incident has an entry");
+            // A waiter gets it once the holder lets go.
+            let waiter = {
+                let locks = locks.clone();
+                tokio::spawn(async move {
+                    let _guard = locks.lock(a).await;
+                })
+            };
+            tokio::task::yield_now().await;
+            assert!(!waiter.is_finished());
+            drop(held);
+            waiter.await.expect("the waiter ran");
+            assert!(
+                locks.is_empty(),
+                "every entry goes when nobody holds or awaits it"
+            );
+        });
+    }
+
+    #[test]
+    fn a_wait_given_up_takes_nothing_and_leaves_nothing() {
+        block_on(async {
+            let locks = IncidentLocks::default();
+            let id = IncidentId::new();
+            let held = locks.lock(id).await;
+            let gave_up =
+                tokio::time::timeout(std::time::Duration::from_millis(5), locks.lock(id)).await;
+            assert!(gave_up.is_err(), "the lock was held");
+            drop(held);
+            assert!(locks.is_empty());
+            // Still one permit: exactly one holder at a time.
+            let again = locks.try_lock(id).expect("free again");
+            assert!(locks.try_lock(id).is_none());
+            drop(again);
+            assert!(locks.is_empty());
+        });
+    }
 }
