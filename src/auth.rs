@@ -410,11 +410,7 @@ impl Gate {
         if let Some(bootstrap) = &self.inner.bootstrap {
             if same_secret(&presented.0, &bootstrap.0) {
                 return Ok(Principal {
-                    actor: Actor {
-                        kind: ActorKind::ApiToken,
-                        id: None,
-                        name: BOOTSTRAP_TOKEN_NAME.into(),
-                    },
+                    actor: Actor::new(ActorKind::ApiToken, None, BOOTSTRAP_TOKEN_NAME),
                     role: Role::Admin,
                     credential: Credential::BootstrapToken,
                     expires_at: None,
@@ -445,11 +441,7 @@ impl Gate {
             store.note_token_use(id, now);
         }
         Ok(Principal {
-            actor: Actor {
-                kind: ActorKind::ApiToken,
-                id: Some(token.id.0),
-                name: token.name.as_str().into(),
-            },
+            actor: Actor::new(ActorKind::ApiToken, Some(token.id.0), &token.name),
             role: token.role,
             credential: Credential::ApiToken(token.id),
             expires_at: token.expires_at,

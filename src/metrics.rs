@@ -306,7 +306,7 @@ impl Metrics {
         let timers_pending = gauge(
             &mut registry,
             "escalation_timers_pending",
-            "Timers (escalations, handoffs) waiting in the engine",
+            "Timers (escalations, handoffs) waiting in the engine; an incident deadline that was superseded counts until it passes",
         );
         let journal_lag = gauge(
             &mut registry,

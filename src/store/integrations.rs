@@ -215,11 +215,11 @@ impl Store {
         signal: Signal,
     ) -> Result<IngestResult, CommandError> {
         let by = Principal {
-            actor: Actor {
-                kind: ActorKind::Integration,
-                id: Some(integration.id.0),
-                name: integration.name.as_str().into(),
-            },
+            actor: Actor::new(
+                ActorKind::Integration,
+                Some(integration.id.0),
+                &integration.name,
+            ),
             role: Role::Responder,
             // Integrations present a key, not a credential that can be revoked mid-request.
             credential: Credential::System,
