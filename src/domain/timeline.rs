@@ -5,17 +5,19 @@
 //!
 //! The serialized form is unchanged: a sequence of [`TimelineRecord`]s.
 //!
-//! A record's bytes: its kind (and whether its instant is absolute), a flags byte (which
-//! optional parts follow, the actor's kind, and what it repeats of the records before it),
-//! the instant, the actor's id (16 bytes) if any and name (varint length, UTF-8), the user
-//! (16 bytes), the detail (varint length, UTF-8) and the level (varint), each only when
-//! present. Most records repeat what came before: the instant is a delta in nanoseconds
-//! from the previous record's (zigzag varint; absolute seconds and nanoseconds for the
-//! first record, a leap second or a delta beyond 292 years); an actor equal to the
-//! previous record's, and a user equal to the last one named, are a flag instead of their
-//! bytes. A detail that begins the way the domain's page details do ("delivered via ")
-//! keeps that beginning as a one-byte index into a fixed table. A record is then decoded
-//! with what came before it; skipping one needs nothing.
+//! A record's bytes: its kind (and whether its instant is absolute, its actor Klaxon
+//! itself, its detail prefixed), a flags byte (which optional parts follow, the actor's
+//! kind, and what it repeats of the first records), the instant, the actor's id (16
+//! bytes) if any and name (varint length, UTF-8), the user (16 bytes), the detail (varint
+//! length, UTF-8) and the level (varint), each only when present. Most records repeat
+//! what the first records say: the instant is a delta in nanoseconds from the first
+//! record's (zigzag varint; absolute seconds and nanoseconds for the first record, a leap
+//! second or a delta beyond 292 years); Klaxon as the actor, the first record's actor, and
+//! the first user named among the first four records (the first page's, usually) are a
+//! flag instead of their bytes. A detail that begins the way the domain's page details do
+//! ("delivered via ") keeps that beginning as a one-byte index into a fixed table. A
+//! record is then decoded with the first records before it; skipping one needs nothing,
+//! and appending reads at most four.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
@@ -29,16 +31,21 @@ const HAS_DETAIL: u8 = 1 << 2;
 const HAS_LEVEL: u8 = 1 << 3;
 const ACTOR_KIND_SHIFT: u8 = 4;
 const ACTOR_KIND_MASK: u8 = 0b11;
-/// The actor is the previous record's: no id or name follows.
+/// The actor is the first record's: no id or name follows.
 const SAME_ACTOR: u8 = 1 << 6;
-/// The user is the last one a record named: no id follows.
+/// The user is the first one named among the first records ([`Context`]): no id follows.
 const SAME_USER: u8 = 1 << 7;
 /// In the kind byte: the instant is absolute (seconds, nanoseconds), not a delta.
 const ABSOLUTE_TIME: u8 = 0x80;
 /// In the kind byte: the detail starts with one of [`DETAIL_PREFIXES`], written as its
 /// index (one byte) before the rest of the text.
 const DETAIL_PREFIXED: u8 = 0x40;
-const KIND_MASK: u8 = 0x3f;
+/// In the kind byte: the actor is Klaxon itself (no kind, id or name follows).
+const SYSTEM_ACTOR: u8 = 0x20;
+const KIND_MASK: u8 = 0x1f;
+/// The records a later record may refer back to are among the first this many (see
+/// [`Context`]), so appending reads at most this many, however long the timeline.
+const ANCHOR_RECORDS: usize = 4;
 /// How the details the domain writes most often begin: a page's ("triggered, via log"),
 /// its delivery's ("delivered via email") and a failure's ("via sms after 3 attempts:
 /// ..."). The table only grows at its end: an index, once written, keeps its prefix.
@@ -95,11 +102,9 @@ pub struct Timeline {
 impl Timeline {
     /// Appends a record.
     pub fn push(&mut self, record: TimelineRecord) {
-        let mut reader = Reader::new(&self.bytes);
-        while !reader.rest.is_empty() && reader.parts().is_some() {}
         let mut bytes = Vec::with_capacity(self.bytes.len() + 64);
         bytes.extend_from_slice(&self.bytes);
-        encode(&record, &reader.context, &mut bytes);
+        append(&mut bytes, &record);
         self.bytes = bytes.into_boxed_slice();
     }
 
@@ -132,7 +137,7 @@ impl Timeline {
         while !reader.rest.is_empty() {
             last = Some(reader.parts()?);
         }
-        last.map(Parts::into_record)
+        last?.into_record()
     }
 
     /// Forgets every record.
@@ -154,17 +159,8 @@ impl Timeline {
 impl FromIterator<TimelineRecord> for Timeline {
     fn from_iter<I: IntoIterator<Item = TimelineRecord>>(records: I) -> Self {
         let mut bytes = Vec::new();
-        let mut previous: Option<TimelineRecord> = None;
-        let mut user = None;
         for record in records {
-            let context = Context {
-                at: previous.as_ref().map(|p| p.at),
-                actor: previous.as_ref().map(|p| ActorRef::of(&p.actor)),
-                user,
-            };
-            encode(&record, &context, &mut bytes);
-            user = record.user.or(user);
-            previous = Some(record);
+            append(&mut bytes, &record);
         }
         Self {
             bytes: bytes.into_boxed_slice(),
@@ -215,8 +211,8 @@ impl Iterator for Iter<'_> {
         if self.reader.rest.is_empty() {
             return None;
         }
-        match self.reader.parts() {
-            Some(parts) => Some(parts.into_record()),
+        match self.reader.parts().and_then(Parts::into_record) {
+            Some(record) => Some(record),
             None => {
                 self.reader.rest = &[];
                 None
@@ -249,12 +245,14 @@ fn nanos_of(at: Timestamp) -> Option<i128> {
         .then(|| i128::from(at.timestamp()) * NANOS_PER_SEC + i128::from(nanos))
 }
 
-/// An actor as a record holds it, borrowed: what "the same actor" compares.
+/// An actor as a record holds it, borrowed: what "the same actor" compares. The name's
+/// bytes are checked to be UTF-8 only when the actor is decoded, so finding where a
+/// timeline ends (every [`Timeline::push`]) reads no text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ActorRef<'a> {
     kind: ActorKind,
     id: Option<Uuid>,
-    name: &'a str,
+    name: &'a [u8],
 }
 
 impl<'a> ActorRef<'a> {
@@ -262,35 +260,85 @@ impl<'a> ActorRef<'a> {
         Self {
             kind: actor.kind,
             id: actor.id,
-            name: &actor.name,
+            name: actor.name.as_bytes(),
         }
     }
 
-    fn to_actor(self) -> Actor {
-        if self.kind == ActorKind::System && self.id.is_none() && self.name == "Klaxon" {
-            Actor::system()
-        } else {
-            Actor {
-                kind: self.kind,
-                id: self.id,
-                name: self.name.into(),
-            }
-        }
+    fn to_actor(self) -> Option<Actor> {
+        let name = std::str::from_utf8(self.name).ok()?;
+        Some(
+            if self.kind == ActorKind::System && self.id.is_none() && name == "Klaxon" {
+                Actor::system()
+            } else {
+                Actor {
+                    kind: self.kind,
+                    id: self.id,
+                    name: name.into(),
+                }
+            },
+        )
     }
 }
 
-/// What a record may refer back to: the previous record's instant and actor, and the
-/// last user a record named.
+/// What a record may refer back to, fixed by the first records: the first record's
+/// instant and actor, and the first user named among the first [`ANCHOR_RECORDS`]
+/// (usually the first page's). Anchored at the start rather than on the previous record,
+/// so appending to a long timeline (a flapping alert folds thousands of records into
+/// one) reads a few records, not all of them.
 #[derive(Clone, Copy, Debug, Default)]
 struct Context<'a> {
     at: Option<Timestamp>,
     actor: Option<ActorRef<'a>>,
     user: Option<UserId>,
+    /// Records noted so far (counted up to [`ANCHOR_RECORDS`]).
+    seen: usize,
 }
+
+impl<'a> Context<'a> {
+    /// Takes note of the record just written or read.
+    fn note(&mut self, at: Timestamp, actor: ActorRef<'a>, user: Option<UserId>) {
+        if self.seen == 0 {
+            self.at = Some(at);
+            self.actor = Some(actor);
+        }
+        if self.seen < ANCHOR_RECORDS && self.user.is_none() {
+            self.user = user;
+        }
+        self.seen = (self.seen + 1).min(ANCHOR_RECORDS);
+    }
+
+    /// Whether later records can change it no more.
+    fn anchored(&self) -> bool {
+        self.seen >= ANCHOR_RECORDS
+    }
+}
+
+/// The context the next record of `bytes` is written in: at most [`ANCHOR_RECORDS`]
+/// records read.
+fn context_after(bytes: &[u8]) -> Context<'_> {
+    let mut reader = Reader::new(bytes);
+    while !reader.rest.is_empty() && !reader.context.anchored() && reader.parts().is_some() {}
+    reader.context
+}
+
+/// Encodes `record` at the end of `bytes`.
+fn append(bytes: &mut Vec<u8>, record: &TimelineRecord) {
+    let mut encoded = Vec::with_capacity(64);
+    encode(record, &context_after(bytes), &mut encoded);
+    bytes.extend_from_slice(&encoded);
+}
+
+/// Klaxon itself, as a record holds it.
+const SYSTEM: ActorRef<'static> = ActorRef {
+    kind: ActorKind::System,
+    id: None,
+    name: b"Klaxon",
+};
 
 fn encode(record: &TimelineRecord, context: &Context<'_>, out: &mut Vec<u8>) {
     let actor = ActorRef::of(&record.actor);
-    let same_actor = context.actor == Some(actor);
+    let system = actor == SYSTEM;
+    let same_actor = !system && context.actor == Some(actor);
     let same_user = record.user.is_some() && record.user == context.user;
     let delta = context
         .at
@@ -300,6 +348,8 @@ fn encode(record: &TimelineRecord, context: &Context<'_>, out: &mut Vec<u8>) {
     let mut flags = actor_kind_code(record.actor.kind) << ACTOR_KIND_SHIFT;
     if same_actor {
         flags |= SAME_ACTOR;
+    } else if system {
+        // Said in the kind byte.
     } else if record.actor.id.is_some() {
         flags |= HAS_ACTOR_ID;
     }
@@ -325,6 +375,9 @@ fn encode(record: &TimelineRecord, context: &Context<'_>, out: &mut Vec<u8>) {
     if prefix.is_some() {
         kind |= DETAIL_PREFIXED;
     }
+    if system {
+        kind |= SYSTEM_ACTOR;
+    }
     match delta {
         Some(delta) => {
             out.push(kind);
@@ -338,7 +391,7 @@ fn encode(record: &TimelineRecord, context: &Context<'_>, out: &mut Vec<u8>) {
             put_varint(out, u64::from(record.at.timestamp_subsec_nanos()));
         }
     }
-    if !same_actor {
+    if !same_actor && !system {
         if let Some(id) = record.actor.id {
             out.extend_from_slice(id.as_bytes());
         }
@@ -365,27 +418,33 @@ fn encode(record: &TimelineRecord, context: &Context<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// One record, read but borrowed: no allocation until [`Parts::into_record`].
+/// One record, read but borrowed: no allocation, and its text not yet checked to be
+/// UTF-8, until [`Parts::into_record`].
 struct Parts<'a> {
     kind: TimelineKind,
     at: Timestamp,
     actor: ActorRef<'a>,
     user: Option<UserId>,
     /// A prefix from [`DETAIL_PREFIXES`] (or none) and the rest of the text.
-    detail: Option<(&'static str, &'a str)>,
+    detail: Option<(&'static str, &'a [u8])>,
     level: Option<u32>,
 }
 
 impl Parts<'_> {
-    fn into_record(self) -> TimelineRecord {
-        TimelineRecord {
+    /// The record; `None` if its text is not UTF-8 (damaged bytes, never written so).
+    fn into_record(self) -> Option<TimelineRecord> {
+        let detail = match self.detail {
+            Some((prefix, rest)) => Some([prefix, std::str::from_utf8(rest).ok()?].concat()),
+            None => None,
+        };
+        Some(TimelineRecord {
             at: self.at,
             kind: self.kind,
-            actor: self.actor.to_actor(),
+            actor: self.actor.to_actor()?,
             user: self.user,
-            detail: self.detail.map(|(prefix, rest)| [prefix, rest].concat()),
+            detail,
             level: self.level,
-        }
+        })
     }
 }
 
@@ -436,9 +495,10 @@ impl<'a> Reader<'a> {
         Some(Uuid::from_bytes(bytes))
     }
 
-    fn text(&mut self) -> Option<&'a str> {
+    /// A length-prefixed text's bytes (checked to be UTF-8 when decoded).
+    fn text(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
-        std::str::from_utf8(self.take(len)?).ok()
+        self.take(len)
     }
 
     /// The next record, with what it refers back to filled in; it becomes the context.
@@ -457,7 +517,9 @@ impl<'a> Reader<'a> {
             let subsec = u32::try_from(nanos.rem_euclid(NANOS_PER_SEC)).ok()?;
             chrono::DateTime::from_timestamp(secs, subsec)?
         };
-        let actor = if flags & SAME_ACTOR != 0 {
+        let actor = if kind_byte & SYSTEM_ACTOR != 0 {
+            SYSTEM
+        } else if flags & SAME_ACTOR != 0 {
             self.context.actor?
         } else {
             let kind = ACTOR_KINDS[usize::from((flags >> ACTOR_KIND_SHIFT) & ACTOR_KIND_MASK)];
@@ -490,11 +552,7 @@ impl<'a> Reader<'a> {
         } else {
             None
         };
-        self.context = Context {
-            at: Some(at),
-            actor: Some(actor),
-            user: user.or(self.context.user),
-        };
+        self.context.note(at, actor, user);
         Some(Parts {
             kind,
             at,
@@ -672,11 +730,39 @@ mod tests {
     }
 
     #[test]
+    fn appending_reads_only_the_first_records() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let alice = UserId(Uuid::from_bytes([7; 16]));
+        let record = |kind, user| TimelineRecord {
+            at,
+            kind,
+            actor: Actor::system(),
+            user,
+            detail: None,
+            level: None,
+        };
+        let timeline: Timeline = vec![
+            record(TimelineKind::Triggered, None),
+            record(TimelineKind::Notified, Some(alice)),
+            record(TimelineKind::Note, None),
+            record(TimelineKind::Note, None),
+        ]
+        .into();
+        // Whatever follows the first records is not read to append.
+        let mut bytes = timeline.bytes.to_vec();
+        bytes.extend_from_slice(&[KIND_MASK, 0xff, 0xff]);
+        let context = context_after(&bytes);
+        assert!(context.anchored());
+        assert_eq!(context.at, Some(at));
+        assert_eq!(context.user, Some(alice), "the first page's user");
+    }
+
+    #[test]
     fn damaged_bytes_end_the_records_without_a_panic() {
         let record = TimelineRecord {
             at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             kind: TimelineKind::Note,
-            actor: Actor::system(),
+            actor: Actor::user(UserId(Uuid::from_bytes([4; 16])), "Klaxon fan"),
             user: None,
             detail: Some("disk full".into()),
             level: None,
@@ -688,6 +774,19 @@ mod tests {
             };
             assert!(damaged.len() <= 1);
         }
+        // A name that is not UTF-8: counted (counting reads no text), never decoded.
+        let mut bad_name = whole.bytes.to_vec();
+        let at = bad_name
+            .windows(6)
+            .position(|w| w == b"Klaxon")
+            .expect("the actor's name");
+        bad_name[at] = 0xff;
+        let damaged = Timeline {
+            bytes: bad_name.into(),
+        };
+        assert_eq!(damaged.len(), 2);
+        assert!(damaged.to_vec().is_empty());
+        assert_eq!(damaged.last(), None);
         let mut bad_kind = whole.bytes.to_vec();
         bad_kind[0] = KIND_MASK;
         let damaged = Timeline {
