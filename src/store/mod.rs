@@ -439,6 +439,28 @@ impl Store {
         }
     }
 
+    /// Arms an incident's timers (escalation, wake-up, next notification) at its
+    /// deadlines. Never a disarm: the engine drops a due timer that is no longer the
+    /// incident's deadline, and arming one it already has changes nothing.
+    fn arm_timers(&self, incident: &Incident) {
+        let deadlines = [
+            (
+                TimerKey::Escalation(incident.id),
+                incident.escalation_deadline,
+            ),
+            (TimerKey::Wake(incident.id), incident.wake_deadline()),
+            (
+                TimerKey::Notify(incident.id),
+                incident.next_notification_due(),
+            ),
+        ];
+        for (key, at) in deadlines {
+            if let Some(at) = at {
+                let _ = self.shared.timers.send(TimerCommand::Arm(key, at));
+            }
+        }
+    }
+
     /// Re-arms every pending escalation and re-queues every undelivered page; called at
     /// start-up after replay, and on a shared journal again whenever this process becomes
     /// the engine holder.
@@ -446,18 +468,7 @@ impl Store {
         let holder = self.is_engine_holder();
         for slot in self.state().incidents.iter() {
             let incident = slot.current();
-            if let Some(deadline) = incident.escalation_deadline {
-                let key = TimerKey::Escalation(incident.id);
-                let _ = self.shared.timers.send(TimerCommand::Arm(key, deadline));
-            }
-            if let Some(deadline) = incident.wake_deadline() {
-                let key = TimerKey::Wake(incident.id);
-                let _ = self.shared.timers.send(TimerCommand::Arm(key, deadline));
-            }
-            if let Some(due) = incident.next_notification_due() {
-                let key = TimerKey::Notify(incident.id);
-                let _ = self.shared.timers.send(TimerCommand::Arm(key, due));
-            }
+            self.arm_timers(&incident);
             // Pages are the engine holder's to send: a standby queues none (its notifier
             // would drop them), and a new holder queues each once, when it takes over.
             if !holder {
@@ -1395,51 +1406,16 @@ impl Store {
         if local {
             self.record_metrics(change, incident);
         }
-        let timer = match incident.escalation_deadline {
-            Some(deadline) => TimerCommand::Arm(TimerKey::Escalation(incident.id), deadline),
-            None => TimerCommand::Disarm(TimerKey::Escalation(incident.id)),
-        };
-        let _ = self.shared.timers.send(timer);
-        // Only a change that can start or end a wake-up (a snooze's end, an acknowledge
-        // timeout) touches that timer: a new incident, a note or a folded alert never had
-        // one to disarm, and the engine is spared a command per trigger.
-        let may_wake = !matches!(
-            change.kind,
-            IncidentChangeKind::Triggered(_)
-                | IncidentChangeKind::NoteAdded { .. }
-                | IncidentChangeKind::AlertRepeated
-                | IncidentChangeKind::NotificationDelivered { .. }
-        ) && !matches!(&change.kind, IncidentChangeKind::AlertsReceived(u) if !u.resolve);
-        if may_wake {
-            let wake = match incident.wake_deadline() {
-                Some(deadline) => TimerCommand::Arm(TimerKey::Wake(incident.id), deadline),
-                None => TimerCommand::Disarm(TimerKey::Wake(incident.id)),
-            };
-            let _ = self.shared.timers.send(wake);
-        }
+        self.arm_timers(incident);
         for page in change.kind.sent_now(incident) {
             let _ = self.shared.pages.send(PageJob {
                 incident_id: incident.id,
                 notification: page,
             });
         }
-        let key = TimerKey::Notify(incident.id);
-        match incident.next_notification_due() {
-            Some(due) => {
-                let _ = self.shared.timers.send(TimerCommand::Arm(key, due));
-            }
-            None if matches!(
-                change.kind,
-                IncidentChangeKind::NotificationsDue { .. }
-                    | IncidentChangeKind::Acknowledged
-                    | IncidentChangeKind::Resolved
-                    | IncidentChangeKind::Snoozed { .. }
-                    | IncidentChangeKind::AlertsReceived(_)
-            ) =>
-            {
-                let _ = self.shared.timers.send(TimerCommand::Disarm(key));
-            }
-            None => {}
+        if let Some(due) = incident.next_notification_due() {
+            let key = TimerKey::Notify(incident.id);
+            let _ = self.shared.timers.send(TimerCommand::Arm(key, due));
         }
         let kind = match &change.kind {
             IncidentChangeKind::Triggered(_) => UpdateKind::Triggered,
